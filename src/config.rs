@@ -1,0 +1,175 @@
+//! The config file (`$XDG_CONFIG_HOME/keyclone/config.toml` or `--config FILE`): self-hosted
+//! providers for now. Unknown keys are errors, so a typo does not silently do nothing.
+//!
+//! ```toml
+//! [provider.corp]
+//! kind = "gitlab"                  # github | gitlab | gitea | forgejo | plain
+//! host = "git.corp.example"
+//! port = 2222                      # default 22
+//! name = "Corp GitLab"             # shown to people; default: the table name
+//! upload-url = "https://git.corp.example/-/user_settings/ssh_keys"   # default from kind
+//! key-types = ["ed25519", "rsa"]   # default: ed25519, ecdsa, rsa
+//! fingerprints = ["SHA256:..."]    # the host keys to trust (from your administrator)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::providers::KeyType;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// Self-hosted providers, by the name used with `--provider`.
+    #[serde(default)]
+    pub provider: BTreeMap<String, ProviderConfig>,
+}
+
+/// What software a self-hosted provider runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelfHostedKind {
+    /// GitHub Enterprise Server.
+    #[serde(alias = "github-enterprise")]
+    Github,
+    Gitlab,
+    Gitea,
+    Forgejo,
+    /// A plain OpenSSH server.
+    Plain,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProviderConfig {
+    pub kind: SelfHostedKind,
+    pub host: String,
+    pub port: Option<u16>,
+    pub name: Option<String>,
+    /// Host of the web UI when it differs from the SSH host.
+    pub web_host: Option<String>,
+    pub upload_url: Option<String>,
+    pub key_types: Option<Vec<KeyType>>,
+    #[serde(default)]
+    pub fingerprints: Vec<String>,
+}
+
+/// Loads the config. A missing file is an empty config unless it was named explicitly.
+pub fn load(path: &Path, explicit: bool) -> Result<Config> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(Config::default());
+        }
+        Err(e) => {
+            return Err(Error::io("read the config file", path, e)
+                .hint("check the path given to `--config`"));
+        }
+    };
+    parse(&text).map_err(|e| {
+        Error::new(ErrorKind::Config, format!("the config file `{}` is invalid: {}", path.display(), e.message()))
+            .hint("fix the file (its format is in the README, section \"Configuration\"), then run the same command again")
+    })
+}
+
+/// Parses and validates config text.
+pub fn parse(text: &str) -> Result<Config> {
+    let config: Config = toml::from_str(text)
+        .map_err(|e| Error::new(ErrorKind::Config, e.to_string().trim_end().to_string()))?;
+    for (id, p) in &config.provider {
+        let bad = |what: String| Error::new(ErrorKind::Config, format!("[provider.{id}]: {what}"));
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(bad(
+                "the name may only hold letters, digits, `-` and `_`".into()
+            ));
+        }
+        if p.host.is_empty()
+            || p.host
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "/@[]".contains(c))
+        {
+            return Err(bad(format!("`host = {:?}` is not a host name", p.host)));
+        }
+        if p.port == Some(0) {
+            return Err(bad("`port` must be between 1 and 65535".into()));
+        }
+        if let Some(u) = &p.upload_url {
+            match url::Url::parse(u) {
+                Ok(parsed) if parsed.scheme() == "https" || parsed.scheme() == "http" => {}
+                _ => return Err(bad(format!("`upload-url = {u:?}` is not an http(s) URL"))),
+            }
+        }
+        for fp in &p.fingerprints {
+            if !is_sha256_fingerprint(fp) {
+                return Err(bad(format!(
+                    "`{fp}` is not a SHA256 fingerprint (like `SHA256:` followed by 43 base64 characters, as `ssh-keygen -lf` prints)"
+                )));
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// `SHA256:` + 43 characters of unpadded standard base64.
+pub fn is_sha256_fingerprint(s: &str) -> bool {
+    s.strip_prefix("SHA256:").is_some_and(|b| {
+        b.len() == 43
+            && b.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[provider.corp]
+kind = "gitlab"
+host = "git.corp.example"
+port = 2222
+fingerprints = ["SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU"]
+"#;
+
+    #[test]
+    fn self_hosted_provider_parses() {
+        let c = parse(GOOD).unwrap();
+        let p = &c.provider["corp"];
+        assert_eq!(p.kind, SelfHostedKind::Gitlab);
+        assert_eq!(p.port, Some(2222));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_location() {
+        let e = parse("[provider.x]\nkind = \"gitlab\"\nhost = \"h\"\nprot = 22\n").unwrap_err();
+        assert!(e.message().contains("prot"), "{}", e.message());
+        assert!(e.message().contains("line 4"), "{}", e.message());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e =
+            parse("[provider.x]\nkind = \"gitlab\"\nhost = \"h\"\nfingerprints = [\"MD5:aa\"]\n")
+                .unwrap_err();
+        assert!(e.message().contains("MD5:aa"));
+        let e = parse("[provider.x]\nkind = \"svn\"\nhost = \"h\"\n").unwrap_err();
+        assert!(e.message().contains("svn"));
+        let e = parse("[provider.x]\nkind = \"plain\"\nhost = \"a b\"\n").unwrap_err();
+        assert!(e.message().contains("not a host name"));
+    }
+
+    #[test]
+    fn missing_default_file_is_empty_but_missing_explicit_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("none.toml");
+        assert!(load(&p, false).unwrap().provider.is_empty());
+        assert_eq!(load(&p, true).unwrap_err().kind(), ErrorKind::NotFound);
+    }
+}

@@ -1,0 +1,100 @@
+//! Every environment variable keyclone reads, as a documented constant, and a snapshot of them
+//! taken once at start-up. Nothing else in keyclone calls `std::env::var`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// The user's home directory; `~/.ssh` is under it.
+pub const HOME: &str = "HOME";
+/// Base of the default config file: `$XDG_CONFIG_HOME/keyclone/config.toml` (else `~/.config`).
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+/// A passphrase for a new key or for decrypting one. For scripts; never logged.
+pub const KEYCLONE_PASSPHRASE: &str = "KEYCLONE_PASSPHRASE";
+/// Login name, used for the default key comment `user@host`.
+pub const USER: &str = "USER";
+/// Fallback for `USER`.
+pub const LOGNAME: &str = "LOGNAME";
+/// Set inside tmux: OSC 52 must be wrapped in a tmux passthrough sequence.
+pub const TMUX: &str = "TMUX";
+/// Any value turns colour off (<https://no-color.org>).
+pub const NO_COLOR: &str = "NO_COLOR";
+
+const KNOWN: &[&str] = &[
+    HOME,
+    XDG_CONFIG_HOME,
+    KEYCLONE_PASSPHRASE,
+    USER,
+    LOGNAME,
+    TMUX,
+    NO_COLOR,
+];
+
+/// The environment variables keyclone uses, captured once. Tests build their own.
+#[derive(Clone, Default)]
+pub struct Env {
+    vars: BTreeMap<&'static str, OsString>,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names only: values may be secrets.
+        f.debug_struct("Env")
+            .field("set", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Env {
+    /// Reads the known variables from the process environment.
+    pub fn from_process() -> Self {
+        let vars = KNOWN
+            .iter()
+            .filter_map(|&name| std::env::var_os(name).map(|v| (name, v)))
+            .collect();
+        Env { vars }
+    }
+
+    /// An environment with exactly these variables (unknown names are ignored).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut vars = BTreeMap::new();
+        for (k, v) in pairs {
+            if let Some(&name) = KNOWN.iter().find(|&&n| n == k) {
+                vars.insert(name, OsString::from(v));
+            }
+        }
+        Env { vars }
+    }
+
+    /// The raw value, empty strings included.
+    pub fn get(&self, name: &str) -> Option<&OsString> {
+        self.vars.get(name)
+    }
+
+    /// The value, unless unset or empty.
+    pub fn get_nonempty(&self, name: &str) -> Option<&OsString> {
+        self.get(name).filter(|v| !v.is_empty())
+    }
+
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get_nonempty(name).and_then(|v| v.to_str())
+    }
+
+    pub fn is_set(&self, name: &str) -> bool {
+        self.vars.contains_key(name)
+    }
+
+    pub fn home(&self) -> Option<PathBuf> {
+        self.get_nonempty(HOME).map(PathBuf::from)
+    }
+
+    /// `$XDG_CONFIG_HOME/keyclone/config.toml`, else `$HOME/.config/keyclone/config.toml`.
+    pub fn default_config_path(&self) -> Option<PathBuf> {
+        let base = self
+            .get_nonempty(XDG_CONFIG_HOME)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| self.home().map(|h| h.join(".config")))?;
+        Some(base.join("keyclone").join("config.toml"))
+    }
+}

@@ -1,0 +1,4 @@
+//! Git-side code without terminal I/O: remote URLs (and later the libgit2 callbacks, clone and
+//! provenance).
+
+pub mod remote;

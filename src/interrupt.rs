@@ -1,0 +1,46 @@
+//! What a Ctrl-C (or SIGTERM/SIGHUP) may and may not interrupt. Temporary files that keyclone
+//! is writing are registered here so the signal handler (installed by the binary, see
+//! `ui::signals`) can remove them; a [`CriticalSection`] makes the handler wait until a group
+//! of renames (e.g. back up the old key, install the new one) has finished, so an interrupt
+//! never leaves a half-done change.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static CRITICAL: Mutex<()> = Mutex::new(());
+
+fn temps() -> MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while holding this lock cannot corrupt a Vec of paths: recover the data.
+    TEMP_FILES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Registers a temporary file to delete if the process is interrupted.
+pub fn track(path: &Path) {
+    temps().push(path.to_owned());
+}
+
+/// Forgets a temporary file (it was renamed into place or deleted).
+pub fn untrack(path: &Path) {
+    temps().retain(|p| p != path);
+}
+
+/// Deletes every registered temporary file; called by the signal handler.
+pub fn remove_tracked() {
+    for p in temps().drain(..) {
+        let _ = std::fs::remove_file(&p);
+    }
+}
+
+/// While held, an interrupt waits: the changes made inside complete as a group.
+#[derive(Debug)]
+pub struct CriticalSection {
+    _guard: MutexGuard<'static, ()>,
+}
+
+/// Enters the critical section (blocks while the signal handler is cleaning up).
+pub fn critical() -> CriticalSection {
+    CriticalSection {
+        _guard: CRITICAL.lock().unwrap_or_else(|p| p.into_inner()),
+    }
+}

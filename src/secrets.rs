@@ -1,0 +1,285 @@
+//! Where a passphrase may come from, and nowhere else: an interactive prompt (with
+//! confirmation for new keys), a file (`--passphrase-file`), standard input
+//! (`--passphrase-stdin`) or the `KEYCLONE_PASSPHRASE` variable. Never the command line.
+//!
+//! A [`Passphrase`] is zeroized when dropped and never printed: its `Debug` is redacted.
+
+use std::fmt;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::env::{Env, KEYCLONE_PASSPHRASE};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ui::Ui;
+
+/// A secret string, wiped from memory on drop.
+#[derive(Clone)]
+pub struct Passphrase(Zeroizing<String>);
+
+impl Passphrase {
+    pub fn new(s: String) -> Self {
+        Passphrase(Zeroizing::new(s))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Passphrase(<redacted>)")
+    }
+}
+
+/// The flags that say where a new key's passphrase comes from (shared by keygen, rotate, init).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NewPassphraseArgs {
+    /// Read the passphrase from FILE (first line; the file should be readable only by you)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["passphrase_stdin", "no_passphrase"])]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Read the passphrase from standard input (everything up to the first newline)
+    #[arg(long, conflicts_with = "no_passphrase")]
+    pub passphrase_stdin: bool,
+
+    /// Create the key WITHOUT a passphrase: anyone who copies the file can use it
+    #[arg(long)]
+    pub no_passphrase: bool,
+}
+
+/// The flag names, for messages that must tell a script what to pass.
+pub const NEW_PASSPHRASE_FLAGS: &str =
+    "`--passphrase-file FILE`, `--passphrase-stdin`, `KEYCLONE_PASSPHRASE`, or `--no-passphrase`";
+
+/// How many times the interactive prompt lets the user retry a mismatch or an empty answer.
+const PROMPT_TRIES: usize = 3;
+
+/// Gets the passphrase for a new key. `None` means the user explicitly chose no passphrase
+/// (`--no-passphrase`); a warning is printed for that.
+pub fn new_passphrase(
+    args: &NewPassphraseArgs,
+    env: &Env,
+    ui: &mut Ui,
+    stdin: &mut dyn Read,
+) -> Result<Option<Passphrase>> {
+    if args.no_passphrase {
+        ui.warn(
+            "creating the key WITHOUT a passphrase (`--no-passphrase`): anyone who can read the \
+             file can use it. On a shared machine, prefer a passphrase.",
+        );
+        return Ok(None);
+    }
+    let from = |p: Passphrase, source: &str| -> Result<Option<Passphrase>> {
+        if p.is_empty() {
+            return Err(Error::usage(format!("the passphrase from {source} is empty"))
+                .hint("give a non-empty passphrase, or pass `--no-passphrase` to create a key without one (not recommended)"));
+        }
+        Ok(Some(p))
+    };
+    if let Some(path) = &args.passphrase_file {
+        let p = read_passphrase_file(path, ui)?;
+        return from(p, &format!("`{}`", path.display()));
+    }
+    if args.passphrase_stdin {
+        let p = read_passphrase_stream(stdin, "standard input")?;
+        return from(p, "standard input");
+    }
+    if let Some(v) = env.get(KEYCLONE_PASSPHRASE) {
+        let s = v
+            .to_str()
+            .ok_or_else(|| Error::usage(format!("`{KEYCLONE_PASSPHRASE}` is not valid UTF-8")))?;
+        return from(
+            Passphrase::new(s.to_owned()),
+            &format!("`{KEYCLONE_PASSPHRASE}`"),
+        );
+    }
+    if !ui.interactive() {
+        return Err(Error::new(
+            ErrorKind::NeedsInput,
+            "a passphrase for the new key is needed, and there is no terminal to ask on",
+        )
+        .hint(format!("pass one of {NEW_PASSPHRASE_FLAGS}")));
+    }
+    prompt_new_passphrase(ui).map(Some)
+}
+
+/// Asks twice; retries on an empty answer or a mismatch, then gives up with an error.
+pub fn prompt_new_passphrase(ui: &mut Ui) -> Result<Passphrase> {
+    for attempt in 1..=PROMPT_TRIES {
+        let first = ui.prompter().password("Passphrase for the new key")?;
+        if first.is_empty() {
+            ui.warn("the passphrase is empty. Type one (it protects the key if the file is copied), or press Ctrl-C and use `--no-passphrase`.");
+            continue;
+        }
+        let second = ui.prompter().password("Same passphrase again")?;
+        if first.expose() == second.expose() {
+            return Ok(first);
+        }
+        if attempt < PROMPT_TRIES {
+            ui.warn("the two passphrases differ; try again.");
+        }
+    }
+    Err(Error::usage(format!(
+        "no passphrase was set: the answers were empty or did not match {PROMPT_TRIES} times; nothing was written"
+    ))
+    .hint("run the same command again"))
+}
+
+/// Reads a passphrase file: must exist; a file readable by others gives a warning.
+pub fn read_passphrase_file(path: &Path, ui: &mut Ui) -> Result<Passphrase> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::io("read the passphrase file", path, e)
+            .hint("check the path given to `--passphrase-file`")
+    })?;
+    if !meta.is_file() {
+        return Err(Error::usage(format!(
+            "the passphrase file `{}` is not a regular file",
+            path.display()
+        )));
+    }
+    if meta.permissions().mode() & 0o044 != 0 {
+        ui.warn(&format!(
+            "the passphrase file `{}` can be read by other users (mode {:o}); run `chmod 600 {}`",
+            path.display(),
+            meta.permissions().mode() & 0o777,
+            path.display()
+        ));
+    }
+    let mut f =
+        std::fs::File::open(path).map_err(|e| Error::io("read the passphrase file", path, e))?;
+    read_passphrase_stream(&mut f, &format!("`{}`", path.display()))
+}
+
+/// Reads a passphrase from a stream: the text up to the first newline (`\n` or `\r\n`).
+/// Anything after that first line must be empty, so a wrong file is not silently truncated.
+pub fn read_passphrase_stream(r: &mut dyn Read, source: &str) -> Result<Passphrase> {
+    let mut buf = Zeroizing::new(Vec::new());
+    r.take(64 * 1024).read_to_end(&mut buf).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("could not read the passphrase from {source}"),
+        )
+        .with_source(e)
+    })?;
+    let text = std::str::from_utf8(&buf)
+        .map_err(|_| Error::usage(format!("the passphrase from {source} is not valid UTF-8")))?;
+    let (line, rest) = match text.find('\n') {
+        Some(i) => (&text[..i], &text[i + 1..]),
+        None => (text, ""),
+    };
+    if !rest.trim().is_empty() {
+        return Err(Error::usage(format!(
+            "the passphrase from {source} has more than one line"
+        ))
+        .hint("put only the passphrase on the first line"));
+    }
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    Ok(Passphrase::new(line.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::prompt::{Answer, ScriptedPrompter};
+
+    fn ui_with(answers: Vec<Answer>) -> Ui {
+        Ui::captured(Box::new(ScriptedPrompter::new(answers)), true)
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let p = Passphrase::new("hunter2".into());
+        assert_eq!(format!("{p:?}"), "Passphrase(<redacted>)");
+    }
+
+    #[test]
+    fn stream_takes_first_line_and_strips_crlf() {
+        let p = read_passphrase_stream(&mut &b"s3cret pass\r\n"[..], "x").unwrap();
+        assert_eq!(p.expose(), "s3cret pass");
+        let p = read_passphrase_stream(&mut &b"nonl"[..], "x").unwrap();
+        assert_eq!(p.expose(), "nonl");
+    }
+
+    #[test]
+    fn stream_with_two_lines_is_refused() {
+        let e = read_passphrase_stream(&mut &b"a\nb\n"[..], "x").unwrap_err();
+        assert!(e.message().contains("more than one line"));
+    }
+
+    #[test]
+    fn mismatch_then_match_succeeds_after_a_warning() {
+        let mut ui = ui_with(vec![
+            Answer::Password("one".into()),
+            Answer::Password("two".into()),
+            Answer::Password("good pass".into()),
+            Answer::Password("good pass".into()),
+        ]);
+        let p = prompt_new_passphrase(&mut ui).unwrap();
+        assert_eq!(p.expose(), "good pass");
+        assert!(ui.captured_stderr().contains("differ"));
+        assert!(!ui.captured_stderr().contains("good pass"));
+    }
+
+    #[test]
+    fn three_mismatches_give_up_with_an_error() {
+        let mut answers = Vec::new();
+        for i in 0..3 {
+            answers.push(Answer::Password(format!("a{i}")));
+            answers.push(Answer::Password(format!("b{i}")));
+        }
+        let mut ui = ui_with(answers);
+        let e = prompt_new_passphrase(&mut ui).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage);
+        assert!(e.message().contains("did not match"));
+    }
+
+    #[test]
+    fn empty_answer_is_asked_again() {
+        let mut ui = ui_with(vec![
+            Answer::Password(String::new()),
+            Answer::Password("x1".into()),
+            Answer::Password("x1".into()),
+        ]);
+        assert_eq!(prompt_new_passphrase(&mut ui).unwrap().expose(), "x1");
+        assert!(ui.captured_stderr().contains("empty"));
+    }
+
+    #[test]
+    fn non_interactive_without_source_names_the_flags() {
+        let mut ui = Ui::captured(Box::new(ScriptedPrompter::new(vec![])), false);
+        let e = new_passphrase(
+            &NewPassphraseArgs::default(),
+            &Env::default(),
+            &mut ui,
+            &mut &b""[..],
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NeedsInput);
+        assert!(e.hints()[0].contains("--passphrase-file"));
+        assert!(e.hints()[0].contains("--no-passphrase"));
+    }
+
+    #[test]
+    fn env_source_is_used_and_empty_env_is_refused() {
+        let mut ui = Ui::captured(Box::new(ScriptedPrompter::new(vec![])), false);
+        let env = Env::from_pairs([(KEYCLONE_PASSPHRASE, "from env")]);
+        let p =
+            new_passphrase(&NewPassphraseArgs::default(), &env, &mut ui, &mut &b""[..]).unwrap();
+        assert_eq!(p.unwrap().expose(), "from env");
+
+        let args = NewPassphraseArgs {
+            passphrase_stdin: true,
+            ..Default::default()
+        };
+        let e = new_passphrase(&args, &Env::default(), &mut ui, &mut &b"\n"[..]).unwrap_err();
+        assert!(e.message().contains("empty"));
+    }
+}
