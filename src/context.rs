@@ -30,28 +30,33 @@ impl std::fmt::Debug for Ctx {
 }
 
 impl Ctx {
-    /// Resolves the global flags against the environment and loads the config.
-    /// On error the UI is handed back, to report it.
-    pub fn new(
-        global: &GlobalArgs,
-        env: Env,
-        ui: Ui,
-        stdin: Box<dyn Read + Send>,
-    ) -> std::result::Result<Ctx, (Error, Ui)> {
-        match Self::settings(global, &env) {
-            Ok((ssh_dir, config, registry)) => Ok(Ctx {
-                ui,
-                env,
-                ssh_dir,
-                config,
-                registry,
-                stdin,
-            }),
-            Err(e) => Err((e, ui)),
+    pub fn new(settings: Settings, env: Env, ui: Ui, stdin: Box<dyn Read + Send>) -> Ctx {
+        let Settings {
+            ssh_dir,
+            config,
+            registry,
+        } = settings;
+        Ctx {
+            ui,
+            env,
+            ssh_dir,
+            config,
+            registry,
+            stdin,
         }
     }
+}
 
-    fn settings(global: &GlobalArgs, env: &Env) -> Result<(PathBuf, Config, Registry)> {
+/// The global flags resolved against the environment, with the config loaded.
+#[derive(Debug)]
+pub struct Settings {
+    pub ssh_dir: PathBuf,
+    pub config: Config,
+    pub registry: Registry,
+}
+
+impl Settings {
+    pub fn resolve(global: &GlobalArgs, env: &Env) -> Result<Settings> {
         let cwd_abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
         let ssh_dir = match (&global.ssh_dir, env.home()) {
             (Some(d), _) => cwd_abs(d),
@@ -70,6 +75,10 @@ impl Ctx {
             (None, None) => Config::default(),
         };
         let registry = Registry::with_config(&config)?;
-        Ok((ssh_dir, config, registry))
+        Ok(Settings {
+            ssh_dir,
+            config,
+            registry,
+        })
     }
 }

@@ -206,13 +206,9 @@ impl Provider {
     /// Whether `host:port` is one of this provider's SSH endpoints (or web hosts, port ignored).
     pub fn serves(&self, host: &str, port: Option<u16>) -> bool {
         let host = host.to_ascii_lowercase();
-        let ssh = self.ssh.iter().chain(self.ssh_443.iter());
-        let ssh_match = ssh
-            .clone()
-            .any(|e| e.host == host && port.is_none_or(|p| p == e.port))
-            || (port.is_none() && ssh.clone().any(|e| e.host == host));
-        ssh_match
-            || self.web_hosts.iter().any(|w| *w == host)
+        let mut ssh = self.ssh.iter().chain(self.ssh_443.iter());
+        ssh.any(|e| e.host == host && port.is_none_or(|p| p == e.port))
+            || self.web_hosts.contains(&host)
             || (self.kind == ProviderKind::AzureDevops
                 && self.builtin
                 && host.ends_with(".visualstudio.com"))

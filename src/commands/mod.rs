@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
-use crate::context::Ctx;
+use crate::context::{Ctx, Settings};
 use crate::env::{Env, LOGNAME, USER};
 use crate::error::{Error, Result};
 use crate::git::remote::RemoteUrl;
@@ -40,12 +40,13 @@ pub fn run(cli: Cli, env: Env) -> ExitCode {
         json,
         verbosity,
     );
-    let (result, mut ui) = match Ctx::new(&cli.global, env, ui, Box::new(std::io::stdin())) {
-        Ok(mut ctx) => {
+    let (result, mut ui) = match Settings::resolve(&cli.global, &env) {
+        Ok(settings) => {
+            let mut ctx = Ctx::new(settings, env, ui, Box::new(std::io::stdin()));
             let r = dispatch(&mut ctx, cli.command);
             (r, ctx.ui)
         }
-        Err((e, ui)) => (Err(e), ui),
+        Err(e) => (Err(e), ui),
     };
     if ui.broken_pipe() {
         // The reader of stdout went away (`| head`): not an error worth reporting.

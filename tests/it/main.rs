@@ -1,0 +1,12 @@
+//! keyclone's integration tests: one binary, real OpenSSH tools and a real sshd, a sealed HOME.
+
+// Test helpers panic on setup failures on purpose: a failed setup is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod keygen;
+mod login;
+mod providers;
+mod pty;
+mod pubkey;
