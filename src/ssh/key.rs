@@ -5,12 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use openssl::rsa::Rsa;
-use rand_core::{OsRng, RngCore};
+use rand_core::OsRng;
 use ssh_key::private::{KeypairData, RsaKeypair, RsaPrivateKey};
 use ssh_key::public::{KeyData, RsaPublicKey};
-use ssh_key::{
-    Algorithm, Cipher, EcdsaCurve, HashAlg, Kdf, LineEnding, Mpint, PrivateKey, PublicKey,
-};
+use ssh_key::{Algorithm, EcdsaCurve, HashAlg, LineEnding, Mpint, PrivateKey, PublicKey};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -99,7 +97,8 @@ pub struct EncodedPair {
     pub public: PublicKey,
 }
 
-/// Encodes `key`, encrypting it with `passphrase` (aes256-ctr, bcrypt-pbkdf with `rounds`).
+/// Encodes `key`, encrypting it with `passphrase` (aes256-ctr, bcrypt-pbkdf with `rounds`;
+/// see [`super::kdf`]).
 pub fn encode(
     key: &PrivateKey,
     passphrase: Option<&Passphrase>,
@@ -111,22 +110,11 @@ pub fn encode(
         .to_openssh()
         .map_err(|e| Error::internal("could not encode the public key").with_source(e))?;
     let private = match passphrase {
-        Some(p) => {
-            let mut salt = vec![0u8; 16];
-            OsRng.fill_bytes(&mut salt);
-            let kdf = Kdf::Bcrypt { salt, rounds };
-            key.encrypt_with(
-                Cipher::Aes256Ctr,
-                kdf,
-                OsRng.next_u32(),
-                p.expose().as_bytes(),
-            )
-            .map_err(|e| Error::internal("could not encrypt the private key").with_source(e))?
+        Some(p) => super::kdf::encrypt_openssh(key, p.expose().as_bytes(), rounds)?,
+        None => key
             .to_openssh(LineEnding::LF)
-        }
-        None => key.to_openssh(LineEnding::LF),
-    }
-    .map_err(|e| Error::internal("could not encode the private key").with_source(e))?;
+            .map_err(|e| Error::internal("could not encode the private key").with_source(e))?,
+    };
     Ok(EncodedPair {
         private,
         public_line: format!("{public_line}\n"),

@@ -1,4 +1,5 @@
 //! SSH material without any terminal I/O: key generation and encoding, reading keys and
 //! fingerprints. (known_hosts, provider pins and `~/.ssh/config` blocks come here too.)
 
+pub mod kdf;
 pub mod key;
