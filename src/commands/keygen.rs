@@ -17,12 +17,9 @@ use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
 /// only RSA (Azure DevOps). The passphrase comes from a prompt (asked twice), a file, standard
 /// input or `KEYCLONE_PASSPHRASE`, never from the command line. An existing key is never
 /// replaced; `--force` first moves the old pair to `PATH.bak-TIMESTAMP`.
-///
-/// Examples:
-///   keyclone keygen
-///   keyclone keygen --provider azure-devops
-///   keyclone keygen --path ~/.ssh/id_work --passphrase-file ~/.config/pass.txt
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:\n  keyclone keygen\n  keyclone keygen --provider azure-devops\n  \
+    keyclone keygen --path ~/.ssh/id_work --passphrase-file ~/.config/keyclone/pass")]
 pub struct KeygenArgs {
     /// Key type [default: ed25519, or rsa for a provider that accepts only RSA]
     #[arg(long = "type", value_enum, value_name = "TYPE")]
@@ -232,7 +229,7 @@ pub fn run(ctx: &mut Ctx, args: KeygenArgs) -> Result<()> {
     };
     let mut msg = format!(
         "Created an {} key, {protection}:\n  private key  {}  (mode 600)\n  public key   {}  (mode 644)\n  fingerprint  {fp_line}",
-        kind.name(),
+        kind.label(),
         private.display(),
         public.display()
     );

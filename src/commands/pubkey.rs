@@ -15,12 +15,10 @@ use crate::ui::clipboard;
 ///
 /// stdout is exactly the public key line, so it can be piped; the steps go to stderr. A key
 /// type the provider refuses is an error that names the fix.
-///
-/// Examples:
-///   keyclone pubkey --provider github
-///   keyclone pubkey --repo git@ssh.dev.azure.com:v3/fabrikam/Proj/Repo
-///   keyclone pubkey --key ~/.ssh/id_work --copy
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:\n  keyclone pubkey --provider github\n  \
+    keyclone pubkey --repo git@ssh.dev.azure.com:v3/fabrikam/Proj/Repo\n  \
+    keyclone pubkey --key ~/.ssh/id_work --copy")]
 pub struct PubkeyArgs {
     /// The key (private or `.pub` path) [default: the first of SSH_DIR/id_ed25519, id_ecdsa,
     /// id_rsa that exists and that the provider accepts]

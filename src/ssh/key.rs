@@ -33,6 +33,14 @@ impl KeyKind {
         }
     }
 
+    /// For messages: `ed25519`, `RSA 4096`.
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyKind::Ed25519 => "ed25519",
+            KeyKind::Rsa => "RSA 4096",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             KeyKind::Ed25519 => "ed25519",
