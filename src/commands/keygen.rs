@@ -18,8 +18,10 @@ use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
 /// input or `KEYCLONE_PASSPHRASE`, never from the command line. An existing key is never
 /// replaced; `--force` first moves the old pair to `PATH.bak-TIMESTAMP`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = "Examples:\n  keyclone keygen\n  keyclone keygen --provider azure-devops\n  \
-    keyclone keygen --path ~/.ssh/id_work --passphrase-file ~/.config/keyclone/pass")]
+#[command(
+    after_help = "Examples:\n  keyclone keygen\n  keyclone keygen --provider azure-devops\n  \
+    keyclone keygen --path ~/.ssh/id_work --passphrase-file ~/.config/keyclone/pass"
+)]
 pub struct KeygenArgs {
     /// Key type [default: ed25519, or rsa for a provider that accepts only RSA]
     #[arg(long = "type", value_enum, value_name = "TYPE")]
