@@ -18,6 +18,8 @@ pub struct Ctx {
     pub config: Config,
     pub registry: Registry,
     pub stdin: Box<dyn Read + Send>,
+    /// Standard input is a terminal (typing a passphrase there would echo it).
+    pub stdin_is_terminal: bool,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -30,7 +32,13 @@ impl std::fmt::Debug for Ctx {
 }
 
 impl Ctx {
-    pub fn new(settings: Settings, env: Env, ui: Ui, stdin: Box<dyn Read + Send>) -> Ctx {
+    pub fn new(
+        settings: Settings,
+        env: Env,
+        ui: Ui,
+        stdin: Box<dyn Read + Send>,
+        stdin_is_terminal: bool,
+    ) -> Ctx {
         let Settings {
             ssh_dir,
             config,
@@ -43,6 +51,7 @@ impl Ctx {
             config,
             registry,
             stdin,
+            stdin_is_terminal,
         }
     }
 }

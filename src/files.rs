@@ -210,7 +210,9 @@ impl Staged {
                 }
             }
         }
-        for dir in placed.iter().filter_map(|p| p.parent()) {
+        let mut dirs: Vec<&Path> = placed.iter().filter_map(|p| p.parent()).collect();
+        dirs.dedup();
+        for dir in dirs {
             sync_dir(dir);
         }
         Ok(())

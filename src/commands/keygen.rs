@@ -160,6 +160,12 @@ pub fn run(ctx: &mut Ctx, args: KeygenArgs) -> Result<()> {
         .unwrap_or_else(|| default_comment(&ctx.env));
     valid_comment(&comment)?;
 
+    if args.passphrase.passphrase_stdin && ctx.stdin_is_terminal {
+        return Err(Error::usage(
+            "`--passphrase-stdin` reads a pipe, but standard input is a terminal (what you type would be shown)",
+        )
+        .hint("leave out `--passphrase-stdin`: keyclone then asks without showing what you type"));
+    }
     let passphrase =
         secrets::new_passphrase(&args.passphrase, &ctx.env, &mut ctx.ui, ctx.stdin.as_mut())?;
     if kind == KeyKind::Rsa {

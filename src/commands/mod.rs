@@ -42,7 +42,8 @@ pub fn run(cli: Cli, env: Env) -> ExitCode {
     );
     let (result, mut ui) = match Settings::resolve(&cli.global, &env) {
         Ok(settings) => {
-            let mut ctx = Ctx::new(settings, env, ui, Box::new(std::io::stdin()));
+            let stdin_tty = std::io::stdin().is_terminal();
+            let mut ctx = Ctx::new(settings, env, ui, Box::new(std::io::stdin()), stdin_tty);
             let r = dispatch(&mut ctx, cli.command);
             (r, ctx.ui)
         }

@@ -97,7 +97,7 @@ pub fn generate(kind: KeyKind, comment: &str) -> Result<PrivateKey> {
 /// A key pair encoded as OpenSSH writes it.
 #[derive(Debug)]
 pub struct EncodedPair {
-    /// The private key file (`-----BEGIN OPENSSH PRIVATE KEY-----`), encrypted if a passphrase
+    /// The private key file in OpenSSH's own PEM armour, encrypted if a passphrase
     /// was given. Zeroized on drop.
     pub private: Zeroizing<String>,
     /// The `.pub` line, comment included, with a trailing newline.
@@ -214,7 +214,7 @@ pub fn read_public(path: &Path) -> Result<(PublicKey, PublicSource)> {
         match std::fs::read_to_string(&private) {
             Ok(text) => match PrivateKey::from_openssh(&text) {
                 Ok(k) => Ok(Some(k.public_key().clone())),
-                // Legacy PEM keys (BEGIN RSA PRIVATE KEY) cannot be read here; the .pub decides.
+                // Legacy PEM (PKCS#1) keys cannot be read here; the .pub decides.
                 Err(_) => Ok(None),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -255,6 +255,19 @@ pub fn read_public(path: &Path) -> Result<(PublicKey, PublicSource)> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match from_private()? {
             Some(pk) => Ok((pk, PublicSource::PrivateFile(private))),
+            None if private.exists() => Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "`{}` is missing, and `{}` is not an OpenSSH private key keyclone can read its public half from",
+                    public.display(),
+                    private.display()
+                ),
+            )
+            .hint(format!(
+                "recreate the public file with `ssh-keygen -y -f {} > {}`",
+                private.display(),
+                public.display()
+            ))),
             None => Err(Error::new(
                 ErrorKind::NotFound,
                 format!(

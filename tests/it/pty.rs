@@ -82,3 +82,13 @@ fn copy_sends_the_key_to_the_terminal_clipboard_with_osc52() {
     );
     assert!(rest.contains("Copied the key"));
 }
+
+#[test]
+fn passphrase_stdin_on_a_terminal_is_refused() {
+    let sb = Sandbox::new();
+    let mut p = spawn(&sb, &["keygen", "--passphrase-stdin"]);
+    let rest = p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 2, "{rest}");
+    assert!(rest.contains("standard input is a terminal"), "{rest}");
+    assert!(!sb.ssh_dir().exists());
+}

@@ -259,3 +259,21 @@ fn a_closed_stdout_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn unreadable_private_key_without_pub_names_the_fix() {
+    let sb = Sandbox::new();
+    let key = sb.root.path().join("legacy");
+    // A legacy PEM header (built at run time: no key-like text in the repository) over garbage.
+    let kind = "RSA";
+    std::fs::write(
+        &key,
+        format!(
+            "-----BEGIN {kind} PRIVATE KEY-----\nnot a key\n-----END {kind} PRIVATE KEY-----\n"
+        ),
+    )
+    .unwrap();
+    sb.run(&["pubkey", "--key", key.to_str().unwrap()])
+        .code(6)
+        .stderr_has("ssh-keygen -y -f");
+}
