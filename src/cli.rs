@@ -6,11 +6,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands::keygen::KeygenArgs;
 use crate::commands::pubkey::PubkeyArgs;
+use crate::commands::trust::TrustArgs;
 
 /// From a fresh machine to a verified clone of a private Git repository over SSH.
 ///
 /// Each step is a command: `keygen` creates a passphrase-protected key, `pubkey` prints it with
-/// your provider's upload link and steps.
+/// your provider's upload link and steps, `trust` verifies a host's key and records it.
 #[derive(Debug, Parser)]
 #[command(
     name = "keyclone",
@@ -58,4 +59,5 @@ pub struct GlobalArgs {
 pub enum Command {
     Keygen(KeygenArgs),
     Pubkey(PubkeyArgs),
+    Trust(TrustArgs),
 }

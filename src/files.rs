@@ -145,40 +145,60 @@ pub struct Staged {
     files: Vec<(tempfile::TempPath, PathBuf)>,
 }
 
+/// Writes `contents` to a new temporary file in `dir` with exactly `mode`, synced. The file is
+/// registered for removal on interrupt and deleted when the returned path is dropped.
+fn write_temp(dir: &Path, dest: &Path, contents: &[u8], mode: u32) -> Result<tempfile::TempPath> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".keyclone-")
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    interrupt::track(tmp.path());
+    let (mut file, tmp_path) = tmp.into_parts();
+    let mut write = || -> std::io::Result<()> {
+        file.write_all(contents)?;
+        // fchmod is not subject to the umask: the file gets exactly its final mode.
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.sync_all()
+    };
+    if let Err(e) = write() {
+        interrupt::untrack(&tmp_path);
+        drop(tmp_path); // deletes the temporary file
+        return Err(Error::io(&format!("write `{}`", dest.display()), dest, e)
+            .hint("nothing was written; fix the cause and run the same command again"));
+    }
+    Ok(tmp_path)
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Writes each file to a temporary file beside its final path, with its final mode, synced.
 /// Nothing is visible at the final paths yet.
 pub fn stage(files: &[NewFile<'_>]) -> Result<Staged> {
     let mut staged = Staged { files: Vec::new() };
     for f in files {
-        let dir = f
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".keyclone-")
-            .suffix(".tmp")
-            .permissions(fs::Permissions::from_mode(0o600))
-            .tempfile_in(dir)
-            .map_err(|e| Error::io("create a temporary file in", dir, e))?;
-        interrupt::track(tmp.path());
-        let (mut file, tmp_path) = tmp.into_parts();
-        let what = format!("write `{}`", f.path.display());
-        let mut write = || -> std::io::Result<()> {
-            file.write_all(f.contents)?;
-            // fchmod is not subject to the umask: the file gets exactly its final mode.
-            file.set_permissions(fs::Permissions::from_mode(f.mode))?;
-            file.sync_all()
-        };
-        if let Err(e) = write() {
-            interrupt::untrack(&tmp_path);
-            drop(tmp_path); // deletes the temporary file
-            return Err(Error::io(&what, &f.path, e)
-                .hint("nothing was written; fix the cause and run the same command again"));
-        }
-        staged.files.push((tmp_path, f.path.clone()));
+        let tmp = write_temp(parent_dir(&f.path), &f.path, f.contents, f.mode)?;
+        staged.files.push((tmp, f.path.clone()));
     }
     Ok(staged)
+}
+
+/// Replaces `path` (or creates it) atomically with `contents` and `mode`: readers see the old
+/// file or the new one, never a mix.
+pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let tmp = write_temp(parent_dir(path), path, contents, mode)?;
+    let tmp_name = tmp.to_path_buf();
+    let _section = interrupt::critical();
+    let result = tmp.persist(path);
+    interrupt::untrack(&tmp_name);
+    result.map_err(|e| Error::io("replace", path, e.error))?;
+    sync_dir(parent_dir(path));
+    Ok(())
 }
 
 impl Staged {

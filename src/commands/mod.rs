@@ -3,6 +3,7 @@
 
 pub mod keygen;
 pub mod pubkey;
+pub mod trust;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -72,6 +73,7 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
     match command {
         Command::Keygen(args) => keygen::run(ctx, args),
         Command::Pubkey(args) => pubkey::run(ctx, args),
+        Command::Trust(args) => trust::run(ctx, args),
     }
 }
 

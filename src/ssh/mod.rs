@@ -3,3 +3,6 @@
 
 pub mod kdf;
 pub mod key;
+pub mod known_hosts;
+pub mod probe;
+pub mod trust;

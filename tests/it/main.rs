@@ -10,3 +10,4 @@ mod login;
 mod providers;
 mod pty;
 mod pubkey;
+mod trust;

@@ -92,3 +92,32 @@ fn passphrase_stdin_on_a_terminal_is_refused() {
     assert!(rest.contains("standard input is a terminal"), "{rest}");
     assert!(!sb.ssh_dir().exists());
 }
+
+#[test]
+fn interactive_trust_shows_the_fingerprint_and_asks_before_writing() {
+    use crate::support::sshd::Sshd;
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let target = format!("127.0.0.1:{}", sshd.port);
+    let kh = sb.ssh_dir().join("known_hosts");
+
+    let mut p = spawn(&sb, &["trust", &target]);
+    p.exp_string(&sshd.fingerprint()).unwrap();
+    p.exp_string("the fingerprint of").unwrap();
+    p.send("n").unwrap();
+    p.flush().unwrap();
+    let rest = p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 5, "{rest}");
+    assert!(!kh.exists());
+
+    let mut p = spawn(&sb, &["trust", &target]);
+    p.exp_string("the fingerprint of").unwrap();
+    p.send("y").unwrap();
+    p.flush().unwrap();
+    let rest = p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 0, "{rest}");
+    assert_eq!(
+        std::fs::read_to_string(&kh).unwrap(),
+        format!("{}\n", sshd.known_hosts_line())
+    );
+}

@@ -1,4 +1,4 @@
-//! A real OpenSSH server on 127.0.0.1: random port, its own host key, a temporary
+//! A real OpenSSH server on loopback: random port, its own host key, a temporary
 //! AuthorizedKeysFile; stopped when dropped. And the real `ssh` client to log in to it.
 
 use std::net::{TcpListener, TcpStream};
@@ -35,93 +35,141 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Makes a new ed25519 host key in `d`; returns its `type base64`.
+fn new_host_key(d: &Path) -> String {
+    let host_key = d.join("host_ed25519");
+    let _ = std::fs::remove_file(&host_key);
+    let _ = std::fs::remove_file(d.join("host_ed25519.pub"));
+    let path = host_key.to_str().unwrap();
+    super::ssh_keygen(&[
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-C",
+        "test-host",
+        "-f",
+        path,
+    ])
+    .ok();
+    super::key_material(&std::fs::read_to_string(d.join("host_ed25519.pub")).unwrap())
+}
+
+/// Starts sshd from the files in `d` on `addresses`, on `fixed_port` or a free one.
+fn launch(d: &Path, addresses: &[&str], fixed_port: Option<u16>) -> (Child, u16) {
+    let sshd = require("sshd", "openssh-server");
+    if nix::unistd::Uid::effective().is_root() && !Path::new("/run/sshd").exists() {
+        std::fs::create_dir_all("/run/sshd")
+            .expect("create sshd's privilege separation directory /run/sshd");
+        std::fs::set_permissions("/run/sshd", std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let log = d.join("sshd.log");
+    let mut last_err = String::new();
+    for _ in 0..10 {
+        let port = fixed_port.unwrap_or_else(free_port);
+        let config = d.join("sshd_config");
+        let listen: String = addresses
+            .iter()
+            .map(|a| format!("ListenAddress {a}\n"))
+            .collect();
+        std::fs::write(
+            &config,
+            format!(
+                "{listen}Port {port}\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\n\
+                 StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
+                 PermitRootLogin prohibit-password\nPubkeyAuthentication yes\nLogLevel VERBOSE\nMaxStartups 100\n",
+                hk = d.join("host_ed25519").display(),
+                pid = d.join("sshd.pid").display(),
+                ak = d.join("authorized_keys").display(),
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(&sshd)
+            .arg("-D")
+            .arg("-f")
+            .arg(&config)
+            .arg("-E")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sshd");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if addresses
+                .iter()
+                .all(|a| TcpStream::connect((*a, port)).is_ok())
+            {
+                return (child, port);
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                last_err = std::fs::read_to_string(&log).unwrap_or_default();
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                last_err = "sshd did not listen within 10 s".into();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The port was taken (by another test, or the previous server still closing): retry.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("could not start sshd on {addresses:?}: {last_err}");
+}
+
 impl Sshd {
+    /// An sshd on 127.0.0.1 and a random free port.
     pub fn start() -> Sshd {
-        let sshd = require("sshd", "openssh-server");
+        Sshd::start_on(&["127.0.0.1"])
+    }
+
+    /// An sshd listening on each of `addresses` (loopback addresses), one random port.
+    pub fn start_on(addresses: &[&str]) -> Sshd {
         let dir = tempfile::Builder::new()
             .prefix("keyclone-sshd-")
             .tempdir()
             .unwrap();
         let d = dir.path();
-        let host_key = d.join("host_ed25519");
-        let out = super::ssh_keygen(&[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "test-host",
-            "-f",
-            host_key.to_str().unwrap(),
-        ]);
-        out.ok();
-        let host_key_line =
-            super::key_material(&std::fs::read_to_string(d.join("host_ed25519.pub")).unwrap());
+        let host_key = new_host_key(d);
         std::fs::write(d.join("authorized_keys"), "").unwrap();
         std::fs::set_permissions(
             d.join("authorized_keys"),
             std::fs::Permissions::from_mode(0o600),
         )
         .unwrap();
-        if nix::unistd::Uid::effective().is_root() && !Path::new("/run/sshd").exists() {
-            std::fs::create_dir_all("/run/sshd")
-                .expect("create sshd's privilege separation directory /run/sshd");
-            std::fs::set_permissions("/run/sshd", std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (child, port) = launch(d, addresses, None);
+        Sshd {
+            child,
+            port,
+            log: d.join("sshd.log"),
+            dir,
+            host_key,
+            user: current_user(),
         }
-        let log = d.join("sshd.log");
-        let mut last_err = String::new();
-        for _ in 0..5 {
-            let port = free_port();
-            let config = d.join("sshd_config");
-            std::fs::write(
-                &config,
-                format!(
-                    "ListenAddress 127.0.0.1\nPort {port}\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\n\
-                     StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-                     PermitRootLogin prohibit-password\nPubkeyAuthentication yes\nLogLevel VERBOSE\n",
-                    hk = host_key.display(),
-                    pid = d.join("sshd.pid").display(),
-                    ak = d.join("authorized_keys").display(),
-                ),
-            )
-            .unwrap();
-            let mut child = Command::new(&sshd)
-                .arg("-D")
-                .arg("-f")
-                .arg(&config)
-                .arg("-E")
-                .arg(&log)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start sshd");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Sshd {
-                        child,
-                        port,
-                        dir,
-                        host_key: host_key_line,
-                        user: current_user(),
-                        log,
-                    };
-                }
-                if let Ok(Some(_)) = child.try_wait() {
-                    last_err = std::fs::read_to_string(&log).unwrap_or_default();
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    last_err = "sshd did not listen within 10 s".into();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("could not start sshd on 127.0.0.1: {last_err}");
+    }
+
+    /// Stops the server and starts another on the same port with a new host key: what a
+    /// man-in-the-middle (or a reinstalled server) looks like to a client.
+    pub fn restart_with_new_host_key(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.host_key = new_host_key(self.dir.path());
+        let (child, _) = launch(self.dir.path(), &["127.0.0.1"], Some(self.port));
+        self.child = child;
+    }
+
+    /// `SHA256:...` of the host key.
+    pub fn fingerprint(&self) -> String {
+        let out = super::ssh_keygen(&[
+            "-lf",
+            self.dir.path().join("host_ed25519.pub").to_str().unwrap(),
+        ]);
+        out.stdout.split_whitespace().nth(1).unwrap().to_owned()
     }
 
     /// Adds a public key line to the server's AuthorizedKeysFile.
@@ -140,12 +188,18 @@ impl Sshd {
     }
 
     /// Logs in with the real `ssh` client and this key (its passphrase given through
-    /// SSH_ASKPASS, never on a command line); the host key is checked strictly.
+    /// SSH_ASKPASS, never on a command line); the host key is checked strictly against a
+    /// known_hosts file holding this server's line.
     pub fn ssh_login(&self, key: &Path, passphrase: Option<&str>) -> Out {
+        let kh = self.dir.path().join("client_known_hosts");
+        std::fs::write(&kh, format!("{}\n", self.known_hosts_line())).unwrap();
+        self.ssh_login_with(key, passphrase, &kh)
+    }
+
+    /// Like [`Sshd::ssh_login`], with the client's known_hosts file given (strict checking).
+    pub fn ssh_login_with(&self, key: &Path, passphrase: Option<&str>, known_hosts: &Path) -> Out {
         let ssh = require("ssh", "openssh-client");
         let d = self.dir.path();
-        let kh = d.join("client_known_hosts");
-        std::fs::write(&kh, format!("{}\n", self.known_hosts_line())).unwrap();
         let askpass = d.join("askpass.sh");
         let passfile = d.join("askpass.secret");
         std::fs::write(&passfile, passphrase.unwrap_or("")).unwrap();
@@ -172,7 +226,9 @@ impl Sshd {
             ])
             .args(["-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10"])
             .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", kh.display()))
+            .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+            .arg("-o")
+            .arg("GlobalKnownHostsFile=/dev/null")
             .arg("-i")
             .arg(key)
             .arg(format!("{}@127.0.0.1", self.user))

@@ -1,0 +1,777 @@
+//! `keyclone trust`: verify a host's SSH key (provider pins, known_hosts, or your confirmation)
+//! and record it in known_hosts so that keyclone, `ssh` and `git` all trust it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ssh_key::PublicKey;
+
+use crate::context::Ctx;
+use crate::error::{Error, ErrorKind, Result};
+use crate::files;
+use crate::git::remote::{RemoteUrl, Scheme};
+use crate::ssh::known_hosts::{self, KnownHosts, Marker};
+use crate::ssh::probe;
+use crate::ssh::trust::{self, Decision, KeyInfo, Verdict};
+
+/// The system-wide known_hosts file OpenSSH reads.
+pub const GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
+
+/// Verify a host's SSH key and record it in known_hosts.
+///
+/// keyclone connects (SSH key exchange only, no login), and decides: a key the provider
+/// publishes is trusted and the provider's keys are written to known_hosts; a key already in
+/// known_hosts is fine; an unknown host's key is shown with where to check it, and trusted only
+/// after you confirm (or with `--fingerprint`, or `--accept-new`); a changed, revoked or
+/// unpublished key is refused.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:\n  keyclone trust github.com\n  \
+    keyclone trust git@ssh.dev.azure.com:v3/fabrikam/Proj/Repo\n  \
+    keyclone trust git.example.org:2222 --fingerprint SHA256:abc...\n  \
+    keyclone trust --offline --provider gitlab\n  keyclone trust github.com --show")]
+pub struct TrustArgs {
+    /// HOST, HOST:PORT, [HOST]:PORT, or an SSH repository URL
+    #[arg(value_name = "HOST|URL", required_unless_present = "offline")]
+    pub target: Option<String>,
+
+    /// The SHA256 fingerprint you expect (from the provider or the server's administrator)
+    #[arg(long, value_name = "SHA256:...")]
+    pub fingerprint: Option<String>,
+
+    /// Trust an unknown host's key on first use, without verifying it (said in the output)
+    #[arg(long, conflicts_with = "fingerprint")]
+    pub accept_new: bool,
+
+    /// Write a provider's published host keys without connecting (needs --provider)
+    #[arg(long, requires = "provider", conflicts_with_all = ["fingerprint", "accept_new", "show"])]
+    pub offline: bool,
+
+    /// The provider whose published keys `--offline` writes
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+
+    /// Remove the known_hosts lines that hold another key for this host (like `ssh-keygen -R`;
+    /// asks first on a terminal)
+    #[arg(long)]
+    pub replace: bool,
+
+    /// Write hashed host names, like `ssh-keygen -H`
+    #[arg(long)]
+    pub hash: bool,
+
+    /// Only show what known_hosts and the published keys say about the host; no connection
+    #[arg(long)]
+    pub show: bool,
+
+    /// Seconds to wait for the server
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub timeout: u64,
+}
+
+/// `HOST`, `HOST:PORT`, `[HOST]:PORT` or an SSH URL, as (host, port).
+pub fn parse_target(target: &str) -> Result<(String, u16)> {
+    let bad_port = |p: &str| {
+        Error::usage(format!("`{p}` is not a port: ports are 1 to 65535"))
+            .hint("give the port as `HOST:PORT`, e.g. `git.example.org:2222`")
+    };
+    let port_of = |p: &str| -> Result<u16> {
+        match p.parse::<u32>() {
+            Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+            _ => Err(bad_port(p)),
+        }
+    };
+    let looks_like_url = target.contains("://") || target.contains('@');
+    let (host, port) = if let Some(rest) = target.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| Error::usage(format!("`{target}`: `[` without `]`")))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => port_of(p)?,
+            None if after.is_empty() => 22,
+            None => {
+                return Err(Error::usage(format!(
+                    "`{target}` is not HOST or [HOST]:PORT"
+                )));
+            }
+        };
+        (host.to_owned(), port)
+    } else if !looks_like_url
+        && target.matches(':').count() == 1
+        && target
+            .split_once(':')
+            .is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+    {
+        let (h, p) = target.split_once(':').expect("checked: one colon");
+        (h.to_owned(), port_of(p)?)
+    } else if !looks_like_url && !target.contains(':') {
+        (target.to_owned(), 22)
+    } else if !looks_like_url && target.matches(':').count() > 1 && !target.contains('/') {
+        // A bare IPv6 address.
+        (target.to_owned(), 22)
+    } else {
+        let url = RemoteUrl::parse(target)?;
+        if url.scheme != Scheme::Ssh {
+            return Err(Error::usage(format!(
+                "`{}` is not an SSH URL: keyclone trust checks SSH host keys",
+                crate::git::remote::redact(target)
+            ))
+            .hint("give the SSH form (`git@HOST:OWNER/REPO.git` or `ssh://git@HOST:PORT/...`) or just the host"));
+        }
+        (url.host.clone(), url.port.unwrap_or(22))
+    };
+    known_hosts::valid_host(&host)?;
+    Ok((host.to_ascii_lowercase(), port))
+}
+
+/// `SHA256:...` in canonical form (no padding), from what a user pasted.
+pub fn normalize_fingerprint(s: &str) -> Result<String> {
+    let t = s.trim();
+    if t.starts_with("MD5:") || t.split(':').count() > 2 {
+        return Err(Error::usage(format!(
+            "`{t}` is an MD5 fingerprint; keyclone compares SHA256 fingerprints"
+        ))
+        .hint("get the SHA256 form with `ssh-keygen -lf KEY.pub` (or from the provider's page)"));
+    }
+    let b64 = t.strip_prefix("SHA256:").unwrap_or(t).trim_end_matches('=');
+    let candidate = format!("SHA256:{b64}");
+    if !crate::config::is_sha256_fingerprint(&candidate) {
+        return Err(
+            Error::usage(format!("`{t}` is not a SHA256 fingerprint")).hint(
+                "it looks like `SHA256:` followed by 43 characters, as `ssh-keygen -lf` prints",
+            ),
+        );
+    }
+    Ok(candidate)
+}
+
+fn read_known_hosts(ctx: &mut Ctx, user_file: &Path) -> Result<Vec<KnownHosts>> {
+    if user_file.is_dir() {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "`{}` is a directory, not a known_hosts file",
+                user_file.display()
+            ),
+        )
+        .hint("move it away; keyclone (and ssh) then create the file"));
+    }
+    let mut out = vec![
+        KnownHosts::read(user_file)
+            .map_err(|e| e.hint("check the file's owner and mode (`ls -l`)"))?,
+    ];
+    match KnownHosts::read(Path::new(GLOBAL_KNOWN_HOSTS)) {
+        Ok(g) => out.push(g),
+        Err(e) => ctx.ui.warn(&format!(
+            "`{GLOBAL_KNOWN_HOSTS}` is ignored: {}",
+            e.message()
+        )),
+    }
+    for kh in &out {
+        for p in kh.problems.iter().take(10) {
+            ctx.ui.warn(&format!(
+                "`{}` line {} was skipped: {}",
+                kh.path.display(),
+                p.line,
+                p.reason
+            ));
+        }
+        if kh.problems.len() > 10 {
+            ctx.ui.warn(&format!(
+                "`{}`: {} more lines were skipped",
+                kh.path.display(),
+                kh.problems.len() - 10
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Adds `add` lines (skipping keys the file already holds for that host) and removes the lines
+/// for `host`:`port` whose key is in `remove_keys`, under the lock, on the file as it is then.
+/// Returns (lines written, line numbers removed).
+fn write_known_hosts(
+    path: &Path,
+    add: &[(String, u16, PublicKey)],
+    remove: Option<(&str, u16, &[PublicKey])>,
+    hash: bool,
+) -> Result<(Vec<String>, Vec<usize>)> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    if files::check_private_dir(dir)? == files::DirState::Missing {
+        files::ensure_private_dir(dir)?;
+    }
+    let mut written = Vec::new();
+    let mut removed = Vec::new();
+    known_hosts::update(path, |current| {
+        let kh = KnownHosts::parse(path, current);
+        if let Some((host, port, keys)) = remove {
+            removed = kh
+                .lookup(host, port)
+                .filter(|e| {
+                    e.marker == Marker::None
+                        && keys.iter().any(|k| k.key_data() == e.key.key_data())
+                })
+                .map(|e| e.line)
+                .collect();
+        }
+        for (host, port, key) in add {
+            let present = kh.lookup(host, *port).any(|e| {
+                e.marker == Marker::None
+                    && e.key.key_data() == key.key_data()
+                    && !removed.contains(&e.line)
+            });
+            if !present {
+                written.push(known_hosts::format_line(host, *port, key, hash));
+            }
+        }
+        if written.is_empty() && removed.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(known_hosts::edit_bytes(current, &removed, &written)))
+    })?;
+    Ok((written, removed))
+}
+
+pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
+    let kh_path = ctx.ssh_dir.join("known_hosts");
+    if args.offline {
+        return offline(ctx, &args, &kh_path);
+    }
+    let target = args
+        .target
+        .as_deref()
+        .expect("clap requires a target unless --offline");
+    let (host, port) = parse_target(target)?;
+    let fingerprint = args
+        .fingerprint
+        .as_deref()
+        .map(normalize_fingerprint)
+        .transpose()?;
+    let files = read_known_hosts(ctx, &kh_path)?;
+    if args.show {
+        return show(ctx, &host, port, &files);
+    }
+
+    let mut known_algs: Vec<String> = files
+        .iter()
+        .flat_map(|f| f.lookup(&host, port))
+        .filter(|e| e.marker == Marker::None)
+        .map(|e| e.key.algorithm().as_str().to_owned())
+        .collect();
+    if let Some(p) = ctx.registry.for_host(&host, Some(port)) {
+        for pin in p
+            .pins
+            .iter()
+            .filter(|pin| pin.endpoint.host == host && pin.endpoint.port == port && pin.confirmed)
+        {
+            if let Some(k) = &pin.key {
+                known_algs.push(k.split(' ').next().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    let key = probe::fetch_host_key(
+        &host,
+        port,
+        Duration::from_secs(args.timeout),
+        &probe::host_key_preference(&known_algs),
+    )?;
+    let verdict = trust::decide(&host, port, &key, &files, &ctx.registry);
+    let who = if port == 22 {
+        host.clone()
+    } else {
+        format!("{host}:{port}")
+    };
+
+    let (to_add, tofu): (Vec<(String, u16, PublicKey)>, bool) = match &verdict.decision {
+        Decision::Known { line } => {
+            ctx.ui.info(&format!(
+                "{who} is already trusted: {} matches {}.",
+                verdict.presented.show(),
+                line.show()
+            ));
+            (Vec::new(), false)
+        }
+        Decision::Pinned { provider } => {
+            let p = ctx.registry.get(provider)?.clone();
+            let mut lines: Vec<(String, u16, PublicKey)> = p
+                .pins
+                .iter()
+                .filter(|pin| {
+                    pin.endpoint.host == host && pin.endpoint.port == port && pin.confirmed
+                })
+                .filter_map(|pin| {
+                    pin.key
+                        .as_deref()
+                        .and_then(|k| PublicKey::from_openssh(k).ok())
+                })
+                .map(|k| (host.clone(), port, k))
+                .collect();
+            if lines.is_empty() {
+                // Self-hosted pins are fingerprints: the presented key matched one.
+                lines.push((host.clone(), port, key.clone()));
+            }
+            ctx.ui.info(&format!(
+                "{who} presented {}, a key {} publishes for this host: verified.",
+                verdict.presented.show(),
+                p.name
+            ));
+            (lines, false)
+        }
+        Decision::Unknown => (
+            vec![(host.clone(), port, key.clone())],
+            confirm_unknown(ctx, &verdict, fingerprint.as_deref(), args.accept_new)?,
+        ),
+        Decision::Changed { .. } if args.replace => {
+            let err = trust::refusal(&verdict, &ctx.registry).expect("a changed key is refused");
+            ctx.ui.warn(err.message());
+            if !confirm_replace(ctx, &verdict)? {
+                return Err(
+                    Error::refused("nothing was changed: the old known_hosts lines stay")
+                        .hint("run again and answer yes to replace them"),
+                );
+            }
+            (
+                vec![(host.clone(), port, key.clone())],
+                confirm_unknown(ctx, &verdict, fingerprint.as_deref(), args.accept_new)?,
+            )
+        }
+        Decision::Changed { .. } | Decision::Revoked { .. } | Decision::PinMismatch { .. } => {
+            return Err(
+                trust::refusal(&verdict, &ctx.registry).expect("these decisions are refusals")
+            );
+        }
+    };
+
+    if verdict.decision.trusted() && !verdict.other_lines.is_empty() && !args.replace {
+        for l in &verdict.other_lines {
+            let why = l
+                .revoked
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            ctx.ui.warn(&format!(
+                "{who}: known_hosts also holds another key, {}{why}",
+                l.show()
+            ));
+        }
+        ctx.ui.warn(&format!(
+            "plain `ssh` and `git` may refuse {who} because of that line; remove it with `keyclone trust {} --replace`",
+            known_hosts::host_name(&host, port)
+        ));
+    }
+    let remove_keys: Vec<PublicKey> =
+        if args.replace && verdict.decision.trusted() && !verdict.other_lines.is_empty() {
+            if confirm_replace(ctx, &verdict)? {
+                other_keys(&files, &host, port, &key)
+            } else {
+                Vec::new()
+            }
+        } else if args.replace && matches!(verdict.decision, Decision::Changed { .. }) {
+            other_keys(&files, &host, port, &key)
+        } else {
+            Vec::new()
+        };
+    let (written, removed) = if to_add.is_empty() && remove_keys.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        write_known_hosts(
+            &kh_path,
+            &to_add,
+            Some((&host, port, &remove_keys)),
+            args.hash,
+        )?
+    };
+    report(ctx, &verdict, &kh_path, &written, &removed, tofu)
+}
+
+/// The keys of the known_hosts lines for this host other than `key`.
+fn other_keys(files: &[KnownHosts], host: &str, port: u16, key: &PublicKey) -> Vec<PublicKey> {
+    files
+        .iter()
+        .flat_map(|f| f.lookup(host, port))
+        .filter(|e| e.marker == Marker::None && e.key.key_data() != key.key_data())
+        .map(|e| e.key.clone())
+        .collect()
+}
+
+fn confirm_replace(ctx: &mut Ctx, v: &Verdict) -> Result<bool> {
+    if !ctx.ui.interactive() {
+        return Ok(true); // `--replace` on the command line is the confirmation.
+    }
+    let n = v.other_lines.len();
+    ctx.ui.prompter().confirm(
+        &format!(
+            "Remove {n} old known_hosts line(s) for {}?",
+            known_hosts::host_name(&v.host, v.port)
+        ),
+        false,
+    )
+}
+
+/// Decides whether to trust an unknown key; returns whether it is trust on first use.
+fn confirm_unknown(
+    ctx: &mut Ctx,
+    v: &Verdict,
+    fingerprint: Option<&str>,
+    accept_new: bool,
+) -> Result<bool> {
+    let who = if v.port == 22 {
+        v.host.clone()
+    } else {
+        format!("{}:{}", v.host, v.port)
+    };
+    let provider = v
+        .provider
+        .as_deref()
+        .and_then(|id| ctx.registry.find(id))
+        .cloned();
+    let check = match provider.as_ref().and_then(|p| p.fingerprints_page.clone()) {
+        Some(url) => format!("compare it with the fingerprints on {url}"),
+        None => format!(
+            "compare it with what the administrator of {who} gives you (`ssh-keygen -lf` of the server's host key)"
+        ),
+    };
+    if let Some(expected) = fingerprint {
+        if expected == v.presented.fingerprint {
+            ctx.ui.info(&format!(
+                "{who} presented {}, the fingerprint you gave: verified.",
+                v.presented.show()
+            ));
+            return Ok(false);
+        }
+        return Err(Error::new(
+            ErrorKind::HostKey,
+            format!(
+                "{who} presented {}, not the fingerprint you gave ({expected}); nothing was written",
+                v.presented.show()
+            ),
+        )
+        .hint("check the fingerprint and the host: a mismatch can mean someone is intercepting the connection")
+        .hint(check));
+    }
+    let mut intro = format!(
+        "keyclone cannot verify {who} on its own: no known_hosts line and no published key covers it.\n  presented: {}\n  {check}",
+        v.presented.show()
+    );
+    if v.unconfirmed_pin
+        && let Some(p) = &provider
+    {
+        intro.push_str(&format!(
+            "\n  This key is one {} is believed to use for this host, but no first-party source confirms it.",
+            p.name
+        ));
+    }
+    if accept_new {
+        ctx.ui.info(&intro);
+        ctx.ui.warn(&format!(
+            "trusting {who} on first use (`--accept-new`): this key was NOT verified"
+        ));
+        return Ok(true);
+    }
+    if !ctx.ui.interactive() {
+        return Err(Error::new(
+            ErrorKind::NeedsInput,
+            format!(
+                "{who} presented {}, which keyclone cannot verify, and there is no terminal to ask on; nothing was written",
+                v.presented.show()
+            ),
+        )
+        .hint(check)
+        .hint(format!("then run `keyclone trust {} --fingerprint {}`", known_hosts::host_name(&v.host, v.port), v.presented.fingerprint))
+        .hint("or pass `--accept-new` to trust it without verification"));
+    }
+    ctx.ui.info(&intro);
+    if ctx.ui.prompter().confirm(
+        &format!("Is {} the fingerprint of {who}?", v.presented.fingerprint),
+        false,
+    )? {
+        Ok(false)
+    } else {
+        Err(Error::refused(format!("{who} was not trusted; nothing was written"))
+            .hint("once you have the right fingerprint: `keyclone trust HOST --fingerprint SHA256:...`"))
+    }
+}
+
+fn report(
+    ctx: &mut Ctx,
+    v: &Verdict,
+    path: &Path,
+    written: &[String],
+    removed: &[usize],
+    tofu: bool,
+) -> Result<()> {
+    if ctx.ui.json() {
+        return ctx.ui.json_value(&serde_json::json!({
+            "verdict": v,
+            "known_hosts": path,
+            "written": written,
+            "removed_lines": removed,
+            "trust_on_first_use": tofu,
+        }));
+    }
+    let who = if v.port == 22 {
+        v.host.clone()
+    } else {
+        format!("{}:{}", v.host, v.port)
+    };
+    let mut msg = String::new();
+    if !removed.is_empty() {
+        msg.push_str(&format!(
+            "Removed line(s) {removed:?} for {who} from `{}`.\n",
+            path.display()
+        ));
+    }
+    if !written.is_empty() {
+        msg.push_str(&format!(
+            "Added {} line(s) for {who} to `{}`.\n",
+            written.len(),
+            path.display()
+        ));
+    } else if v.decision.trusted() {
+        msg.push_str(&format!(
+            "`{}` already has every key for {who}; nothing to write.\n",
+            path.display()
+        ));
+    }
+    msg.push_str(&format!(
+        "The plain `ssh` and `git` clients now trust {who} too."
+    ));
+    ctx.ui.info(&msg);
+    Ok(())
+}
+
+fn show(ctx: &mut Ctx, host: &str, port: u16, files: &[KnownHosts]) -> Result<()> {
+    let mut rows = Vec::new();
+    for f in files {
+        for e in f.lookup(host, port) {
+            let marker = match e.marker {
+                Marker::None => "",
+                Marker::Revoked => "@revoked ",
+                Marker::CertAuthority => "@cert-authority ",
+            };
+            rows.push((
+                format!("{}:{}", f.path.display(), e.line),
+                format!("{marker}{}", KeyInfo::of(&e.key).show()),
+            ));
+        }
+    }
+    if let Some(p) = ctx.registry.for_host(host, Some(port)) {
+        for pin in p
+            .pins
+            .iter()
+            .filter(|pin| pin.endpoint.host == host && pin.endpoint.port == port)
+        {
+            let alg = pin
+                .key
+                .as_deref()
+                .and_then(|k| k.split(' ').next())
+                .unwrap_or("key");
+            let state = if pin.confirmed {
+                "published"
+            } else {
+                "unconfirmed"
+            };
+            rows.push((
+                format!("{} ({state})", p.name),
+                format!("{alg} {}", pin.fingerprint),
+            ));
+        }
+    }
+    if ctx.ui.json() {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(w, k)| serde_json::json!({"source": w, "key": k}))
+            .collect();
+        return ctx
+            .ui
+            .json_value(&serde_json::json!({ "host": host, "port": port, "entries": v }));
+    }
+    for (w, k) in &rows {
+        ctx.ui.data(&format!("{w} {k}"))?;
+    }
+    if rows.is_empty() {
+        ctx.ui.info(&format!(
+            "nothing is known about {}",
+            known_hosts::host_name(host, port)
+        ));
+    }
+    Ok(())
+}
+
+fn offline(ctx: &mut Ctx, args: &TrustArgs, path: &PathBuf) -> Result<()> {
+    let p = ctx
+        .registry
+        .get(
+            args.provider
+                .as_deref()
+                .expect("clap requires --provider with --offline"),
+        )?
+        .clone();
+    let lines: Vec<(String, u16, PublicKey)> = p
+        .pins
+        .iter()
+        .filter(|pin| pin.confirmed)
+        .filter_map(|pin| {
+            pin.key
+                .as_deref()
+                .and_then(|k| PublicKey::from_openssh(k).ok())
+                .map(|k| (pin.endpoint.host.clone(), pin.endpoint.port, k))
+        })
+        .collect();
+    if lines.is_empty() {
+        return Err(Error::usage(format!(
+            "{} has no published host keys keyclone can write without connecting",
+            p.name
+        ))
+        .hint("connect instead: `keyclone trust HOST` (pinned fingerprints are checked then)"));
+    }
+    let files = read_known_hosts(ctx, path)?;
+    let mut stale: Vec<(String, u16, PublicKey)> = Vec::new();
+    for (host, port, _) in &lines {
+        for f in &files {
+            for e in f.lookup(host, *port).filter(|e| e.marker == Marker::None) {
+                let fp = crate::ssh::key::fingerprint(&e.key);
+                if !p.pins.iter().any(|pin| pin.fingerprint == fp)
+                    && !stale.iter().any(|(h, pt, k)| {
+                        h == host && pt == port && k.key_data() == e.key.key_data()
+                    })
+                {
+                    let why = p
+                        .revoked
+                        .iter()
+                        .find(|r| r.fingerprint == fp)
+                        .map(|r| format!(": {}", r.reason))
+                        .unwrap_or_default();
+                    ctx.ui.warn(&format!(
+                        "`{}` line {} holds a key {} does not publish for {} ({}){why}",
+                        f.path.display(),
+                        e.line,
+                        p.name,
+                        known_hosts::host_name(host, *port),
+                        KeyInfo::of(&e.key).show()
+                    ));
+                    stale.push((host.clone(), *port, e.key.clone()));
+                }
+            }
+        }
+    }
+    let mut written = Vec::new();
+    let mut removed = Vec::new();
+    let mut endpoints: Vec<(String, u16)> =
+        lines.iter().map(|(h, pt, _)| (h.clone(), *pt)).collect();
+    endpoints.dedup();
+    for (host, port) in &endpoints {
+        let add: Vec<_> = lines
+            .iter()
+            .filter(|(h, pt, _)| h == host && pt == port)
+            .cloned()
+            .collect();
+        let rm: Vec<PublicKey> = if args.replace {
+            stale
+                .iter()
+                .filter(|(h, pt, _)| h == host && pt == port)
+                .map(|(_, _, k)| k.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (w, r) = write_known_hosts(path, &add, Some((host, *port, &rm)), args.hash)?;
+        written.extend(w);
+        removed.extend(r);
+    }
+    if !stale.is_empty() && !args.replace {
+        ctx.ui.warn(&format!(
+            "remove those lines with `keyclone trust --offline --provider {} --replace`",
+            p.id
+        ));
+    }
+    if ctx.ui.json() {
+        return ctx.ui.json_value(&serde_json::json!({
+            "provider": p.id, "known_hosts": path, "written": written, "removed_lines": removed,
+        }));
+    }
+    let hosts: Vec<String> = endpoints
+        .iter()
+        .map(|(h, pt)| known_hosts::host_name(h, *pt))
+        .collect();
+    ctx.ui.info(&format!(
+        "Wrote {} of {}'s published host keys to `{}` ({} already there){} for {}. No connection was made.",
+        written.len(),
+        p.name,
+        path.display(),
+        lines.len() - written.len(),
+        if removed.is_empty() { String::new() } else { format!(", removed {} old line(s)", removed.len()) },
+        hosts.join(", ")
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_to_host_and_port() {
+        assert_eq!(
+            parse_target("github.com").unwrap(),
+            ("github.com".into(), 22)
+        );
+        assert_eq!(
+            parse_target("Git.Example.org:2222").unwrap(),
+            ("git.example.org".into(), 2222)
+        );
+        assert_eq!(
+            parse_target("[127.0.0.1]:2200").unwrap(),
+            ("127.0.0.1".into(), 2200)
+        );
+        assert_eq!(parse_target("[::1]:2200").unwrap(), ("::1".into(), 2200));
+        assert_eq!(
+            parse_target("git@github.com:o/r.git").unwrap(),
+            ("github.com".into(), 22)
+        );
+        assert_eq!(
+            parse_target("ssh://git@ssh.github.com:443/o/r.git").unwrap(),
+            ("ssh.github.com".into(), 443)
+        );
+        assert_eq!(
+            parse_target("git@ssh.dev.azure.com:v3/o/p/r").unwrap(),
+            ("ssh.dev.azure.com".into(), 22)
+        );
+    }
+
+    #[test]
+    fn bad_targets_are_refused() {
+        for bad in [
+            "h:0",
+            "h:65536",
+            "h:99999999",
+            "[h]:0",
+            "bad host",
+            "h\u{7}x",
+            "https://github.com/o/r",
+            "[h",
+        ] {
+            assert!(parse_target(bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_target("https://github.com/o/r")
+                .unwrap_err()
+                .message()
+                .contains("not an SSH URL")
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_normalized() {
+        let fp = "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU";
+        assert_eq!(normalize_fingerprint(fp).unwrap(), fp);
+        assert_eq!(
+            normalize_fingerprint(&format!(" {}= ", &fp[7..])).unwrap(),
+            fp
+        );
+        assert!(
+            normalize_fingerprint("MD5:16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48").is_err()
+        );
+        assert!(normalize_fingerprint("SHA256:short").is_err());
+    }
+}

@@ -1,0 +1,647 @@
+//! known_hosts files: a reader as tolerant as OpenSSH's (tabs, repeated spaces, comments, CRLF;
+//! a malformed line is skipped and reported with its number, never fatal), host matching as
+//! OpenSSH does it (`host`, `[host]:port` for other ports, comma lists, `*`/`?` wildcards,
+//! `!` negation, hashed `|1|salt|hash` names, `@revoked`, `@cert-authority`), and the writer:
+//! atomic, under a lock, keeping every byte it does not change and the file's mode.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use base64ct::{Base64, Encoding};
+use hmac::{Hmac, Mac};
+use rand_core::{OsRng, RngCore};
+use sha1::Sha1;
+use ssh_key::PublicKey;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::files;
+
+/// Lines longer than this are reported as malformed (OpenSSH's own limit is similar).
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// The marker at the start of a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    None,
+    /// `@revoked`: this key must never be accepted for these hosts.
+    Revoked,
+    /// `@cert-authority`: a CA key for host certificates, never a host key itself.
+    CertAuthority,
+}
+
+/// The host field of a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostField {
+    /// A comma-separated list of patterns, as written.
+    Patterns(String),
+    /// `|1|salt|hash`: HMAC-SHA1 of the host name under the salt.
+    Hashed { salt: [u8; 20], hash: [u8; 20] },
+}
+
+/// A line as read: its key is checked (known type, valid base64, matching type name inside) but
+/// parsed only when the line is looked up, so that scanning a large file stays fast.
+#[derive(Debug, Clone)]
+struct Raw {
+    line: usize,
+    marker: Marker,
+    hosts: HostField,
+    /// The key type and the base64 blob, as byte ranges of the file's text.
+    key_type: std::ops::Range<usize>,
+    blob: std::ops::Range<usize>,
+}
+
+/// One usable line, with its key parsed.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// 1-based line number.
+    pub line: usize,
+    pub marker: Marker,
+    pub hosts: HostField,
+    pub key: PublicKey,
+}
+
+/// A line that was skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// A parsed known_hosts file.
+#[derive(Debug, Clone, Default)]
+pub struct KnownHosts {
+    /// Where it was read from (for messages).
+    pub path: PathBuf,
+    text: Vec<u8>,
+    raw: Vec<Raw>,
+    pub problems: Vec<Problem>,
+}
+
+/// The name a host is known by: `host` on port 22, `[host]:port` otherwise (lower case).
+pub fn host_name(host: &str, port: u16) -> String {
+    let host = host.to_ascii_lowercase();
+    if port == 22 {
+        host
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+/// OpenSSH's wildcard match: `*` any run of characters, `?` exactly one.
+pub fn wildcard_match(name: &str, pattern: &str) -> bool {
+    let (n, p): (Vec<char>, Vec<char>) = (name.chars().collect(), pattern.chars().collect());
+    let (mut ni, mut pi) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            ni += 1;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            backtrack = Some((pi, ni));
+            pi += 1;
+        } else if let Some((bp, bn)) = backtrack {
+            pi = bp + 1;
+            ni = bn + 1;
+            backtrack = Some((bp, bn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// How a pattern list matches a name: OpenSSH's `match_hostname`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternMatch {
+    No,
+    Yes,
+    /// A `!pattern` matched: the entry does not apply, whatever else matches.
+    Negated,
+}
+
+pub fn match_pattern_list(name: &str, list: &str) -> PatternMatch {
+    let name = name.to_ascii_lowercase();
+    let mut got = PatternMatch::No;
+    for pat in list.split(',').filter(|p| !p.is_empty()) {
+        let pat = pat.to_ascii_lowercase();
+        match pat.strip_prefix('!') {
+            Some(neg) if wildcard_match(&name, neg) => return PatternMatch::Negated,
+            Some(_) => {}
+            None if wildcard_match(&name, &pat) => got = PatternMatch::Yes,
+            None => {}
+        }
+    }
+    got
+}
+
+fn hmac_sha1(salt: &[u8], name: &str) -> Vec<u8> {
+    let mut mac =
+        <Hmac<Sha1> as Mac>::new_from_slice(salt).expect("HMAC accepts a key of any length");
+    mac.update(name.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// `|1|base64(salt)|base64(HMAC-SHA1(salt, name))` with a fresh 20-byte salt, as `ssh-keygen -H`.
+pub fn hash_name(name: &str) -> String {
+    let mut salt = [0u8; 20];
+    OsRng.fill_bytes(&mut salt);
+    format!(
+        "|1|{}|{}",
+        Base64::encode_string(&salt),
+        Base64::encode_string(&hmac_sha1(&salt, name))
+    )
+}
+
+impl HostField {
+    /// Whether this field names `host` on `port`.
+    pub fn matches(&self, host: &str, port: u16) -> bool {
+        let name = host_name(host, port);
+        match self {
+            HostField::Patterns(list) => match_pattern_list(&name, list) == PatternMatch::Yes,
+            HostField::Hashed { salt, hash } => hmac_sha1(salt, &name) == hash[..],
+        }
+    }
+}
+
+/// What a line holds: marker, host field, and the ranges (within the line) of type and blob.
+type ParsedLine = (
+    Marker,
+    HostField,
+    std::ops::Range<usize>,
+    std::ops::Range<usize>,
+);
+
+/// The fields of a line, separated by runs of spaces and tabs (a byte scan: lines can be long).
+struct Fields<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let b = self.s.as_bytes();
+        let sep = |c: u8| c == b' ' || c == b'\t';
+        while self.pos < b.len() && sep(b[self.pos]) {
+            self.pos += 1;
+        }
+        if self.pos >= b.len() {
+            return None;
+        }
+        let start = self.pos;
+        while self.pos < b.len() && !sep(b[self.pos]) {
+            self.pos += 1;
+        }
+        // Separators are ASCII, so both ends are character boundaries.
+        self.s.get(start..self.pos)
+    }
+}
+
+fn parse_line(line: &str) -> std::result::Result<Option<ParsedLine>, String> {
+    let text = line.trim_start_matches([' ', '\t']);
+    if text.is_empty() || text.starts_with('#') {
+        return Ok(None);
+    }
+    let mut fields = Fields { s: text, pos: 0 };
+    let mut first = fields.next().ok_or("empty line")?;
+    let marker = match first {
+        "@revoked" => Marker::Revoked,
+        "@cert-authority" => Marker::CertAuthority,
+        m if m.starts_with('@') => return Err(format!("unknown marker `{m}`")),
+        _ => Marker::None,
+    };
+    if marker != Marker::None {
+        first = fields.next().ok_or("a marker but no host names")?;
+    }
+    let hosts = if let Some(rest) = first.strip_prefix("|1|") {
+        let (salt, hash) = rest
+            .split_once('|')
+            .ok_or("a hashed host name without its hash")?;
+        let decode20 = |t: &str| -> std::result::Result<[u8; 20], String> {
+            let mut buf = [0u8; 21];
+            match Base64::decode(t, &mut buf) {
+                Ok(d) if d.len() == 20 => Ok(buf[..20].try_into().expect("20 bytes")),
+                Ok(_) => Err("a hashed host name of the wrong length".into()),
+                Err(_) => Err("a hashed host name with bad base64".into()),
+            }
+        };
+        HostField::Hashed {
+            salt: decode20(salt)?,
+            hash: decode20(hash)?,
+        }
+    } else if first.starts_with('|') {
+        return Err("an unknown hashed host name format".into());
+    } else {
+        HostField::Patterns(first.to_owned())
+    };
+    let key_type = fields.next().ok_or("no key type")?;
+    let blob = fields.next().ok_or("no key")?;
+    if ssh_key::Algorithm::new(key_type).is_err() {
+        return Err(format!("unknown key type `{key_type}`"));
+    }
+    // Cheap checks now (the key itself is decoded when its line is looked up): base64 shape,
+    // and the type name the blob starts with.
+    let body = blob.trim_end_matches('=');
+    if blob.len() % 4 != 0
+        || blob.len() - body.len() > 2
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    {
+        return Err(format!("a `{key_type}` key with bad base64"));
+    }
+    let head_len = (4 + key_type.len()).div_ceil(3) * 4;
+    let mut head_buf = [0u8; 64];
+    let head: &[u8] = match blob.get(..head_len) {
+        Some(h) if head_len <= 84 => Base64::decode(h, &mut head_buf)
+            .map_err(|_| format!("a `{key_type}` key with bad base64"))?,
+        _ => {
+            &Base64::decode_vec(blob).map_err(|_| format!("a `{key_type}` key with bad base64"))?
+        }
+    };
+    let inner = head
+        .get(..4)
+        .map(|n| u32::from_be_bytes([n[0], n[1], n[2], n[3]]) as usize)
+        .and_then(|len| head.get(4..4 + len))
+        .ok_or_else(|| format!("a `{key_type}` key that is cut short"))?;
+    if inner != key_type.as_bytes() {
+        return Err(format!(
+            "the key type `{key_type}` does not match the key (`{}`)",
+            String::from_utf8_lossy(inner)
+        ));
+    }
+    // Where the type and the blob are, as offsets into the line.
+    let range = |f: &str| {
+        let start = f.as_ptr() as usize - line.as_ptr() as usize;
+        start..start + f.len()
+    };
+    Ok(Some((marker, hosts, range(key_type), range(blob))))
+}
+
+impl Raw {
+    fn entry(&self, text: &[u8]) -> Option<Entry> {
+        let key_type = std::str::from_utf8(text.get(self.key_type.clone())?).ok()?;
+        let blob = std::str::from_utf8(text.get(self.blob.clone())?).ok()?;
+        let key = PublicKey::from_openssh(&format!("{key_type} {blob}")).ok()?;
+        Some(Entry {
+            line: self.line,
+            marker: self.marker,
+            hosts: self.hosts.clone(),
+            key,
+        })
+    }
+}
+
+impl KnownHosts {
+    /// Parses file contents; never fails: bad lines become [`Problem`]s.
+    pub fn parse(path: &Path, bytes: &[u8]) -> KnownHosts {
+        KnownHosts::parse_owned(path, bytes.to_vec())
+    }
+
+    /// Like [`KnownHosts::parse`], keeping the buffer (keys are decoded from it on lookup).
+    pub fn parse_owned(path: &Path, bytes: Vec<u8>) -> KnownHosts {
+        let mut kh = KnownHosts {
+            path: path.to_owned(),
+            ..Default::default()
+        };
+        let mut offset = 0;
+        for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line = i + 1;
+            let line_start = offset;
+            offset += raw.len() + 1;
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            if raw.len() > MAX_LINE {
+                kh.problems.push(Problem {
+                    line,
+                    reason: format!("the line is longer than {MAX_LINE} bytes"),
+                });
+                continue;
+            }
+            if raw.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                kh.problems.push(Problem {
+                    line,
+                    reason: "the line holds control characters or binary data".into(),
+                });
+                continue;
+            }
+            let Ok(text) = std::str::from_utf8(raw) else {
+                kh.problems.push(Problem {
+                    line,
+                    reason: "the line is not text (binary data)".into(),
+                });
+                continue;
+            };
+            match parse_line(text) {
+                Ok(Some((marker, hosts, key_type, blob))) => kh.raw.push(Raw {
+                    line,
+                    marker,
+                    hosts,
+                    key_type: line_start + key_type.start..line_start + key_type.end,
+                    blob: line_start + blob.start..line_start + blob.end,
+                }),
+                Ok(None) => {}
+                Err(reason) => kh.problems.push(Problem { line, reason }),
+            }
+        }
+        kh.text = bytes;
+        kh
+    }
+
+    /// Reads a file; a missing file is empty, an unreadable one is an error.
+    pub fn read(path: &Path) -> Result<KnownHosts> {
+        match fs::File::open(path) {
+            Ok(mut f) => {
+                let mut bytes = Vec::new();
+                f.read_to_end(&mut bytes)
+                    .map_err(|e| Error::io("read the known_hosts file", path, e))?;
+                Ok(KnownHosts::parse_owned(path, bytes))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KnownHosts {
+                path: path.to_owned(),
+                ..Default::default()
+            }),
+            Err(e) => Err(Error::io("read the known_hosts file", path, e)),
+        }
+    }
+
+    /// The entries that apply to `host` on `port`, in file order, keys parsed. (A line whose
+    /// key passes the read-time checks but does not parse is left out.)
+    pub fn lookup(&self, host: &str, port: u16) -> impl Iterator<Item = Entry> + '_ {
+        let name = host_name(host, port);
+        self.raw
+            .iter()
+            .filter(move |r| match &r.hosts {
+                HostField::Patterns(list) => match_pattern_list(&name, list) == PatternMatch::Yes,
+                HostField::Hashed { salt, hash } => hmac_sha1(salt, &name) == hash[..],
+            })
+            .filter_map(|r| r.entry(&self.text))
+    }
+
+    /// Every usable line, keys parsed.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.raw
+            .iter()
+            .filter_map(|r| r.entry(&self.text))
+            .collect()
+    }
+}
+
+/// A known_hosts line for `key` on `host`/`port`, hashed if asked (no trailing newline).
+pub fn format_line(host: &str, port: u16, key: &PublicKey, hash: bool) -> String {
+    let name = host_name(host, port);
+    let shown = if hash { hash_name(&name) } else { name };
+    let mut k = key.clone();
+    k.set_comment("");
+    let text = k.to_openssh().unwrap_or_default();
+    format!("{shown} {}", text.trim_end())
+}
+
+/// Rewrites a known_hosts file under an exclusive lock: `edit` gets the current bytes (empty for
+/// a missing file) and returns the new bytes, or `None` to leave the file alone. The new file
+/// replaces the old one atomically with the old file's mode (0600 for a new file). Returns
+/// whether the file changed.
+pub fn update(path: &Path, edit: impl FnOnce(&[u8]) -> Result<Option<Vec<u8>>>) -> Result<bool> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if files::occupant(path)? == files::Occupant::Symlink {
+        return Err(Error::refused(format!(
+            "`{}` is a symbolic link; keyclone does not replace files through links",
+            path.display()
+        ))
+        .hint("point `--ssh-dir` at the directory that holds the real file, or replace the link with the file"));
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lock_path = dir.join(format!(".{name}.keyclone-lock"));
+    let lock_file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|e| Error::io("create the lock file", &lock_path, e))?;
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| Error::io("lock", &lock_path, std::io::Error::from(errno)))?;
+    let (current, mode) = match fs::read(path) {
+        Ok(b) => {
+            let mode = fs::metadata(path)
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0o600);
+            (b, mode)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0o600),
+        Err(e) => return Err(Error::io("read the known_hosts file", path, e)),
+    };
+    let Some(new) = edit(&current)? else {
+        return Ok(false);
+    };
+    if new == current {
+        return Ok(false);
+    }
+    files::replace(path, &new, mode)?;
+    Ok(true)
+}
+
+/// `current` with the given 1-based lines removed and `lines` appended; every other byte kept.
+pub fn edit_bytes(current: &[u8], remove: &[usize], lines: &[String]) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(current.len() + lines.iter().map(|l| l.len() + 1).sum::<usize>());
+    let mut start = 0;
+    let mut line_no = 1;
+    while start < current.len() {
+        let end = current[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(current.len(), |i| start + i + 1);
+        if !remove.contains(&line_no) {
+            out.extend_from_slice(&current[start..end]);
+        }
+        start = end;
+        line_no += 1;
+    }
+    if !lines.is_empty() && !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    for l in lines {
+        out.extend_from_slice(l.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Checks a host name given by a user: no spaces, control characters or pattern characters.
+pub fn valid_host(host: &str) -> Result<()> {
+    if host.is_empty()
+        || host.len() > 253
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "*?!,|@/[]#".contains(c))
+    {
+        return Err(Error::new(ErrorKind::Usage, format!("{host:?} is not a host name"))
+            .hint("give a host like `github.com`, `git.example.org:2222` or `[::1]:2222`, or a repository URL"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ED: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    const ED2: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf";
+
+    fn kh(text: &str) -> KnownHosts {
+        KnownHosts::parse(Path::new("kh"), text.as_bytes())
+    }
+
+    #[test]
+    fn wildcards_match_like_openssh() {
+        assert!(wildcard_match("github.com", "*.com"));
+        assert!(wildcard_match("github.com", "git?ub.com"));
+        assert!(wildcard_match("a.b.c", "*"));
+        assert!(!wildcard_match("github.com", "*.org"));
+        assert!(wildcard_match("[h]:2222", "[h]:*"));
+        assert!(!wildcard_match("abc", "a?"));
+        assert!(wildcard_match("aXbXc", "a*b*c"));
+    }
+
+    #[test]
+    fn tolerant_whitespace_comments_crlf() {
+        let k = kh(&format!(
+            "# comment\n\n\tgithub.com\t\t{}  a comment\r\n",
+            ED.replace(' ', "   ")
+        ));
+        assert_eq!(k.entries().len(), 1, "{:?}", k.problems);
+        assert_eq!(k.entries()[0].line, 3);
+        assert!(k.problems.is_empty());
+    }
+
+    #[test]
+    fn port_matters_and_bare_host_does_not_match_another_port() {
+        let k = kh(&format!("h.example {ED}\n[h.example]:2222 {ED2}\n"));
+        assert_eq!(k.lookup("h.example", 22).count(), 1);
+        assert_eq!(k.lookup("h.example", 2222).next().unwrap().line, 2);
+        assert_eq!(k.lookup("h.example", 2200).count(), 0);
+    }
+
+    #[test]
+    fn lists_wildcards_and_negation() {
+        let k = kh(&format!(
+            "a.example,*.corp.example,!bad.corp.example {ED}\n"
+        ));
+        assert_eq!(k.lookup("a.example", 22).count(), 1);
+        assert_eq!(k.lookup("git.corp.example", 22).count(), 1);
+        assert_eq!(k.lookup("bad.corp.example", 22).count(), 0);
+        assert_eq!(
+            k.lookup("GIT.CORP.EXAMPLE", 22).count(),
+            1,
+            "case-insensitive"
+        );
+    }
+
+    #[test]
+    fn hashed_names_match_only_their_host_and_port() {
+        let line = format!("{} {ED}\n", hash_name("[127.0.0.1]:2222"));
+        let k = kh(&line);
+        assert_eq!(k.lookup("127.0.0.1", 2222).count(), 1);
+        assert_eq!(k.lookup("127.0.0.1", 22).count(), 0);
+        assert_eq!(k.lookup("127.0.0.2", 2222).count(), 0);
+    }
+
+    #[test]
+    fn markers_are_recognised() {
+        let k = kh(&format!(
+            "@revoked * {ED}\n@cert-authority *.example {ED2}\n@bogus h {ED}\n"
+        ));
+        assert_eq!(k.entries()[0].marker, Marker::Revoked);
+        assert_eq!(k.entries()[1].marker, Marker::CertAuthority);
+        assert_eq!(
+            k.problems,
+            vec![Problem {
+                line: 3,
+                reason: "unknown marker `@bogus`".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_reported_with_numbers_never_fatal() {
+        let long = format!("h ssh-ed25519 {}", "A".repeat(MAX_LINE));
+        let text = [
+            format!("good {ED}"),
+            "h ssh-ed25519 !!!notbase64!!!".into(),
+            format!(
+                "h ssh-foo {}",
+                Base64::encode_string(b"\0\0\0\x07ssh-foo\0\0\0\x01x")
+            ),
+            "h".into(),
+            "h ssh-ed25519".into(),
+            long,
+            "|1|abc h ssh-ed25519 AAAA".into(),
+            format!("h2 {}", ED.replace("ssh-ed25519", "ssh-rsa")),
+            format!("last {ED}"),
+        ]
+        .join("\n");
+        let mut bytes = text.into_bytes();
+        bytes.extend_from_slice(b"\n\xff\xfe\x00garbage\n");
+        let k = KnownHosts::parse(Path::new("kh"), &bytes);
+        assert_eq!(
+            k.entries().iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![1, 9]
+        );
+        let lines: Vec<usize> = k.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![2, 3, 4, 5, 6, 7, 8, 10]);
+        assert!(
+            k.problems[1].reason.contains("unknown key type `ssh-foo`"),
+            "{:?}",
+            k.problems[1]
+        );
+        assert!(k.problems[4].reason.contains("longer than"));
+        assert!(
+            k.problems[7].reason.contains("binary") || k.problems[7].reason.contains("control")
+        );
+    }
+
+    #[test]
+    fn format_line_uses_brackets_for_other_ports_and_can_hash() {
+        let key = PublicKey::from_openssh(ED).unwrap();
+        assert_eq!(
+            format_line("Host.Example", 22, &key, false),
+            format!("host.example {ED}")
+        );
+        assert_eq!(
+            format_line("h", 2222, &key, false),
+            format!("[h]:2222 {ED}")
+        );
+        let hashed = format_line("h", 2222, &key, true);
+        assert!(hashed.starts_with("|1|"));
+        assert_eq!(kh(&hashed).lookup("h", 2222).count(), 1);
+    }
+
+    #[test]
+    fn edit_keeps_every_other_byte() {
+        let cur = b"# keep me\r\nbad line\nold line\nlast-no-newline";
+        let out = edit_bytes(cur, &[3], &["new line".into()]);
+        assert_eq!(out, b"# keep me\r\nbad line\nlast-no-newline\nnew line\n");
+        assert_eq!(edit_bytes(b"", &[], &["x".into()]), b"x\n");
+    }
+
+    #[test]
+    fn host_names_with_spaces_or_controls_are_refused() {
+        assert!(valid_host("git hub.com").is_err());
+        assert!(valid_host("a\nb").is_err());
+        assert!(valid_host("*.com").is_err());
+        assert!(valid_host("").is_err());
+        assert!(valid_host("github.com").is_ok());
+        assert!(valid_host("::1").is_ok());
+    }
+}
