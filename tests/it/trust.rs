@@ -514,3 +514,39 @@ fn show_lists_known_lines_and_published_keys_without_connecting() {
         out.stdout
     );
 }
+
+#[test]
+fn writing_keeps_the_file_mode_and_a_new_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    sb.run(&["trust", &target(&sshd), "--accept-new"]).ok();
+    assert_eq!(crate::support::mode(&kh(&sb)), 0o600);
+    assert_eq!(crate::support::mode(&sb.ssh_dir()), 0o700);
+
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.ssh_dir()).unwrap();
+    std::fs::write(kh(&sb), "# shared with my team\n").unwrap();
+    std::fs::set_permissions(kh(&sb), std::fs::Permissions::from_mode(0o644)).unwrap();
+    sb.run(&["trust", &target(&sshd), "--accept-new"]).ok();
+    assert_eq!(crate::support::mode(&kh(&sb)), 0o644);
+    let names = Sandbox::ls(&sb.ssh_dir());
+    assert!(
+        names.iter().all(|n| !n.ends_with(".tmp")),
+        "temporary file left: {names:?}"
+    );
+}
+
+#[test]
+fn a_symlinked_known_hosts_is_refused_and_left_alone() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.ssh_dir()).unwrap();
+    let real = sb.root.path().join("real_known_hosts");
+    std::fs::write(&real, "# real\n").unwrap();
+    std::os::unix::fs::symlink(&real, kh(&sb)).unwrap();
+    sb.run(&["trust", &target(&sshd), "--accept-new"])
+        .code(5)
+        .stderr_has("symbolic link");
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), "# real\n");
+}
