@@ -4,14 +4,17 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::clone::CloneArgs;
 use crate::commands::keygen::KeygenArgs;
 use crate::commands::pubkey::PubkeyArgs;
+use crate::commands::test::TestArgs;
 use crate::commands::trust::TrustArgs;
 
 /// From a fresh machine to a verified clone of a private Git repository over SSH.
 ///
 /// Each step is a command: `keygen` creates a passphrase-protected key, `pubkey` prints it with
-/// your provider's upload link and steps, `trust` verifies a host's key and records it.
+/// your provider's upload link and steps, `trust` verifies a host's key and records it, `test`
+/// checks that your key is accepted, `clone` brings the repository into your per-user folder.
 #[derive(Debug, Parser)]
 #[command(
     name = "keyclone",
@@ -60,4 +63,6 @@ pub enum Command {
     Keygen(KeygenArgs),
     Pubkey(PubkeyArgs),
     Trust(TrustArgs),
+    Test(TestArgs),
+    Clone(CloneArgs),
 }

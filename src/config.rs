@@ -10,6 +10,11 @@
 //! upload-url = "https://git.corp.example/-/user_settings/ssh_keys"   # default from kind
 //! key-types = ["ed25519", "rsa"]   # default: ed25519, ecdsa, rsa
 //! fingerprints = ["SHA256:..."]    # the host keys to trust (from your administrator)
+//!
+//! [clone]
+//! root = "/data/code"              # clones go to ROOT/Users/USER/REPO
+//! user = "ada"                     # default: the login name
+//! key = "/home/ada/.ssh/id_work"   # default: the provider's default key
 //! ```
 
 use std::collections::BTreeMap;
@@ -26,6 +31,21 @@ pub struct Config {
     /// Self-hosted providers, by the name used with `--provider`.
     #[serde(default)]
     pub provider: BTreeMap<String, ProviderConfig>,
+    /// Defaults for `keyclone clone`.
+    #[serde(default)]
+    pub clone: CloneConfig,
+}
+
+/// `[clone]`: where repositories go and which key clones them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CloneConfig {
+    /// The workspace root; clones go to `ROOT/Users/USER/REPO`.
+    pub root: Option<std::path::PathBuf>,
+    /// The per-user folder name under `ROOT/Users/`.
+    pub user: Option<String>,
+    /// The private key to clone with.
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// What software a self-hosted provider runs.

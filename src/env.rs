@@ -17,6 +17,8 @@ pub const USER: &str = "USER";
 pub const LOGNAME: &str = "LOGNAME";
 /// Set inside tmux: OSC 52 must be wrapped in a tmux passthrough sequence.
 pub const TMUX: &str = "TMUX";
+/// The ssh-agent socket: a key the agent holds needs no passphrase.
+pub const SSH_AUTH_SOCK: &str = "SSH_AUTH_SOCK";
 /// Any value turns colour off (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
 
@@ -27,6 +29,7 @@ const KNOWN: &[&str] = &[
     USER,
     LOGNAME,
     TMUX,
+    SSH_AUTH_SOCK,
     NO_COLOR,
 ];
 

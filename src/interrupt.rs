@@ -15,7 +15,7 @@ fn temps() -> MutexGuard<'static, Vec<PathBuf>> {
     TEMP_FILES.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Registers a temporary file to delete if the process is interrupted.
+/// Registers a temporary file or directory to delete if the process is interrupted.
 pub fn track(path: &Path) {
     temps().push(path.to_owned());
 }
@@ -25,10 +25,18 @@ pub fn untrack(path: &Path) {
     temps().retain(|p| p != path);
 }
 
-/// Deletes every registered temporary file; called by the signal handler.
+/// Deletes every registered temporary file or directory; called by the signal handler.
 pub fn remove_tracked() {
     for p in temps().drain(..) {
-        let _ = std::fs::remove_file(&p);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir_all(&p);
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(&p);
+            }
+            Err(_) => {}
+        }
     }
 }
 

@@ -17,5 +17,6 @@ pub mod secrets;
 pub mod ssh;
 pub mod templates;
 pub mod ui;
+pub mod workspace;
 
 pub use error::{Error, ErrorKind, Result};

@@ -283,3 +283,114 @@ mod tests {
         assert!(e.message().contains("empty"));
     }
 }
+
+/// The flags that unlock an existing key (clone, test, rotate).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct UnlockArgs {
+    /// Read the key's passphrase from FILE (first line)
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// How an existing key will be used.
+#[derive(Debug, Clone)]
+pub enum Unlock {
+    /// ssh-agent holds the key: no passphrase needed.
+    Agent,
+    /// The key file is not encrypted.
+    Plain,
+    /// The passphrase that decrypts the key (checked).
+    Passphrase(Passphrase),
+}
+
+/// The service name of keyclone's entries in the system keyring.
+pub const KEYRING_SERVICE: &str = "keyclone";
+
+/// The keyring account name for a key: its absolute path.
+pub fn keyring_account(key_path: &Path) -> String {
+    key_path.display().to_string()
+}
+
+/// A passphrase cached in the system keyring for this key, if any backend works here and holds
+/// one. The keyring is a convenience: every failure means "no cached passphrase".
+pub fn keyring_passphrase(key_path: &Path) -> Option<Passphrase> {
+    let entry = keyring::Entry::new(KEYRING_SERVICE, &keyring_account(key_path)).ok()?;
+    entry.get_password().ok().map(Passphrase::new)
+}
+
+/// Finds what unlocks `key` (at `path`): the agent, no encryption, `--passphrase-file`,
+/// `KEYCLONE_PASSPHRASE`, the keyring cache, or a prompt (three tries). Every passphrase is
+/// checked by decrypting the key, so a wrong one is caught before any connection.
+pub fn unlock_key(
+    path: &Path,
+    key: &ssh_key::PrivateKey,
+    agent_holds_key: bool,
+    args: &UnlockArgs,
+    env: &Env,
+    ui: &mut Ui,
+) -> Result<Unlock> {
+    if agent_holds_key {
+        ui.detail("ssh-agent holds the key: no passphrase needed");
+        return Ok(Unlock::Agent);
+    }
+    if !key.is_encrypted() {
+        return Ok(Unlock::Plain);
+    }
+    let works = |p: &Passphrase| key.decrypt(p.expose().as_bytes()).is_ok();
+    let wrong = |source: &str| {
+        Error::new(
+            ErrorKind::Auth,
+            format!(
+                "the passphrase from {source} does not decrypt `{}`",
+                path.display()
+            ),
+        )
+        .hint("check which key the passphrase belongs to (`--key PATH`), or fix the passphrase")
+    };
+    if let Some(file) = &args.passphrase_file {
+        let p = read_passphrase_file(file, ui)?;
+        return if works(&p) {
+            Ok(Unlock::Passphrase(p))
+        } else {
+            Err(wrong(&format!("`{}`", file.display())))
+        };
+    }
+    if let Some(v) = env.get(KEYCLONE_PASSPHRASE) {
+        let p = Passphrase::new(v.to_string_lossy().into_owned());
+        return if works(&p) {
+            Ok(Unlock::Passphrase(p))
+        } else {
+            Err(wrong(&format!("`{KEYCLONE_PASSPHRASE}`")))
+        };
+    }
+    if let Some(p) = keyring_passphrase(path) {
+        if works(&p) {
+            ui.detail("using the passphrase cached in the keyring");
+            return Ok(Unlock::Passphrase(p));
+        }
+        ui.warn("the passphrase cached in the keyring no longer decrypts the key; ignoring it");
+    }
+    if !ui.interactive() {
+        return Err(Error::new(
+            ErrorKind::NeedsInput,
+            format!("`{}` is protected by a passphrase, and there is no terminal to ask for it", path.display()),
+        )
+        .hint(format!("pass `--passphrase-file FILE` or set `{KEYCLONE_PASSPHRASE}`, or add the key to ssh-agent (`ssh-add {}`)", path.display())));
+    }
+    for attempt in 1..=PROMPT_TRIES {
+        let p = ui
+            .prompter()
+            .password(&format!("Passphrase for {}", path.display()))?;
+        if works(&p) {
+            return Ok(Unlock::Passphrase(p));
+        }
+        if attempt < PROMPT_TRIES {
+            ui.warn("wrong passphrase; try again");
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Auth,
+        format!("wrong passphrase for `{}` ({PROMPT_TRIES} tries); nothing was changed", path.display()),
+    )
+    .hint("if you forgot it, the key cannot be recovered: create a new one with `keyclone keygen` and add it to your provider"))
+}

@@ -1,8 +1,10 @@
 //! One module per subcommand: its `Args` (the doc comment is the `--help` text) and
 //! `run(ctx, args)`. This module builds the context, dispatches, and reports errors.
 
+pub mod clone;
 pub mod keygen;
 pub mod pubkey;
+pub mod test;
 pub mod trust;
 
 use std::io::IsTerminal;
@@ -11,9 +13,11 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 use crate::context::{Ctx, Settings};
 use crate::env::{Env, LOGNAME, USER};
-use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind, Result};
 use crate::git::remote::RemoteUrl;
-use crate::providers::{Provider, Registry};
+use crate::providers::{KeyType, Provider, Registry};
 use crate::ui::prompt::{DialoguerPrompter, NoPrompter, Prompter};
 use crate::ui::{Ui, Verbosity};
 
@@ -74,6 +78,8 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Keygen(args) => keygen::run(ctx, args),
         Command::Pubkey(args) => pubkey::run(ctx, args),
         Command::Trust(args) => trust::run(ctx, args),
+        Command::Test(args) => test::run(ctx, args),
+        Command::Clone(args) => clone::run(ctx, args),
     }
 }
 
@@ -100,10 +106,107 @@ pub(crate) fn resolve_provider<'r>(
     }
 }
 
-/// `user@host`, as ssh-keygen's default comment.
-pub(crate) fn default_comment(env: &Env) -> String {
-    let user = env
-        .get_str(USER)
+/// The default key files, in order of preference.
+const DEFAULT_KEYS: &[(&str, KeyType)] = &[
+    ("id_ed25519", KeyType::Ed25519),
+    ("id_ecdsa", KeyType::Ecdsa),
+    ("id_rsa", KeyType::Rsa),
+];
+
+pub(crate) fn default_key(ctx: &Ctx, provider: Option<&Provider>) -> Result<PathBuf> {
+    let present: Vec<(PathBuf, KeyType)> = DEFAULT_KEYS
+        .iter()
+        .map(|(name, t)| (ctx.ssh_dir.join(name), *t))
+        .filter(|(p, _)| p.exists() || crate::ssh::key::pair_paths(p).1.exists())
+        .collect();
+    let usable = present
+        .iter()
+        .find(|(_, t)| provider.is_none_or(|p| p.key_types.contains(t)));
+    match (usable, provider) {
+        (Some((p, _)), _) => Ok(p.clone()),
+        (None, Some(prov)) if !present.is_empty() => Err(Error::refused(format!(
+            "{} accepts only {} keys, and the keys in `{}` are {}",
+            prov.name,
+            prov.accepted_list(),
+            ctx.ssh_dir.display(),
+            present
+                .iter()
+                .map(|(_, t)| t.short())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .hint(format!(
+            "create a key {} accepts: `keyclone keygen --provider {}`",
+            prov.name, prov.id
+        ))),
+        (None, _) => Err(Error::new(
+            ErrorKind::NotFound,
+            format!("there is no key in `{}`", ctx.ssh_dir.display()),
+        )
+        .hint(match provider {
+            Some(p) => format!("create one: `keyclone keygen --provider {}`", p.id),
+            None => "create one: `keyclone keygen`".to_owned(),
+        })
+        .hint("or name an existing key with `--key PATH`")),
+    }
+}
+
+/// The private key to use (`--key`, the config's `[clone] key`, or the provider's default),
+/// read and checked: a key readable by others gets OpenSSH's warning; a key type the provider
+/// refuses is an error naming the fix.
+pub(crate) fn load_key(
+    ctx: &mut Ctx,
+    key: Option<&Path>,
+    provider: Option<&Provider>,
+) -> Result<(PathBuf, ssh_key::PrivateKey)> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = match key
+        .map(Path::to_path_buf)
+        .or_else(|| ctx.config.clone.key.clone())
+    {
+        Some(p) => crate::ssh::key::pair_paths(&p).0,
+        None => default_key(ctx, provider)?,
+    };
+    let meta = std::fs::metadata(&path).map_err(|e| {
+        Error::io("read the private key", &path, e)
+            .hint("name the key with `--key PATH`, or create one with `keyclone keygen`")
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        ctx.ui.warn(&format!(
+            "UNPROTECTED PRIVATE KEY FILE: `{}` can be read by other users (mode {mode:o}); OpenSSH refuses such keys. Run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| Error::io("read the private key", &path, e))?;
+    let private = ssh_key::PrivateKey::from_openssh(&text).map_err(|e| {
+        Error::usage(format!("`{}` is not an OpenSSH private key keyclone can use", path.display()))
+            .with_source(e)
+            .hint(format!("convert it with `ssh-keygen -p -f {}` (rewrites it in OpenSSH's format), or create a new one with `keyclone keygen`", path.display()))
+    })?;
+    if let Some(p) = provider
+        && !p.accepts(&private.algorithm())
+    {
+        return Err(Error::refused(format!(
+            "{} does not accept {} keys like `{}` (it accepts: {})",
+            p.name,
+            private.algorithm().as_str(),
+            path.display(),
+            p.accepted_list()
+        ))
+        .hint(format!(
+            "create a key it accepts: `keyclone keygen --provider {}`",
+            p.id
+        )));
+    }
+    Ok((path, private))
+}
+
+/// The login name: `USER`, `LOGNAME`, or the password database.
+pub(crate) fn login_name(env: &Env) -> String {
+    env.get_str(USER)
         .or_else(|| env.get_str(LOGNAME))
         .map(str::to_owned)
         .or_else(|| {
@@ -112,7 +215,12 @@ pub(crate) fn default_comment(env: &Env) -> String {
                 .flatten()
                 .map(|u| u.name)
         })
-        .unwrap_or_else(|| "user".to_owned());
+        .unwrap_or_else(|| "user".to_owned())
+}
+
+/// `user@host`, as ssh-keygen's default comment.
+pub(crate) fn default_comment(env: &Env) -> String {
+    let user = login_name(env);
     let host = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())

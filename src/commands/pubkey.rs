@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::commands::{default_comment, now_stamps, resolve_provider};
+use crate::commands::{default_comment, default_key, now_stamps, resolve_provider};
 use crate::context::Ctx;
 use crate::env::TMUX;
-use crate::error::{Error, ErrorKind, Result};
-use crate::providers::{KeyType, Provider};
+use crate::error::{Error, Result};
 use crate::ssh::key::{self, PublicSource};
 use crate::templates::{self, UploadVars};
 use crate::ui::clipboard;
@@ -41,51 +40,6 @@ pub struct PubkeyArgs {
     /// Also copy the key to the clipboard through the terminal (OSC 52; works over SSH)
     #[arg(long)]
     pub copy: bool,
-}
-
-/// The default key files, in order of preference.
-const DEFAULT_KEYS: &[(&str, KeyType)] = &[
-    ("id_ed25519", KeyType::Ed25519),
-    ("id_ecdsa", KeyType::Ecdsa),
-    ("id_rsa", KeyType::Rsa),
-];
-
-fn default_key(ctx: &Ctx, provider: Option<&Provider>) -> Result<PathBuf> {
-    let present: Vec<(PathBuf, KeyType)> = DEFAULT_KEYS
-        .iter()
-        .map(|(name, t)| (ctx.ssh_dir.join(name), *t))
-        .filter(|(p, _)| p.exists() || key::pair_paths(p).1.exists())
-        .collect();
-    let usable = present
-        .iter()
-        .find(|(_, t)| provider.is_none_or(|p| p.key_types.contains(t)));
-    match (usable, provider) {
-        (Some((p, _)), _) => Ok(p.clone()),
-        (None, Some(prov)) if !present.is_empty() => Err(Error::refused(format!(
-            "{} accepts only {} keys, and the keys in `{}` are {}",
-            prov.name,
-            prov.accepted_list(),
-            ctx.ssh_dir.display(),
-            present
-                .iter()
-                .map(|(_, t)| t.short())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .hint(format!(
-            "create a key {} accepts: `keyclone keygen --provider {}`",
-            prov.name, prov.id
-        ))),
-        (None, _) => Err(Error::new(
-            ErrorKind::NotFound,
-            format!("there is no key in `{}`", ctx.ssh_dir.display()),
-        )
-        .hint(match provider {
-            Some(p) => format!("create one: `keyclone keygen --provider {}`", p.id),
-            None => "create one: `keyclone keygen`".to_owned(),
-        })
-        .hint("or name an existing key with `--key PATH`")),
-    }
 }
 
 pub fn run(ctx: &mut Ctx, args: PubkeyArgs) -> Result<()> {

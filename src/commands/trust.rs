@@ -252,29 +252,7 @@ pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
         return show(ctx, &host, port, &files);
     }
 
-    let mut known_algs: Vec<String> = files
-        .iter()
-        .flat_map(|f| f.lookup(&host, port))
-        .filter(|e| e.marker == Marker::None)
-        .map(|e| e.key.algorithm().as_str().to_owned())
-        .collect();
-    if let Some(p) = ctx.registry.for_host(&host, Some(port)) {
-        for pin in p
-            .pins
-            .iter()
-            .filter(|pin| pin.endpoint.host == host && pin.endpoint.port == port && pin.confirmed)
-        {
-            if let Some(k) = &pin.key {
-                known_algs.push(k.split(' ').next().unwrap_or_default().to_owned());
-            }
-        }
-    }
-    let key = probe::fetch_host_key(
-        &host,
-        port,
-        Duration::from_secs(args.timeout),
-        &probe::host_key_preference(&known_algs),
-    )?;
+    let key = fetch(ctx, &files, &host, port, Duration::from_secs(args.timeout))?;
     let verdict = trust::decide(&host, port, &key, &files, &ctx.registry);
     let who = if port == 22 {
         host.clone()
@@ -293,23 +271,7 @@ pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
         }
         Decision::Pinned { provider } => {
             let p = ctx.registry.get(provider)?.clone();
-            let mut lines: Vec<(String, u16, PublicKey)> = p
-                .pins
-                .iter()
-                .filter(|pin| {
-                    pin.endpoint.host == host && pin.endpoint.port == port && pin.confirmed
-                })
-                .filter_map(|pin| {
-                    pin.key
-                        .as_deref()
-                        .and_then(|k| PublicKey::from_openssh(k).ok())
-                })
-                .map(|k| (host.clone(), port, k))
-                .collect();
-            if lines.is_empty() {
-                // Self-hosted pins are fingerprints: the presented key matched one.
-                lines.push((host.clone(), port, key.clone()));
-            }
+            let lines = pinned_lines(&p, &host, port, &key);
             ctx.ui.info(&format!(
                 "{who} presented {}, a key {} publishes for this host: verified.",
                 verdict.presented.show(),
@@ -382,6 +344,128 @@ pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
         )?
     };
     report(ctx, &verdict, &kh_path, &written, &removed, tofu)
+}
+
+/// Fetches the host key, asking first for the algorithms already known for this host.
+fn fetch(
+    ctx: &Ctx,
+    files: &[KnownHosts],
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<PublicKey> {
+    let mut known_algs: Vec<String> = files
+        .iter()
+        .flat_map(|f| f.lookup(host, port))
+        .filter(|e| e.marker == Marker::None)
+        .map(|e| e.key.algorithm().as_str().to_owned())
+        .collect();
+    if let Some(p) = ctx.registry.for_host(host, Some(port)) {
+        for pin in p
+            .pins
+            .iter()
+            .filter(|pin| pin.endpoint.host == host && pin.endpoint.port == port && pin.confirmed)
+        {
+            if let Some(k) = &pin.key {
+                known_algs.push(k.split(' ').next().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    probe::fetch_host_key(
+        host,
+        port,
+        timeout,
+        &probe::host_key_preference(&known_algs),
+    )
+}
+
+/// The known_hosts lines to write for a pinned host: the provider's confirmed keys for this
+/// endpoint, or (self-hosted pins are fingerprints) the presented key that matched one.
+fn pinned_lines(
+    p: &crate::providers::Provider,
+    host: &str,
+    port: u16,
+    presented: &PublicKey,
+) -> Vec<(String, u16, PublicKey)> {
+    let mut lines: Vec<(String, u16, PublicKey)> = p
+        .pins
+        .iter()
+        .filter(|pin| pin.endpoint.host == host && pin.endpoint.port == port && pin.confirmed)
+        .filter_map(|pin| {
+            pin.key
+                .as_deref()
+                .and_then(|k| PublicKey::from_openssh(k).ok())
+        })
+        .map(|k| (host.to_owned(), port, k))
+        .collect();
+    if lines.is_empty() {
+        lines.push((host.to_owned(), port, presented.clone()));
+    }
+    lines
+}
+
+/// Makes sure `host`:`port` is trusted before keyclone connects for real (`clone`, `test`):
+/// the decision of `keyclone trust`, with its question on a terminal; refusals and an unknown
+/// host without a terminal are errors naming the `keyclone trust` command to run. What is
+/// trusted is recorded in known_hosts so plain `git` works too. Returns the approved key and
+/// the known_hosts files as they are afterwards.
+pub(crate) fn approve_host(
+    ctx: &mut Ctx,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<(PublicKey, Vec<KnownHosts>)> {
+    let kh_path = ctx.ssh_dir.join("known_hosts");
+    let files = read_known_hosts(ctx, &kh_path)?;
+    let key = fetch(ctx, &files, host, port, timeout)?;
+    let verdict = trust::decide(host, port, &key, &files, &ctx.registry);
+    let who = if port == 22 {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    };
+    let add = match &verdict.decision {
+        Decision::Known { .. } => {
+            ctx.ui.detail(&format!(
+                "{who}: host key {} is in known_hosts",
+                verdict.presented.show()
+            ));
+            Vec::new()
+        }
+        Decision::Pinned { provider } => {
+            let p = ctx.registry.get(provider)?.clone();
+            ctx.ui.info(&format!(
+                "{who}: host key {} verified against {}'s published keys.",
+                verdict.presented.show(),
+                p.name
+            ));
+            pinned_lines(&p, host, port, &key)
+        }
+        Decision::Unknown => {
+            confirm_unknown(ctx, &verdict, None, false)?;
+            vec![(host.to_owned(), port, key.clone())]
+        }
+        _ => {
+            return Err(
+                trust::refusal(&verdict, &ctx.registry).expect("the other decisions are refusals")
+            );
+        }
+    };
+    if !add.is_empty() {
+        let (written, _) = write_known_hosts(&kh_path, &add, None, false)?;
+        if !written.is_empty() {
+            ctx.ui.detail(&format!(
+                "recorded {} line(s) for {who} in `{}`",
+                written.len(),
+                kh_path.display()
+            ));
+        }
+    }
+    let mut files = vec![KnownHosts::read(&kh_path)?];
+    if let Ok(g) = KnownHosts::read(Path::new(GLOBAL_KNOWN_HOSTS)) {
+        files.push(g);
+    }
+    Ok((key, files))
 }
 
 /// The keys of the known_hosts lines for this host other than `key`.

@@ -1,4 +1,5 @@
 //! Git-side code without terminal I/O: remote URLs (and later the libgit2 callbacks, clone and
 //! provenance).
 
+pub mod clone;
 pub mod remote;

@@ -16,6 +16,8 @@ pub enum Scheme {
 /// A parsed remote URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteUrl {
+    /// The string as given (what git and libgit2 get for SSH URLs).
+    pub original: String,
     pub scheme: Scheme,
     pub user: Option<String>,
     pub host: String,
@@ -34,27 +36,140 @@ impl RemoteUrl {
         if input.chars().any(|c| c.is_control() || c == ' ') {
             return Err(bad("it contains spaces or control characters"));
         }
+        if input.starts_with("ext::") || input.contains("::") && !input.contains("://") {
+            return Err(bad(
+                "remote helpers such as `ext::` run local commands; keyclone clones over SSH only",
+            ));
+        }
         let url = gix_url::parse(input.as_bytes()).map_err(|e| bad(&e.to_string()))?;
         let scheme = match url.scheme {
             gix_url::Scheme::Ssh => Scheme::Ssh,
             gix_url::Scheme::Https => Scheme::Https,
             gix_url::Scheme::Http => Scheme::Http,
             gix_url::Scheme::Git => Scheme::Git,
+            gix_url::Scheme::File => {
+                return Err(bad(
+                    "a local path or `file://` URL is not a remote repository; keyclone clones over SSH",
+                ));
+            }
             _ => return Err(bad("only ssh, https, http and git URLs name a remote host")),
         };
         let host = url
             .host()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| bad("it has no host"))?;
+        // For http(s) keep the path as written (percent-encoding and all): Azure DevOps project
+        // names like `My%20Project` must reach the SSH form unchanged.
+        let path = match (scheme, url::Url::parse(input)) {
+            (Scheme::Https | Scheme::Http, Ok(u)) => u.path().trim_start_matches('/').to_owned(),
+            _ => String::from_utf8_lossy(&url.path)
+                .trim_start_matches('/')
+                .to_owned(),
+        };
+        if path.trim_matches('/').is_empty() {
+            return Err(bad(
+                "it names no repository (the path after the host is empty)",
+            ));
+        }
         Ok(RemoteUrl {
+            original: input.to_owned(),
             scheme,
             user: url.user().map(str::to_owned),
             host: host.to_ascii_lowercase(),
             port: url.port,
-            path: String::from_utf8_lossy(&url.path)
-                .trim_start_matches('/')
-                .to_owned(),
+            path,
         })
+    }
+
+    /// The repository's name: the last path segment without `.git`.
+    pub fn repo_name(&self) -> String {
+        let last = self
+            .path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        last.strip_suffix(".git").unwrap_or(last).to_owned()
+    }
+
+    /// The SSH form of this remote. An SSH URL is kept as written; an https URL of a known
+    /// provider is mapped to the provider's SSH form (the second value says so). Anything else
+    /// is an error that asks for the SSH URL.
+    pub fn to_ssh(&self, registry: &Registry) -> Result<(RemoteUrl, bool)> {
+        match self.scheme {
+            Scheme::Ssh => return Ok((self.clone(), false)),
+            Scheme::Git => {
+                return Err(Error::usage(format!(
+                    "`{}` uses the git:// protocol, which has no authentication; keyclone clones over SSH",
+                    redact(&self.original)
+                ))
+                .hint("use the repository's SSH URL (`git@HOST:OWNER/REPO.git`)"));
+            }
+            Scheme::Https | Scheme::Http => {}
+        }
+        let unknown = || {
+            Error::usage(format!(
+                "keyclone does not know the SSH address of `{}`, so it cannot turn this https URL into an SSH one",
+                self.host
+            ))
+            .hint("copy the SSH URL from the repository's Clone button (it looks like `git@HOST:OWNER/REPO.git`)")
+            .hint("or declare the server in the config file as `[provider.NAME]` (see the README)")
+        };
+        let p = self.provider(registry).ok_or_else(unknown)?;
+        let ssh = p.ssh.first().ok_or_else(unknown)?;
+        let segments: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
+        let strip_git = |s: &str| s.strip_suffix(".git").unwrap_or(s).to_owned();
+        let incomplete = || {
+            Error::usage(format!("`{}` does not name a repository of {}", redact(&self.original), p.name))
+                .hint("copy the repository's URL from its main page, or its SSH URL from the Clone button")
+        };
+        let path = match p.kind {
+            ProviderKind::AzureDevops => {
+                // dev.azure.com/ORG/PROJECT/_git/REPO, ORG.visualstudio.com/[DefaultCollection/]PROJECT/_git/REPO
+                let org = self.azure_org().ok_or_else(incomplete)?;
+                let rest: Vec<&str> = if self.host == "dev.azure.com" {
+                    segments[1..].to_vec()
+                } else {
+                    segments.clone()
+                };
+                let rest: Vec<&str> = rest
+                    .into_iter()
+                    .filter(|s| !s.eq_ignore_ascii_case("DefaultCollection"))
+                    .collect();
+                match rest.as_slice() {
+                    [project, "_git", repo, ..] => {
+                        format!("v3/{org}/{project}/{}", strip_git(repo))
+                    }
+                    _ => return Err(incomplete()),
+                }
+            }
+            ProviderKind::Gitlab => {
+                let end = segments
+                    .iter()
+                    .position(|s| *s == "-")
+                    .unwrap_or(segments.len());
+                if end < 2 {
+                    return Err(incomplete());
+                }
+                let mut parts: Vec<String> =
+                    segments[..end].iter().map(|s| (*s).to_owned()).collect();
+                let last = parts.pop().expect("two or more segments");
+                format!("{}/{}.git", parts.join("/"), strip_git(&last))
+            }
+            ProviderKind::Plain => return Err(unknown()),
+            ProviderKind::Github | ProviderKind::Bitbucket | ProviderKind::Gitea => {
+                match segments.as_slice() {
+                    [owner, repo, ..] => format!("{owner}/{}.git", strip_git(repo)),
+                    _ => return Err(incomplete()),
+                }
+            }
+        };
+        let url = if ssh.port == 22 {
+            format!("git@{}:{path}", ssh.host)
+        } else {
+            format!("ssh://git@{}:{}/{path}", ssh.host, ssh.port)
+        };
+        Ok((RemoteUrl::parse(&url)?, true))
     }
 
     /// The provider that serves this URL's host, if any.
@@ -217,6 +332,157 @@ mod tests {
             Some("github")
         );
         assert_eq!(id("git@git.example.org:o/r.git"), None);
+    }
+
+    #[test]
+    fn https_urls_map_to_the_providers_ssh_form() {
+        let reg = Registry::builtin();
+        for (https, ssh) in [
+            (
+                "https://github.com/owner/repo",
+                "git@github.com:owner/repo.git",
+            ),
+            (
+                "https://github.com/owner/repo.git",
+                "git@github.com:owner/repo.git",
+            ),
+            (
+                "https://github.com/owner/repo/tree/main/src",
+                "git@github.com:owner/repo.git",
+            ),
+            (
+                "https://gitlab.com/group/sub/deeper/project.git",
+                "git@gitlab.com:group/sub/deeper/project.git",
+            ),
+            (
+                "https://gitlab.com/group/sub/project/-/tree/main",
+                "git@gitlab.com:group/sub/project.git",
+            ),
+            (
+                "https://user@bitbucket.org/workspace/repo.git",
+                "git@ssh.bitbucket.org:workspace/repo.git",
+            ),
+            (
+                "https://bitbucket.org/workspace/repo/src/main/",
+                "git@ssh.bitbucket.org:workspace/repo.git",
+            ),
+            (
+                "https://dev.azure.com/fabrikam/Fabrikam%20Fiber/_git/Repo",
+                "git@ssh.dev.azure.com:v3/fabrikam/Fabrikam%20Fiber/Repo",
+            ),
+            (
+                "https://fabrikam@dev.azure.com/fabrikam/Proj/_git/Repo",
+                "git@ssh.dev.azure.com:v3/fabrikam/Proj/Repo",
+            ),
+            (
+                "https://fabrikam.visualstudio.com/Proj/_git/Repo",
+                "git@ssh.dev.azure.com:v3/fabrikam/Proj/Repo",
+            ),
+            (
+                "https://fabrikam.visualstudio.com/DefaultCollection/Proj/_git/Repo",
+                "git@ssh.dev.azure.com:v3/fabrikam/Proj/Repo",
+            ),
+            (
+                "https://codeberg.org/owner/repo",
+                "git@codeberg.org:owner/repo.git",
+            ),
+            (
+                "git@github.com:owner/repo.git",
+                "git@github.com:owner/repo.git",
+            ),
+        ] {
+            let (mapped, was_mapped) = RemoteUrl::parse(https).unwrap().to_ssh(&reg).unwrap();
+            assert_eq!(mapped.original, ssh, "{https}");
+            assert_eq!(was_mapped, !https.starts_with("git@"));
+        }
+        let cfg = crate::config::parse("[provider.corp]\nkind = \"gitlab\"\nhost = \"ssh.corp.example\"\nport = 2222\nweb-host = \"git.corp.example\"\n").unwrap();
+        let reg = Registry::with_config(&cfg).unwrap();
+        let (m, _) = RemoteUrl::parse("https://git.corp.example/team/app")
+            .unwrap()
+            .to_ssh(&reg)
+            .unwrap();
+        assert_eq!(m.original, "ssh://git@ssh.corp.example:2222/team/app.git");
+        assert_eq!((m.host.as_str(), m.port), ("ssh.corp.example", Some(2222)));
+    }
+
+    #[test]
+    fn unmappable_urls_explain_what_to_do() {
+        let reg = Registry::builtin();
+        let e = RemoteUrl::parse("https://git.example.org/a/b")
+            .unwrap()
+            .to_ssh(&reg)
+            .unwrap_err();
+        assert!(e.hints()[0].contains("Clone button"));
+        assert!(
+            RemoteUrl::parse("https://github.com/owner")
+                .unwrap()
+                .to_ssh(&reg)
+                .is_err()
+        );
+        assert!(
+            RemoteUrl::parse("https://dev.azure.com/org/proj")
+                .unwrap()
+                .to_ssh(&reg)
+                .is_err()
+        );
+        assert!(
+            RemoteUrl::parse("git://github.com/o/r.git")
+                .unwrap()
+                .to_ssh(&reg)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        for bad in [
+            "github.com:",
+            "git@github.com:",
+            "ssh://git@host:99999/r.git",
+            "ssh://git@host:abc/r.git",
+            "git@host:my repo.git",
+            "file:///srv/r.git",
+            "/srv/r.git",
+            "ext::sh -c touch% /tmp/pwned",
+            "https://github.com/",
+            "ssh://host",
+        ] {
+            assert!(RemoteUrl::parse(bad).is_err(), "{bad}");
+        }
+        assert!(
+            RemoteUrl::parse("ext::ssh x")
+                .unwrap_err()
+                .message()
+                .contains("ext::")
+        );
+        assert!(
+            RemoteUrl::parse("file:///srv/r.git")
+                .unwrap_err()
+                .message()
+                .contains("local path")
+        );
+    }
+
+    #[test]
+    fn repo_names() {
+        assert_eq!(
+            RemoteUrl::parse("git@github.com:o/repo.git")
+                .unwrap()
+                .repo_name(),
+            "repo"
+        );
+        assert_eq!(
+            RemoteUrl::parse("git@ssh.dev.azure.com:v3/o/p/Repo")
+                .unwrap()
+                .repo_name(),
+            "Repo"
+        );
+        assert_eq!(
+            RemoteUrl::parse("ssh://git@h:2222/srv/x.git/")
+                .unwrap()
+                .repo_name(),
+            "x"
+        );
     }
 
     #[test]

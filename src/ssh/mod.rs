@@ -1,6 +1,7 @@
 //! SSH material without any terminal I/O: key generation and encoding, reading keys and
 //! fingerprints. (known_hosts, provider pins and `~/.ssh/config` blocks come here too.)
 
+pub mod agent;
 pub mod kdf;
 pub mod key;
 pub mod known_hosts;

@@ -115,6 +115,80 @@ pub fn fetch_host_key(
     Ok(key)
 }
 
+/// How to present the key when logging in.
+#[derive(Debug, Clone, Copy)]
+pub enum LoginKey<'a> {
+    Agent,
+    File {
+        path: &'a std::path::Path,
+        passphrase: Option<&'a str>,
+    },
+}
+
+/// Logs in as `user` with a key (like `ssh -T`), after checking that the server presents
+/// `expected` as its host key. Returns whether the server accepted the key.
+pub fn check_login(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    expected: &PublicKey,
+    user: &str,
+    key: LoginKey<'_>,
+) -> Result<bool> {
+    let who = format!("{host}:{port}");
+    let stream = TcpStream::connect_timeout(
+        &(host, port)
+            .to_socket_addrs()
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Network,
+                    format!("could not find the address of `{host}`"),
+                )
+                .with_source(e)
+            })?
+            .next()
+            .ok_or_else(|| Error::new(ErrorKind::Network, format!("`{host}` has no address")))?,
+        timeout,
+    )
+    .map_err(|e| {
+        Error::new(ErrorKind::Network, format!("could not connect to {who}")).with_source(e)
+    })?;
+    let mut session = ssh2::Session::new()
+        .map_err(|e| Error::internal("could not start libssh2").with_source(e))?;
+    session.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+    let _ = session.method_pref(
+        ssh2::MethodType::HostKey,
+        &host_key_preference(&[expected.algorithm().as_str().to_owned()]),
+    );
+    session.set_tcp_stream(stream);
+    session.handshake().map_err(|e| {
+        Error::new(
+            ErrorKind::Network,
+            format!("{who} did not complete an SSH handshake"),
+        )
+        .with_source(e)
+    })?;
+    let presented = session
+        .host_key()
+        .and_then(|(b, _)| PublicKey::from_bytes(b).ok());
+    if presented.as_ref().map(|k| k.key_data()) != Some(expected.key_data()) {
+        return Err(Error::new(
+            ErrorKind::HostKey,
+            format!("{who} presented another host key than the one verified a moment ago; keyclone stopped"),
+        )
+        .hint("someone may be intercepting the connection: do not continue; check with `keyclone trust`"));
+    }
+    let _ = match key {
+        LoginKey::Agent => session.userauth_agent(user),
+        LoginKey::File { path, passphrase } => {
+            session.userauth_pubkey_file(user, None, path, passphrase)
+        }
+    };
+    let ok = session.authenticated();
+    let _ = session.disconnect(None, "keyclone: login checked", None);
+    Ok(ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! fingerprints) to stdout. Output reads well without colour; a broken pipe is not an error.
 
 pub mod clipboard;
+pub mod progress;
 pub mod prompt;
 pub mod signals;
 

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod clone;
 mod keygen;
 mod login;
 mod providers;

@@ -57,7 +57,7 @@ fn new_host_key(d: &Path) -> String {
 }
 
 /// Starts sshd from the files in `d` on `addresses`, on `fixed_port` or a free one.
-fn launch(d: &Path, addresses: &[&str], fixed_port: Option<u16>) -> (Child, u16) {
+fn launch(d: &Path, addresses: &[&str], fixed_port: Option<u16>, extra: &str) -> (Child, u16) {
     let sshd = require("sshd", "openssh-server");
     if nix::unistd::Uid::effective().is_root() && !Path::new("/run/sshd").exists() {
         std::fs::create_dir_all("/run/sshd")
@@ -78,7 +78,7 @@ fn launch(d: &Path, addresses: &[&str], fixed_port: Option<u16>) -> (Child, u16)
             format!(
                 "{listen}Port {port}\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\n\
                  StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-                 PermitRootLogin prohibit-password\nPubkeyAuthentication yes\nLogLevel VERBOSE\nMaxStartups 100\n",
+                 PermitRootLogin prohibit-password\nPubkeyAuthentication yes\nLogLevel VERBOSE\nMaxStartups 100\n{extra}",
                 hk = d.join("host_ed25519").display(),
                 pid = d.join("sshd.pid").display(),
                 ak = d.join("authorized_keys").display(),
@@ -130,6 +130,11 @@ impl Sshd {
 
     /// An sshd listening on each of `addresses` (loopback addresses), one random port.
     pub fn start_on(addresses: &[&str]) -> Sshd {
+        Sshd::start_with(addresses, "")
+    }
+
+    /// An sshd with extra configuration lines (e.g. `ForceCommand ...`).
+    pub fn start_with(addresses: &[&str], extra: &str) -> Sshd {
         let dir = tempfile::Builder::new()
             .prefix("keyclone-sshd-")
             .tempdir()
@@ -142,7 +147,7 @@ impl Sshd {
             std::fs::Permissions::from_mode(0o600),
         )
         .unwrap();
-        let (child, port) = launch(d, addresses, None);
+        let (child, port) = launch(d, addresses, None, extra);
         Sshd {
             child,
             port,
@@ -159,7 +164,7 @@ impl Sshd {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.host_key = new_host_key(self.dir.path());
-        let (child, _) = launch(self.dir.path(), &["127.0.0.1"], Some(self.port));
+        let (child, _) = launch(self.dir.path(), &["127.0.0.1"], Some(self.port), "");
         self.child = child;
     }
 

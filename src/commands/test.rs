@@ -1,0 +1,185 @@
+//! `keyclone test`: is the host verified, and does it accept your key? With a repository URL,
+//! also lists its refs (like `git ls-remote`); with a host, checks the login (like `ssh -T`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::commands::clone::{auth_for, explain_auth, ssh_remote};
+use crate::commands::trust::{approve_host, parse_target};
+use crate::context::Ctx;
+use crate::error::{Error, ErrorKind, Result};
+use crate::git::clone::{self, HostCheck};
+use crate::secrets::{Unlock, UnlockArgs};
+use crate::ssh::key::fingerprint;
+use crate::ssh::probe::{self, LoginKey};
+
+/// Check that a host is verified and accepts your key; list a repository's refs.
+///
+/// With a repository URL, keyclone verifies the host, logs in with your key and lists the
+/// remote's branches and tags without cloning (like `git ls-remote`). With HOST[:PORT], it
+/// verifies the host and checks that your key is accepted (like `ssh -T`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Examples:\n  keyclone test git@github.com:owner/repo.git\n  \
+    keyclone test github.com\n  keyclone test git.example.org:2222 --user git --key ~/.ssh/id_work"
+)]
+pub struct TestArgs {
+    /// A repository URL, or HOST[:PORT]
+    #[arg(value_name = "URL|HOST")]
+    pub target: String,
+
+    /// The private key [default: the provider's default key in the SSH directory]
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub unlock: UnlockArgs,
+
+    /// The SSH user for the HOST form (URLs carry their own)
+    #[arg(long, value_name = "NAME", default_value = "git")]
+    pub user: String,
+
+    /// Seconds to wait for the server
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub timeout: u64,
+
+    /// Seconds without any data from the server before giving up
+    #[arg(long, value_name = "SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall_timeout: u64,
+}
+
+fn is_url(target: &str) -> bool {
+    target.contains("://")
+        || target.contains('@')
+        || (!target.starts_with('[')
+            && target
+                .split_once(':')
+                .is_some_and(|(_, rest)| !rest.chars().all(|c| c.is_ascii_digit())))
+}
+
+pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
+    let timeout = Duration::from_secs(args.timeout);
+    clone::set_timeouts(timeout, Duration::from_secs(args.stall_timeout))?;
+    if is_url(&args.target) {
+        let url = ssh_remote(ctx, &args.target)?;
+        let port = url.port.unwrap_or(22);
+        let provider = url.provider(&ctx.registry).cloned();
+        let org = provider.as_ref().and_then(|p| url.org_for(p));
+        let auth = auth_for(
+            ctx,
+            args.key.as_deref(),
+            &args.unlock,
+            provider.as_ref(),
+            &args.user,
+        )?;
+        let (host_key, files) = approve_host(ctx, &url.host, port, timeout)?;
+        let check = HostCheck {
+            approved: (url.host.clone(), port, host_key),
+            files: &files,
+            registry: &ctx.registry,
+        };
+        let refs = clone::list_refs(&url, &auth, &check)
+            .map_err(|e| explain_auth(e, provider.as_ref(), &auth.key, org.as_deref()))?;
+        if ctx.ui.json() {
+            return ctx.ui.json_value(&serde_json::json!({
+                "url": url.original, "key": auth.key, "authenticated": true, "refs": refs,
+            }));
+        }
+        for r in &refs {
+            ctx.ui.data(&format!("{}\t{}", r.oid, r.name))?;
+        }
+        ctx.ui.info(&format!(
+            "{} accepted `{}`{}; {} refs listed.\n\nNext: `keyclone clone {}`",
+            if port == 22 {
+                url.host.clone()
+            } else {
+                format!("{}:{port}", url.host)
+            },
+            auth.key.display(),
+            if matches!(auth.unlock, Unlock::Agent) {
+                " (through ssh-agent)"
+            } else {
+                ""
+            },
+            refs.len(),
+            url.original
+        ));
+        return Ok(());
+    }
+
+    let (host, port) = parse_target(&args.target)?;
+    let provider = ctx.registry.for_host(&host, Some(port)).cloned();
+    let auth = auth_for(
+        ctx,
+        args.key.as_deref(),
+        &args.unlock,
+        provider.as_ref(),
+        &args.user,
+    )?;
+    let (host_key, _) = approve_host(ctx, &host, port, timeout)?;
+    let login = match &auth.unlock {
+        Unlock::Agent => LoginKey::Agent,
+        Unlock::Plain => LoginKey::File {
+            path: &auth.key,
+            passphrase: None,
+        },
+        Unlock::Passphrase(p) => LoginKey::File {
+            path: &auth.key,
+            passphrase: Some(p.expose()),
+        },
+    };
+    let who = if port == 22 {
+        host.clone()
+    } else {
+        format!("{host}:{port}")
+    };
+    let accepted = probe::check_login(&host, port, timeout, &host_key, &args.user, login)?;
+    let public =
+        ssh_key::PrivateKey::from_openssh(std::fs::read_to_string(&auth.key).unwrap_or_default())
+            .map(|k| fingerprint(k.public_key()))
+            .unwrap_or_default();
+    if !accepted {
+        let e = Error::new(
+            ErrorKind::Auth,
+            format!(
+                "{who} did not accept `{}` ({public}) for user `{}`: the key is not on your account yet",
+                auth.key.display(),
+                args.user
+            ),
+        );
+        return Err(explain_auth(e, provider.as_ref(), &auth.key, None));
+    }
+    if ctx.ui.json() {
+        return ctx.ui.json_value(&serde_json::json!({
+            "host": host, "port": port, "user": args.user, "key": auth.key, "fingerprint": public, "authenticated": true,
+        }));
+    }
+    ctx.ui.info(&format!(
+        "{who} accepted `{}` ({public}) for user `{}`.",
+        auth.key.display(),
+        args.user
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_hosts_are_told_apart() {
+        for url in [
+            "git@github.com:o/r.git",
+            "ssh://git@h:2222/r.git",
+            "https://github.com/o/r",
+            "github.com:o/r.git",
+        ] {
+            assert!(is_url(url), "{url}");
+        }
+        for host in ["github.com", "h:2222", "[h]:2222"] {
+            assert!(!is_url(host), "{host}");
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! Cloning and listing refs through libgit2 over SSH, with keyclone's own credentials and host
+//! check. The host key was approved before (see `commands::trust::approve_host`); libgit2's
+//! certificate check accepts exactly that key for that host, and uses the same decision function
+//! for any other host (submodules). A clone is made in a temporary folder beside its
+//! destination and renamed into place, so a failure or Ctrl-C leaves nothing behind.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use git2::{CertificateCheckStatus, Cred, CredentialType, ErrorClass, RemoteCallbacks};
+use serde::Serialize;
+use ssh_key::PublicKey;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::git::remote::RemoteUrl;
+use crate::interrupt;
+use crate::providers::Registry;
+use crate::secrets::Unlock;
+use crate::ssh::known_hosts::KnownHosts;
+use crate::ssh::trust::{self, Decision};
+
+/// The key and how it is unlocked.
+#[derive(Debug)]
+pub struct Auth {
+    /// The SSH user when the URL has none (`git`).
+    pub default_user: String,
+    pub key: PathBuf,
+    pub unlock: Unlock,
+}
+
+/// What decides about host keys during the transfer.
+#[derive(Debug)]
+pub struct HostCheck<'a> {
+    /// The host and port approved before the transfer, with the key that was approved.
+    pub approved: (String, u16, PublicKey),
+    pub files: &'a [KnownHosts],
+    pub registry: &'a Registry,
+}
+
+/// Progress reports during a clone (drawn by `ui::progress`).
+pub trait CloneProgress {
+    fn transfer(
+        &self,
+        received_objects: usize,
+        total_objects: usize,
+        indexed_deltas: usize,
+        total_deltas: usize,
+        received_bytes: usize,
+    );
+    fn checkout(&self, done: usize, total: usize);
+    fn finish(&self);
+}
+
+/// Reports nothing.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl CloneProgress for Silent {
+    fn transfer(&self, _: usize, _: usize, _: usize, _: usize, _: usize) {}
+    fn checkout(&self, _: usize, _: usize) {}
+    fn finish(&self) {}
+}
+
+#[derive(Debug, Default)]
+struct State {
+    host_error: Option<Error>,
+    key_attempts: u32,
+    key_rejected: bool,
+    received_bytes: usize,
+    received_objects: usize,
+}
+
+/// A clone to make.
+#[derive(Debug, Clone)]
+pub struct CloneRequest {
+    pub url: RemoteUrl,
+    pub dest: PathBuf,
+    pub branch: Option<String>,
+    pub depth: Option<u32>,
+    pub recurse_submodules: bool,
+}
+
+/// What a clone produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloneSummary {
+    pub path: PathBuf,
+    pub head: String,
+    pub branch: Option<String>,
+    pub bytes: usize,
+    pub objects: usize,
+    pub seconds: f64,
+    pub submodules: Vec<String>,
+}
+
+fn who(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Callbacks for one connection to `url`.
+fn callbacks<'a>(
+    url: &'a RemoteUrl,
+    auth: &'a Auth,
+    check: &'a HostCheck<'a>,
+    state: &'a RefCell<State>,
+    progress: &'a dyn CloneProgress,
+) -> RemoteCallbacks<'a> {
+    let port = url.port.unwrap_or(22);
+    let mut cb = RemoteCallbacks::new();
+    cb.credentials(move |_url, user_from_url, allowed| {
+        let user = user_from_url
+            .or(url.user.as_deref())
+            .unwrap_or(&auth.default_user);
+        if allowed.contains(CredentialType::USERNAME) {
+            return Cred::username(user);
+        }
+        if !allowed.contains(CredentialType::SSH_KEY) {
+            return Err(git2::Error::from_str(
+                "keyclone authenticates with SSH keys only",
+            ));
+        }
+        let mut st = state.borrow_mut();
+        st.key_attempts += 1;
+        if st.key_attempts > 1 {
+            // libgit2 asks again after the server refused the key: stop here.
+            st.key_rejected = true;
+            return Err(git2::Error::from_str("the server did not accept the key"));
+        }
+        match &auth.unlock {
+            Unlock::Agent => Cred::ssh_key_from_agent(user),
+            Unlock::Plain => Cred::ssh_key(user, None, &auth.key, None),
+            Unlock::Passphrase(p) => Cred::ssh_key(user, None, &auth.key, Some(p.expose())),
+        }
+    });
+    cb.certificate_check(move |cert, _host| {
+        let refuse = |e: Error| {
+            state.borrow_mut().host_error = Some(e);
+            Err(git2::Error::from_str("keyclone refused the host key"))
+        };
+        let Some(blob) = cert.as_hostkey().and_then(|h| h.hostkey()) else {
+            return refuse(Error::new(
+                ErrorKind::HostKey,
+                format!("{} did not present an SSH host key", who(&url.host, port)),
+            ));
+        };
+        let key = match PublicKey::from_bytes(blob) {
+            Ok(k) => k,
+            Err(e) => {
+                return refuse(
+                    Error::new(
+                        ErrorKind::HostKey,
+                        format!(
+                            "{} presented a host key keyclone cannot read",
+                            who(&url.host, port)
+                        ),
+                    )
+                    .with_source(e),
+                );
+            }
+        };
+        let (ahost, aport, akey) = &check.approved;
+        if *ahost == url.host && *aport == port && key.key_data() == akey.key_data() {
+            return Ok(CertificateCheckStatus::CertificateOk);
+        }
+        // Another host (a submodule's), or another key than the one approved a moment ago for
+        // this host: decide again; for the approved host anything else is refused below.
+        let verdict = trust::decide(&url.host, port, &key, check.files, check.registry);
+        match &verdict.decision {
+            Decision::Known { .. } | Decision::Pinned { .. }
+                if *ahost != url.host || *aport != port =>
+            {
+                Ok(CertificateCheckStatus::CertificateOk)
+            }
+            Decision::Unknown => refuse(
+                Error::new(
+                    ErrorKind::HostKey,
+                    format!(
+                        "{} presented {}, which keyclone cannot verify",
+                        who(&url.host, port),
+                        verdict.presented.show()
+                    ),
+                )
+                .hint(format!(
+                    "check and record it first: `keyclone trust {}`",
+                    crate::ssh::known_hosts::host_name(&url.host, port)
+                )),
+            ),
+            _ => refuse(trust::refusal(&verdict, check.registry).unwrap_or_else(|| {
+                Error::new(
+                    ErrorKind::HostKey,
+                    format!(
+                        "{} changed its host key during the connection ({})",
+                        who(&url.host, port),
+                        verdict.presented.show()
+                    ),
+                )
+                .hint(
+                    "someone may be intercepting the connection: do not continue; try again later",
+                )
+            })),
+        }
+    });
+    cb.transfer_progress(move |stats| {
+        let mut st = state.borrow_mut();
+        st.received_bytes = stats.received_bytes();
+        st.received_objects = stats.received_objects();
+        progress.transfer(
+            stats.received_objects(),
+            stats.total_objects(),
+            stats.indexed_deltas(),
+            stats.total_deltas(),
+            stats.received_bytes(),
+        );
+        true
+    });
+    cb
+}
+
+/// Turns a libgit2 failure into keyclone's error, using what the callbacks saw.
+fn failure(e: git2::Error, state: &RefCell<State>, url: &RemoteUrl, auth: &Auth) -> Error {
+    let mut st = state.borrow_mut();
+    if let Some(he) = st.host_error.take() {
+        return he;
+    }
+    let port = url.port.unwrap_or(22);
+    let msg = e.message().to_owned();
+    if st.key_rejected
+        || (e.class() == ErrorClass::Ssh && msg.to_ascii_lowercase().contains("authentication"))
+    {
+        let how = match &auth.unlock {
+            Unlock::Agent => "through ssh-agent".to_owned(),
+            _ => format!("`{}`", auth.key.display()),
+        };
+        return Error::new(
+            ErrorKind::Auth,
+            format!(
+                "{} did not accept the key {how}: the key is not on your account yet (or not for this repository)",
+                who(&url.host, port)
+            ),
+        );
+    }
+    let lower = msg.to_ascii_lowercase();
+    if e.class() == ErrorClass::Reference && e.code() == git2::ErrorCode::NotFound {
+        return Error::usage(format!("the remote has no such branch: {msg}")).hint(
+            "check the name given to `--branch` (`keyclone test URL` lists the remote's branches)",
+        );
+    }
+    if lower.contains("does not appear to be a git repository")
+        || lower.contains("repository not found")
+    {
+        return Error::new(
+            ErrorKind::NotFound,
+            format!("{} has no repository at `{}`, or your key has no access to it", who(&url.host, port), url.path),
+        )
+        .with_source(e)
+        .hint("check the URL (copy it from the repository's Clone button) and that your account can read the repository");
+    }
+    match e.class() {
+        ErrorClass::Net | ErrorClass::Ssh | ErrorClass::Http | ErrorClass::Os => Error::new(
+            ErrorKind::Network,
+            format!("the connection to {} failed: {msg}", who(&url.host, port)),
+        )
+        .hint("nothing was kept; run the same command again (a clone starts over)"),
+        _ => Error::new(ErrorKind::Io, format!("the clone failed: {msg}"))
+            .hint("nothing was kept; fix the cause and run the same command again"),
+    }
+}
+
+/// Bounds libgit2's network waits: `connect` for opening the connection, `stall` for any
+/// single read or write (libgit2 hands it to libssh2). Without it a server that stops sending
+/// mid-transfer would hang the clone forever.
+#[allow(unsafe_code)]
+pub fn set_timeouts(connect: std::time::Duration, stall: std::time::Duration) -> Result<()> {
+    let ms = |d: std::time::Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: these set process-wide libgit2 options; keyclone sets them once, before any
+    // libgit2 network operation starts, from the main thread.
+    unsafe {
+        git2::opts::set_server_connect_timeout_in_milliseconds(ms(connect))
+            .and_then(|()| git2::opts::set_server_timeout_in_milliseconds(ms(stall)))
+            .map_err(|e| Error::internal("could not set libgit2's network timeouts").with_source(e))
+    }
+}
+
+/// Removes a directory tree on drop unless disarmed (and while armed, on interrupt too).
+struct Cleanup(Option<PathBuf>);
+
+impl Cleanup {
+    fn new(path: PathBuf) -> Self {
+        interrupt::track(&path);
+        Cleanup(Some(path))
+    }
+    fn disarm(&mut self) {
+        if let Some(p) = self.0.take() {
+            interrupt::untrack(&p);
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_dir_all(&p);
+            interrupt::untrack(&p);
+        }
+    }
+}
+
+/// Clones `req.url` to `req.dest` (which must not exist, or be an empty directory).
+pub fn clone(
+    req: &CloneRequest,
+    auth: &Auth,
+    check: &HostCheck<'_>,
+    progress: &dyn CloneProgress,
+) -> Result<CloneSummary> {
+    let started = Instant::now();
+    let parent = req
+        .dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| Error::io("create the folder", parent, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".keyclone-clone-")
+        .tempdir_in(parent)
+        .map_err(|e| Error::io("create a temporary folder in", parent, e))?
+        .keep();
+    let mut cleanup = Cleanup::new(tmp.clone());
+
+    let state = RefCell::new(State::default());
+    let mut fetch = git2::FetchOptions::new();
+    fetch.remote_callbacks(callbacks(&req.url, auth, check, &state, progress));
+    if let Some(d) = req.depth {
+        fetch.depth(i32::try_from(d).unwrap_or(i32::MAX));
+    }
+    let mut checkout = git2::build::CheckoutBuilder::new();
+    checkout.progress(|_, done, total| progress.checkout(done, total));
+    let mut builder = git2::build::RepoBuilder::new();
+    builder.fetch_options(fetch).with_checkout(checkout);
+    if let Some(b) = &req.branch {
+        builder.branch(b);
+    }
+    let repo = builder
+        .clone(&req.url.original, &tmp)
+        .map_err(|e| failure(e, &state, &req.url, auth))?;
+    progress.finish();
+    let (head, branch) = head_of(&repo);
+    drop(repo);
+
+    // Into place: the destination may exist as an empty folder.
+    if req.dest.is_dir() {
+        std::fs::remove_dir(&req.dest).map_err(|e| {
+            Error::io("replace the empty destination folder", &req.dest, e)
+                .hint("the destination must be missing or empty")
+        })?;
+    }
+    {
+        let _section = interrupt::critical();
+        std::fs::rename(&tmp, &req.dest)
+            .map_err(|e| Error::io("move the clone into place at", &req.dest, e))?;
+        cleanup.disarm();
+    }
+    let mut submodules = Vec::new();
+    if req.recurse_submodules {
+        let mut guard = Cleanup::new(req.dest.clone());
+        let repo = git2::Repository::open(&req.dest)
+            .map_err(|e| Error::internal("could not open the new clone").with_source(e))?;
+        update_submodules(&repo, auth, check, progress, &mut submodules)?;
+        guard.disarm();
+    }
+    let st = state.borrow();
+    Ok(CloneSummary {
+        path: req.dest.clone(),
+        head,
+        branch,
+        bytes: st.received_bytes,
+        objects: st.received_objects,
+        seconds: started.elapsed().as_secs_f64(),
+        submodules,
+    })
+}
+
+fn head_of(repo: &git2::Repository) -> (String, Option<String>) {
+    match repo.head() {
+        Ok(h) => (
+            h.target().map(|o| o.to_string()).unwrap_or_default(),
+            if h.is_branch() {
+                h.shorthand().ok().map(str::to_owned)
+            } else {
+                None
+            },
+        ),
+        Err(_) => (String::new(), None),
+    }
+}
+
+/// Initialises and updates every submodule, recursively, with the same key and host checks.
+fn update_submodules(
+    repo: &git2::Repository,
+    auth: &Auth,
+    check: &HostCheck<'_>,
+    progress: &dyn CloneProgress,
+    done: &mut Vec<String>,
+) -> Result<()> {
+    let subs = repo
+        .submodules()
+        .map_err(|e| Error::internal("could not read .gitmodules").with_source(e))?;
+    for mut sm in subs {
+        let raw_url = sm.url().ok().flatten().unwrap_or_default().to_owned();
+        let name = sm.path().display().to_string();
+        let url = RemoteUrl::parse(&raw_url).map_err(|e| {
+            Error::usage(format!(
+                "submodule `{name}` has a URL keyclone cannot use: {}",
+                e.message()
+            ))
+        })?;
+        if url.scheme != crate::git::remote::Scheme::Ssh {
+            return Err(Error::usage(format!(
+                "submodule `{name}` is fetched from `{}`, which is not an SSH URL",
+                crate::git::remote::redact(&raw_url)
+            ))
+            .hint(
+                "point it at an SSH URL in .gitmodules, or clone without `--recurse-submodules`",
+            ));
+        }
+        let state = RefCell::new(State::default());
+        let mut fetch = git2::FetchOptions::new();
+        fetch.remote_callbacks(callbacks(&url, auth, check, &state, progress));
+        let mut opts = git2::SubmoduleUpdateOptions::new();
+        opts.fetch(fetch);
+        sm.update(true, Some(&mut opts))
+            .map_err(|e| failure(e, &state, &url, auth))?;
+        done.push(name);
+        if let Ok(sub_repo) = sm.open() {
+            update_submodules(&sub_repo, auth, check, progress, done)?;
+        }
+    }
+    Ok(())
+}
+
+/// One ref of a remote, as `git ls-remote` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteRef {
+    pub oid: String,
+    pub name: String,
+}
+
+/// Authenticates and lists the remote's refs, without cloning (`git ls-remote`).
+pub fn list_refs(url: &RemoteUrl, auth: &Auth, check: &HostCheck<'_>) -> Result<Vec<RemoteRef>> {
+    let state = RefCell::new(State::default());
+    let mut remote = git2::Remote::create_detached(url.original.as_str()).map_err(|e| {
+        Error::usage(format!(
+            "libgit2 cannot use `{}`: {}",
+            url.original,
+            e.message()
+        ))
+    })?;
+    let silent = Silent;
+    let cb = callbacks(url, auth, check, &state, &silent);
+    let conn = remote
+        .connect_auth(git2::Direction::Fetch, Some(cb), None)
+        .map_err(|e| failure(e, &state, url, auth))?;
+    let refs = conn
+        .list()
+        .map_err(|e| failure(e, &state, url, auth))?
+        .iter()
+        .map(|h| RemoteRef {
+            oid: h.oid().to_string(),
+            name: h.name().to_owned(),
+        })
+        .collect();
+    Ok(refs)
+}
