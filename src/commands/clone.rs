@@ -154,6 +154,16 @@ pub(crate) fn explain_auth(
     }
 }
 
+/// Whether git's user-wide attributes file exists (`$XDG_CONFIG_HOME/git/attributes`, else
+/// `~/.config/git/attributes`): then checkout must apply attributes to every file.
+fn global_git_attributes(env: &crate::env::Env) -> bool {
+    let base = env
+        .get_nonempty(crate::env::XDG_CONFIG_HOME)
+        .map(PathBuf::from)
+        .or_else(|| env.home().map(|h| h.join(".config")));
+    base.is_some_and(|b| b.join("git/attributes").exists())
+}
+
 pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
     let url = ssh_remote(ctx, &args.url)?;
     let port = url.port.unwrap_or(22);
@@ -216,6 +226,7 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
         branch: args.branch.clone(),
         depth: args.depth,
         recurse_submodules: args.recurse_submodules,
+        global_attributes: global_git_attributes(&ctx.env),
     };
     let show_bars = ctx.ui.interactive() && !ctx.ui.json() && ctx.ui.verbosity() > Verbosity::Quiet;
     let bars;
@@ -244,6 +255,7 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
             "objects": summary.objects,
             "seconds": (summary.seconds * 1000.0).round() / 1000.0,
             "submodules": summary.submodules,
+            "phases": summary.phases,
             "persistent_share": dest.persistent_share,
         }));
     }
@@ -256,6 +268,10 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
         indicatif::HumanBytes(summary.bytes as u64),
         summary.seconds
     );
+    ctx.ui.detail(&format!(
+        "  receiving {:.1} s, resolving deltas {:.1} s, checkout {:.1} s",
+        summary.phases.receive, summary.phases.resolve, summary.phases.checkout
+    ));
     if !summary.submodules.is_empty() {
         msg.push_str(&format!(
             "\n  submodules: {}",

@@ -69,6 +69,9 @@ struct State {
     key_rejected: bool,
     received_bytes: usize,
     received_objects: usize,
+    /// When all objects had arrived, and when all deltas were resolved.
+    received_at: Option<Instant>,
+    indexed_at: Option<Instant>,
 }
 
 /// A clone to make.
@@ -79,6 +82,8 @@ pub struct CloneRequest {
     pub branch: Option<String>,
     pub depth: Option<u32>,
     pub recurse_submodules: bool,
+    /// A user-wide attributes file exists (`~/.config/git/attributes`): keep checkout filters.
+    pub global_attributes: bool,
 }
 
 /// What a clone produced.
@@ -91,6 +96,16 @@ pub struct CloneSummary {
     pub objects: usize,
     pub seconds: f64,
     pub submodules: Vec<String>,
+    /// Where the time went: receiving the pack, resolving its deltas, checking out files.
+    pub phases: Phases,
+}
+
+/// Seconds spent in each phase of a clone.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Phases {
+    pub receive: f64,
+    pub resolve: f64,
+    pub checkout: f64,
 }
 
 fn who(host: &str, port: u16) -> String {
@@ -208,6 +223,12 @@ fn callbacks<'a>(
         let mut st = state.borrow_mut();
         st.received_bytes = stats.received_bytes();
         st.received_objects = stats.received_objects();
+        if st.received_at.is_none() && stats.total_objects() > 0 && stats.received_objects() == stats.total_objects() {
+            st.received_at = Some(Instant::now());
+        }
+        if st.indexed_at.is_none() && st.received_at.is_some() && stats.indexed_deltas() == stats.total_deltas() {
+            st.indexed_at = Some(Instant::now());
+        }
         progress.transfer(
             stats.received_objects(),
             stats.total_objects(),
@@ -336,16 +357,32 @@ pub fn clone(
     if let Some(d) = req.depth {
         fetch.depth(i32::try_from(d).unwrap_or(i32::MAX));
     }
-    let mut checkout = git2::build::CheckoutBuilder::new();
-    checkout.progress(|_, done, total| progress.checkout(done, total));
+    // Fetch first (no files written), then check out with options chosen for this tree.
+    let mut no_files = git2::build::CheckoutBuilder::new();
+    no_files.dry_run();
     let mut builder = git2::build::RepoBuilder::new();
-    builder.fetch_options(fetch).with_checkout(checkout);
+    builder.fetch_options(fetch).with_checkout(no_files);
     if let Some(b) = &req.branch {
         builder.branch(b);
     }
+    // Objects are hashed once, when the pack is indexed during the fetch; like git, do not hash
+    // them again each time checkout reads them (that alone made checkout ~25% slower).
+    git2::opts::strict_hash_verification(false);
     let repo = builder
         .clone(&req.url.original, &tmp)
         .map_err(|e| failure(e, &state, &req.url, auth))?;
+    let mut checkout = git2::build::CheckoutBuilder::new();
+    checkout.force().progress(|_, done, total| progress.checkout(done, total));
+    if !req.global_attributes && !needs_filters(&repo) {
+        // No attributes anywhere and no autocrlf: no file would be converted, so skip the
+        // per-file attribute lookups (the other large part of libgit2's checkout time).
+        checkout.disable_filters(true);
+    }
+    if repo.head().is_ok() {
+        repo.checkout_head(Some(&mut checkout))
+            .map_err(|e| Error::io("check out the files in", &tmp, std::io::Error::other(e.message().to_owned())))?;
+    }
+    let cloned_at = Instant::now();
     progress.finish();
     let (head, branch) = head_of(&repo);
     drop(repo);
@@ -372,7 +409,16 @@ pub fn clone(
         guard.disarm();
     }
     let st = state.borrow();
+    let secs = |a: Instant, b: Option<Instant>| b.map_or(0.0, |b| b.saturating_duration_since(a).as_secs_f64());
+    let received = st.received_at.unwrap_or(cloned_at);
+    let indexed = st.indexed_at.unwrap_or(received);
+    let phases = Phases {
+        receive: secs(started, Some(received)),
+        resolve: secs(received, Some(indexed)),
+        checkout: secs(indexed, Some(cloned_at)),
+    };
     Ok(CloneSummary {
+        phases,
         path: req.dest.clone(),
         head,
         branch,
@@ -381,6 +427,30 @@ pub fn clone(
         seconds: started.elapsed().as_secs_f64(),
         submodules,
     })
+}
+
+/// Whether checking out `repo` may convert files: a `.gitattributes` anywhere in HEAD's tree,
+/// `info/attributes`, `core.attributesFile`, or `core.autocrlf=true`.
+fn needs_filters(repo: &git2::Repository) -> bool {
+    if let Ok(cfg) = repo.config() {
+        if cfg.get_bool("core.autocrlf").unwrap_or(false) || cfg.get_string("core.attributesFile").is_ok() {
+            return true;
+        }
+    }
+    if repo.path().join("info/attributes").exists() {
+        return true;
+    }
+    let Ok(tree) = repo.head().and_then(|h| h.peel_to_tree()) else { return true };
+    let mut found = false;
+    let walked = tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
+        if entry.name_bytes() == b".gitattributes" {
+            found = true;
+            git2::TreeWalkResult::Abort
+        } else {
+            git2::TreeWalkResult::Ok
+        }
+    });
+    found || walked.is_err()
 }
 
 fn head_of(repo: &git2::Repository) -> (String, Option<String>) {

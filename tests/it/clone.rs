@@ -112,11 +112,34 @@ fn clone_with_an_encrypted_ed25519_key_equals_git_clone() {
         "{ours_files}"
     );
     assert!(ours_fsck, "git fsck found problems in keyclone's clone");
+    assert_eq!(git(&dest, &["status", "--porcelain"]).stdout, "", "git sees changes in keyclone's checkout");
     assert_eq!(
         git(&dest, &["remote", "get-url", "origin"]).stdout.trim(),
         s.url
     );
     only(s.sb.root.path(), &["home", "ours", "pass", "theirs"]);
+}
+
+#[test]
+fn gitattributes_conversions_match_git() {
+    let s = Setup::new("ed25519");
+    let work = s.repos.path().join("attr-work");
+    git(s.repos.path(), &["clone", "-q", s.bare.to_str().unwrap(), work.to_str().unwrap()]).ok();
+    std::fs::write(work.join(".gitattributes"), "*.txt text eol=crlf\n*.bin binary\n").unwrap();
+    std::fs::write(work.join("notes.txt"), "one\ntwo\n").unwrap();
+    git(&work, &["add", "-A"]).ok();
+    git(&work, &["commit", "-q", "-m", "attributes"]).ok();
+    git(&work, &["push", "-q", "origin", "main"]).ok();
+
+    let dest = s.dest("ours");
+    s.clone(&[dest.to_str().unwrap()]).ok();
+    let theirs = s.dest("theirs");
+    git_clone_with_openssh(&s.url, &theirs, &s.key, PASS, &s.known_hosts(), &[]).ok();
+    assert_eq!(std::fs::read(dest.join("notes.txt")).unwrap(), b"one\r\ntwo\r\n");
+    for f in ["notes.txt", "src/nested/file1.txt", "README.md"] {
+        assert_eq!(std::fs::read(dest.join(f)).unwrap(), std::fs::read(theirs.join(f)).unwrap(), "{f}");
+    }
+    assert_eq!(git(&dest, &["status", "--porcelain"]).stdout, "");
 }
 
 #[test]
