@@ -223,10 +223,16 @@ fn callbacks<'a>(
         let mut st = state.borrow_mut();
         st.received_bytes = stats.received_bytes();
         st.received_objects = stats.received_objects();
-        if st.received_at.is_none() && stats.total_objects() > 0 && stats.received_objects() == stats.total_objects() {
+        if st.received_at.is_none()
+            && stats.total_objects() > 0
+            && stats.received_objects() == stats.total_objects()
+        {
             st.received_at = Some(Instant::now());
         }
-        if st.indexed_at.is_none() && st.received_at.is_some() && stats.indexed_deltas() == stats.total_deltas() {
+        if st.indexed_at.is_none()
+            && st.received_at.is_some()
+            && stats.indexed_deltas() == stats.total_deltas()
+        {
             st.indexed_at = Some(Instant::now());
         }
         progress.transfer(
@@ -371,16 +377,12 @@ pub fn clone(
     let repo = builder
         .clone(&req.url.original, &tmp)
         .map_err(|e| failure(e, &state, &req.url, auth))?;
-    let mut checkout = git2::build::CheckoutBuilder::new();
-    checkout.force().progress(|_, done, total| progress.checkout(done, total));
-    if !req.global_attributes && !needs_filters(&repo) {
-        // No attributes anywhere and no autocrlf: no file would be converted, so skip the
-        // per-file attribute lookups (the other large part of libgit2's checkout time).
-        checkout.disable_filters(true);
-    }
+    let filters = req.global_attributes || needs_filters(&repo);
     if repo.head().is_ok() {
-        repo.checkout_head(Some(&mut checkout))
-            .map_err(|e| Error::io("check out the files in", &tmp, std::io::Error::other(e.message().to_owned())))?;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        checkout_head(&repo, &tmp, filters, threads, progress)?;
     }
     let cloned_at = Instant::now();
     progress.finish();
@@ -409,7 +411,9 @@ pub fn clone(
         guard.disarm();
     }
     let st = state.borrow();
-    let secs = |a: Instant, b: Option<Instant>| b.map_or(0.0, |b| b.saturating_duration_since(a).as_secs_f64());
+    let secs = |a: Instant, b: Option<Instant>| {
+        b.map_or(0.0, |b| b.saturating_duration_since(a).as_secs_f64())
+    };
     let received = st.received_at.unwrap_or(cloned_at);
     let indexed = st.indexed_at.unwrap_or(received);
     let phases = Phases {
@@ -429,18 +433,231 @@ pub fn clone(
     })
 }
 
+/// Checks out HEAD into the (empty) work tree, on `threads` threads when the tree splits well.
+///
+/// libgit2's checkout is single-threaded and its delta-base cache is small, so reading the
+/// blobs dominates a large checkout. The tree's folders are split into `threads` groups of
+/// about equal file counts; each group is written by its own libgit2 checkout (its own
+/// repository handle and caches); then the index is written from the tree and the files' stat
+/// data, exactly the entries a single checkout would write. When `filters` is false (no
+/// attributes anywhere, no autocrlf) the per-file attribute lookups are skipped: no file would
+/// be converted.
+fn checkout_head(
+    repo: &git2::Repository,
+    workdir: &Path,
+    filters: bool,
+    threads: usize,
+    progress: &dyn CloneProgress,
+) -> Result<()> {
+    let fail = |what: &str, e: git2::Error| {
+        Error::new(ErrorKind::Io, format!("could not {what}: {}", e.message()))
+    };
+    let tree = repo
+        .head()
+        .and_then(|h| h.peel_to_tree())
+        .map_err(|e| fail("read the checked-out tree", e))?;
+    let mut files: Vec<(String, u32, git2::Oid)> = Vec::new();
+    let mut plain_names = true;
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        match entry.name().ok() {
+            None => plain_names = false,
+            Some(name) if entry.kind() != Some(git2::ObjectType::Tree) => {
+                files.push((format!("{dir}{name}"), entry.filemode() as u32, entry.id()));
+            }
+            Some(_) => {}
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .map_err(|e| fail("read the checked-out tree", e))?;
+    let total = files.len();
+    // Attribute files are written first, on their own (below); the workers never touch them, so
+    // no worker can read a folder's attributes while another rewrites them.
+    let is_attr = |p: &str| p == ".gitattributes" || p.ends_with("/.gitattributes");
+    let content: Vec<(String, u32, git2::Oid)> = files
+        .iter()
+        .filter(|(p, _, _)| !is_attr(p))
+        .cloned()
+        .collect();
+    let groups = if plain_names {
+        split_paths(&content, threads)
+    } else {
+        None
+    };
+    let single = |co: &mut git2::build::CheckoutBuilder<'_>| {
+        co.force();
+        if !filters {
+            co.disable_filters(true);
+        }
+    };
+    let Some(groups) = groups.filter(|g| g.len() > 1 && total >= 2000) else {
+        let mut co = git2::build::CheckoutBuilder::new();
+        single(&mut co);
+        co.progress(|_, done, total| progress.checkout(done, total));
+        return repo
+            .checkout_head(Some(&mut co))
+            .map_err(|e| fail("check out the files", e));
+    };
+    {
+        // Attribute files first: every worker reads them from the work tree while it writes.
+        let attrs: Vec<&str> = files
+            .iter()
+            .map(|(p, _, _)| p.as_str())
+            .filter(|p| is_attr(p))
+            .collect();
+        if !attrs.is_empty() {
+            let mut co = git2::build::CheckoutBuilder::new();
+            co.force().update_index(false).disable_pathspec_match(true);
+            for a in attrs {
+                co.path(a);
+            }
+            repo.checkout_head(Some(&mut co))
+                .map_err(|e| fail("check out the attribute files", e))?;
+        }
+    }
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::result::Result<(), git2::Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
+            .iter()
+            .map(|specs| {
+                let (done, finished) = (&done, &finished);
+                scope.spawn(move || {
+                    let r = (|| {
+                        let repo = git2::Repository::open(workdir)?;
+                        let mut co = git2::build::CheckoutBuilder::new();
+                        co.force().update_index(false).disable_pathspec_match(true);
+                        if !filters {
+                            co.disable_filters(true);
+                        }
+                        for spec in specs {
+                            co.path(spec.as_str());
+                        }
+                        let mut last = 0;
+                        co.progress(move |_, d, _| {
+                            done.fetch_add(
+                                d.saturating_sub(last),
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                            last = d;
+                        });
+                        repo.checkout_head(Some(&mut co))
+                    })();
+                    finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    r
+                })
+            })
+            .collect();
+        while finished.load(std::sync::atomic::Ordering::Relaxed) < handles.len() {
+            progress.checkout(
+                done.load(std::sync::atomic::Ordering::Relaxed).min(total),
+                total,
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a checkout thread does not panic"))
+            .collect()
+    });
+    for r in results {
+        r.map_err(|e| fail("check out the files", e))?;
+    }
+    progress.checkout(total, total);
+    write_index(repo, workdir, &files).map_err(|e| fail("write the index", e))
+}
+
+/// Splits the files into `n` groups of folder pathspecs with about equal file counts, or `None`
+/// when a folder name holds pathspec wildcards (it could then not be matched exactly).
+fn split_paths(files: &[(String, u32, git2::Oid)], n: usize) -> Option<Vec<Vec<String>>> {
+    if n < 2 {
+        return None;
+    }
+    // Group by the first two path components (a lone file keeps its full path).
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for (path, _, _) in files {
+        let mut parts = path.splitn(3, '/');
+        let key = match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(b), Some(_)) => format!("{a}/{b}"),
+            _ => path.clone(),
+        };
+        *counts.entry(key).or_default() += 1;
+    }
+    if counts
+        .keys()
+        .any(|k| k.starts_with('!') || k.contains(['*', '?', '[', '\\']))
+    {
+        return None;
+    }
+    let mut by_size: Vec<(String, usize)> = counts.into_iter().collect();
+    by_size.sort_by_key(|g| std::cmp::Reverse(g.1));
+    let mut groups: Vec<(usize, Vec<String>)> = vec![(0, Vec::new()); n];
+    for (spec, count) in by_size {
+        let g = groups
+            .iter_mut()
+            .min_by_key(|g| g.0)
+            .expect("n >= 2 groups");
+        g.0 += count;
+        g.1.push(spec);
+    }
+    Some(
+        groups
+            .into_iter()
+            .map(|g| g.1)
+            .filter(|g| !g.is_empty())
+            .collect(),
+    )
+}
+
+/// Writes the index for a work tree checked out from `files`, with each file's stat data.
+fn write_index(
+    repo: &git2::Repository,
+    workdir: &Path,
+    files: &[(String, u32, git2::Oid)],
+) -> std::result::Result<(), git2::Error> {
+    use std::os::unix::fs::MetadataExt;
+    let mut index = repo.index()?;
+    index.clear()?;
+    for (path, mode, id) in files {
+        let meta = std::fs::symlink_metadata(workdir.join(path))
+            .map_err(|e| git2::Error::from_str(&format!("{path}: {e}")))?;
+        let time = |s: i64, ns: i64| git2::IndexTime::new(s as i32, ns as u32);
+        index.add(&git2::IndexEntry {
+            ctime: time(meta.ctime(), meta.ctime_nsec()),
+            mtime: time(meta.mtime(), meta.mtime_nsec()),
+            dev: meta.dev() as u32,
+            ino: meta.ino() as u32,
+            mode: *mode,
+            uid: meta.uid(),
+            gid: meta.gid(),
+            file_size: if *mode == 0o160000 {
+                0
+            } else {
+                meta.len() as u32
+            },
+            id: *id,
+            flags: path.len().min(0xfff) as u16,
+            flags_extended: 0,
+            path: path.as_bytes().to_vec(),
+        })?;
+    }
+    index.write()
+}
+
 /// Whether checking out `repo` may convert files: a `.gitattributes` anywhere in HEAD's tree,
 /// `info/attributes`, `core.attributesFile`, or `core.autocrlf=true`.
 fn needs_filters(repo: &git2::Repository) -> bool {
-    if let Ok(cfg) = repo.config() {
-        if cfg.get_bool("core.autocrlf").unwrap_or(false) || cfg.get_string("core.attributesFile").is_ok() {
-            return true;
-        }
+    if let Ok(cfg) = repo.config()
+        && (cfg.get_bool("core.autocrlf").unwrap_or(false)
+            || cfg.get_string("core.attributesFile").is_ok())
+    {
+        return true;
     }
     if repo.path().join("info/attributes").exists() {
         return true;
     }
-    let Ok(tree) = repo.head().and_then(|h| h.peel_to_tree()) else { return true };
+    let Ok(tree) = repo.head().and_then(|h| h.peel_to_tree()) else {
+        return true;
+    };
     let mut found = false;
     let walked = tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
         if entry.name_bytes() == b".gitattributes" {

@@ -112,7 +112,11 @@ fn clone_with_an_encrypted_ed25519_key_equals_git_clone() {
         "{ours_files}"
     );
     assert!(ours_fsck, "git fsck found problems in keyclone's clone");
-    assert_eq!(git(&dest, &["status", "--porcelain"]).stdout, "", "git sees changes in keyclone's checkout");
+    assert_eq!(
+        git(&dest, &["status", "--porcelain"]).stdout,
+        "",
+        "git sees changes in keyclone's checkout"
+    );
     assert_eq!(
         git(&dest, &["remote", "get-url", "origin"]).stdout.trim(),
         s.url
@@ -121,11 +125,101 @@ fn clone_with_an_encrypted_ed25519_key_equals_git_clone() {
 }
 
 #[test]
+fn a_large_tree_checked_out_in_parallel_equals_git_clone() {
+    let s = Setup::new("ed25519");
+    let work = s.repos.path().join("large-work");
+    git(
+        s.repos.path(),
+        &[
+            "clone",
+            "-q",
+            s.bare.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    for d in 0..25 {
+        for sub in 0..4 {
+            let dir = work.join(format!("pkg{d}/mod{sub}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            for f in 0..30 {
+                std::fs::write(
+                    dir.join(format!("f{f}.txt")),
+                    format!("package {d} module {sub} file {f}\n"),
+                )
+                .unwrap();
+            }
+        }
+    }
+    std::fs::write(work.join("pkg3/.gitattributes"), "*.txt text eol=crlf\n").unwrap();
+    std::os::unix::fs::symlink("pkg1/mod1/f1.txt", work.join("link-to-f1")).unwrap();
+    std::fs::set_permissions(
+        work.join("pkg2/mod0/f0.txt"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    git(&work, &["add", "-A"]).ok();
+    git(&work, &["commit", "-q", "-m", "large tree"]).ok();
+    git(&work, &["push", "-q", "origin", "main"]).ok();
+
+    let dest = s.dest("ours");
+    s.clone(&[dest.to_str().unwrap()]).ok();
+    let theirs = s.dest("theirs");
+    git_clone_with_openssh(&s.url, &theirs, &s.key, PASS, &s.known_hosts(), &[]).ok();
+    let (oh, of, ofsck) = state(&dest);
+    let (th, tf, _) = state(&theirs);
+    assert_eq!((oh, of), (th, tf));
+    assert!(ofsck);
+    assert_eq!(
+        git(&dest, &["status", "--porcelain"]).stdout,
+        "",
+        "git sees changes in keyclone's checkout"
+    );
+    let diff = std::process::Command::new("diff")
+        .args(["-r", "-q", "--no-dereference", "--exclude=.git"])
+        .arg(&dest)
+        .arg(&theirs)
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "work trees differ:\n{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+    assert!(
+        std::fs::read(dest.join("pkg3/mod2/f7.txt"))
+            .unwrap()
+            .ends_with(b"\r\n")
+    );
+    assert_eq!(
+        std::fs::read_link(dest.join("link-to-f1")).unwrap(),
+        Path::new("pkg1/mod1/f1.txt")
+    );
+    assert_eq!(
+        crate::support::mode(&dest.join("pkg2/mod0/f0.txt")) & 0o111,
+        0o111
+    );
+}
+
+#[test]
 fn gitattributes_conversions_match_git() {
     let s = Setup::new("ed25519");
     let work = s.repos.path().join("attr-work");
-    git(s.repos.path(), &["clone", "-q", s.bare.to_str().unwrap(), work.to_str().unwrap()]).ok();
-    std::fs::write(work.join(".gitattributes"), "*.txt text eol=crlf\n*.bin binary\n").unwrap();
+    git(
+        s.repos.path(),
+        &[
+            "clone",
+            "-q",
+            s.bare.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    std::fs::write(
+        work.join(".gitattributes"),
+        "*.txt text eol=crlf\n*.bin binary\n",
+    )
+    .unwrap();
     std::fs::write(work.join("notes.txt"), "one\ntwo\n").unwrap();
     git(&work, &["add", "-A"]).ok();
     git(&work, &["commit", "-q", "-m", "attributes"]).ok();
@@ -135,9 +229,16 @@ fn gitattributes_conversions_match_git() {
     s.clone(&[dest.to_str().unwrap()]).ok();
     let theirs = s.dest("theirs");
     git_clone_with_openssh(&s.url, &theirs, &s.key, PASS, &s.known_hosts(), &[]).ok();
-    assert_eq!(std::fs::read(dest.join("notes.txt")).unwrap(), b"one\r\ntwo\r\n");
+    assert_eq!(
+        std::fs::read(dest.join("notes.txt")).unwrap(),
+        b"one\r\ntwo\r\n"
+    );
     for f in ["notes.txt", "src/nested/file1.txt", "README.md"] {
-        assert_eq!(std::fs::read(dest.join(f)).unwrap(), std::fs::read(theirs.join(f)).unwrap(), "{f}");
+        assert_eq!(
+            std::fs::read(dest.join(f)).unwrap(),
+            std::fs::read(theirs.join(f)).unwrap(),
+            "{f}"
+        );
     }
     assert_eq!(git(&dest, &["status", "--porcelain"]).stdout, "");
 }
