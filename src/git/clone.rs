@@ -478,8 +478,13 @@ fn checkout_head(
         .filter(|(p, _, _)| !is_attr(p))
         .cloned()
         .collect();
+    let attr_dirs: Vec<&str> = files
+        .iter()
+        .filter(|(p, _, _)| is_attr(p))
+        .map(|(p, _, _)| &p[..p.len() - ".gitattributes".len()])
+        .collect();
     let groups = if plain_names {
-        split_paths(&content, threads)
+        split_paths(&content, &attr_dirs, threads)
     } else {
         None
     };
@@ -566,32 +571,31 @@ fn checkout_head(
     write_index(repo, workdir, &files).map_err(|e| fail("write the index", e))
 }
 
-/// Splits the files into `n` groups of folder pathspecs with about equal file counts, or `None`
-/// when a folder name holds pathspec wildcards (it could then not be matched exactly).
-fn split_paths(files: &[(String, u32, git2::Oid)], n: usize) -> Option<Vec<Vec<String>>> {
+/// Splits the files into `n` groups of pathspecs (folders, or single files) with about equal
+/// file counts: large folders are split into their subfolders until no piece holds more than
+/// an eighth of a group. `None` when a name holds pathspec wildcards (it could then not be
+/// matched exactly).
+fn split_paths(
+    files: &[(String, u32, git2::Oid)],
+    attr_dirs: &[&str],
+    n: usize,
+) -> Option<Vec<Vec<String>>> {
     if n < 2 {
         return None;
     }
-    // Group by the first two path components (a lone file keeps its full path).
-    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for (path, _, _) in files {
-        let mut parts = path.splitn(3, '/');
-        let key = match (parts.next(), parts.next(), parts.next()) {
-            (Some(a), Some(b), Some(_)) => format!("{a}/{b}"),
-            _ => path.clone(),
-        };
-        *counts.entry(key).or_default() += 1;
-    }
-    if counts
-        .keys()
-        .any(|k| k.starts_with('!') || k.contains(['*', '?', '[', '\\']))
+    let limit = (files.len() / (n * 8)).max(100);
+    let paths: Vec<&str> = files.iter().map(|(p, _, _)| p.as_str()).collect();
+    let mut pieces: Vec<(String, usize)> = Vec::new();
+    split_under("", &paths, attr_dirs, limit, &mut pieces);
+    if pieces
+        .iter()
+        .any(|(k, _)| k.starts_with('!') || k.contains(['*', '?', '[', '\\']))
     {
         return None;
     }
-    let mut by_size: Vec<(String, usize)> = counts.into_iter().collect();
-    by_size.sort_by_key(|g| std::cmp::Reverse(g.1));
+    pieces.sort_by_key(|p| std::cmp::Reverse(p.1));
     let mut groups: Vec<(usize, Vec<String>)> = vec![(0, Vec::new()); n];
-    for (spec, count) in by_size {
+    for (spec, count) in pieces {
         let g = groups
             .iter_mut()
             .min_by_key(|g| g.0)
@@ -606,6 +610,39 @@ fn split_paths(files: &[(String, u32, git2::Oid)], n: usize) -> Option<Vec<Vec<S
             .filter(|g| !g.is_empty())
             .collect(),
     )
+}
+
+/// Appends the pieces of folder `prefix` (whose files are `paths`, relative to the root): the
+/// folder itself when small enough, else each subfolder (recursively) and each file. A folder
+/// that holds an attribute file (`attr_dirs`, with a trailing `/`) somewhere below is always
+/// split down to single files, so that no piece names an attribute file.
+fn split_under(
+    prefix: &str,
+    paths: &[&str],
+    attr_dirs: &[&str],
+    limit: usize,
+    out: &mut Vec<(String, usize)>,
+) {
+    let holds_attributes = attr_dirs.iter().any(|d| d.starts_with(prefix));
+    if !prefix.is_empty() && paths.len() <= limit && !holds_attributes {
+        out.push((prefix.trim_end_matches('/').to_owned(), paths.len()));
+        return;
+    }
+    let mut children: std::collections::BTreeMap<&str, Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for p in paths {
+        let rest = &p[prefix.len()..];
+        match rest.find('/') {
+            Some(i) => children
+                .entry(&p[..prefix.len() + i + 1])
+                .or_default()
+                .push(p),
+            None => out.push(((*p).to_owned(), 1)),
+        }
+    }
+    for (child, sub) in children {
+        split_under(child, &sub, attr_dirs, limit, out);
+    }
 }
 
 /// Writes the index for a work tree checked out from `files`, with each file's stat data.
