@@ -106,6 +106,8 @@ pub struct Phases {
     pub receive: f64,
     pub resolve: f64,
     pub checkout: f64,
+    /// Threads the checkout ran on (1: the plain libgit2 checkout).
+    pub checkout_threads: usize,
 }
 
 fn who(host: &str, port: u16) -> String {
@@ -378,11 +380,12 @@ pub fn clone(
         .clone(&req.url.original, &tmp)
         .map_err(|e| failure(e, &state, &req.url, auth))?;
     let filters = req.global_attributes || needs_filters(&repo);
+    let mut checkout_threads = 0;
     if repo.head().is_ok() {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(4);
-        checkout_head(&repo, &tmp, filters, threads, progress)?;
+        checkout_threads = checkout_head(&repo, &tmp, filters, threads, progress)?;
     }
     let cloned_at = Instant::now();
     progress.finish();
@@ -420,6 +423,7 @@ pub fn clone(
         receive: secs(started, Some(received)),
         resolve: secs(received, Some(indexed)),
         checkout: secs(indexed, Some(cloned_at)),
+        checkout_threads,
     };
     Ok(CloneSummary {
         phases,
@@ -448,7 +452,7 @@ fn checkout_head(
     filters: bool,
     threads: usize,
     progress: &dyn CloneProgress,
-) -> Result<()> {
+) -> Result<usize> {
     let fail = |what: &str, e: git2::Error| {
         Error::new(ErrorKind::Io, format!("could not {what}: {}", e.message()))
     };
@@ -500,6 +504,7 @@ fn checkout_head(
         co.progress(|_, done, total| progress.checkout(done, total));
         return repo
             .checkout_head(Some(&mut co))
+            .map(|()| 1)
             .map_err(|e| fail("check out the files", e));
     };
     {
@@ -511,7 +516,7 @@ fn checkout_head(
             .collect();
         if !attrs.is_empty() {
             let mut co = git2::build::CheckoutBuilder::new();
-            co.force().update_index(false).disable_pathspec_match(true);
+            co.force().update_index(false);
             for a in attrs {
                 co.path(a);
             }
@@ -530,7 +535,7 @@ fn checkout_head(
                     let r = (|| {
                         let repo = git2::Repository::open(workdir)?;
                         let mut co = git2::build::CheckoutBuilder::new();
-                        co.force().update_index(false).disable_pathspec_match(true);
+                        co.force().update_index(false);
                         if !filters {
                             co.disable_filters(true);
                         }
@@ -564,11 +569,17 @@ fn checkout_head(
             .map(|h| h.join().expect("a checkout thread does not panic"))
             .collect()
     });
-    for r in results {
-        r.map_err(|e| fail("check out the files", e))?;
-    }
     progress.checkout(total, total);
-    write_index(repo, workdir, &files).map_err(|e| fail("write the index", e))
+    if results.iter().all(Result::is_ok) && write_index(repo, workdir, &files).is_ok() {
+        return Ok(results.len());
+    }
+    // Anything unexpected in the split checkout: do it again the plain way, which rewrites
+    // every file and the index.
+    let mut co = git2::build::CheckoutBuilder::new();
+    single(&mut co);
+    repo.checkout_head(Some(&mut co))
+        .map(|()| 1)
+        .map_err(|e| fail("check out the files", e))
 }
 
 /// Splits the files into `n` groups of pathspecs (folders, or single files) with about equal
