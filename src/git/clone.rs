@@ -535,7 +535,7 @@ fn checkout_head(
                     let r = (|| {
                         let repo = git2::Repository::open(workdir)?;
                         let mut co = git2::build::CheckoutBuilder::new();
-                        co.force().update_index(false);
+                        co.force().update_index(false).disable_pathspec_match(true);
                         if !filters {
                             co.disable_filters(true);
                         }
@@ -636,7 +636,9 @@ fn split_under(
 ) {
     let holds_attributes = attr_dirs.iter().any(|d| d.starts_with(prefix));
     if !prefix.is_empty() && paths.len() <= limit && !holds_attributes {
-        out.push((prefix.trim_end_matches('/').to_owned(), paths.len()));
+        // A folder piece keeps its trailing `/`: libgit2's exact path lists sort and match
+        // folders that way (`a/` after `a.txt`), as its tree iterator visits them.
+        out.push((prefix.to_owned(), paths.len()));
         return;
     }
     let mut children: std::collections::BTreeMap<&str, Vec<&str>> =
