@@ -173,6 +173,24 @@ impl Provider {
         KeyType::of(alg).is_some_and(|t| self.key_types.contains(&t))
     }
 
+    /// An error naming the fix when this provider refuses keys of `alg` (the key at `path`).
+    pub fn check_key_type(&self, alg: &Algorithm, path: &std::path::Path) -> Result<()> {
+        if self.accepts(alg) {
+            return Ok(());
+        }
+        Err(Error::refused(format!(
+            "{} does not accept {} keys like `{}` (it accepts: {})",
+            self.name,
+            alg.as_str(),
+            path.display(),
+            self.accepted_list()
+        ))
+        .hint(format!(
+            "create a key it accepts: `keyclone keygen --provider {}`",
+            self.id
+        )))
+    }
+
     /// True when RSA is the only type this provider takes (Azure DevOps).
     pub fn rsa_only(&self) -> bool {
         self.key_types == [KeyType::Rsa]

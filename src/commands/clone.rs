@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::commands::NetArgs;
 use crate::commands::trust::approve_host;
 use crate::commands::{load_key, login_name};
 use crate::context::Ctx;
@@ -69,15 +70,8 @@ pub struct CloneArgs {
     #[arg(long)]
     pub recurse_submodules: bool,
 
-    /// Seconds to wait for the server to answer a connection
-    #[arg(long, value_name = "SECS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=300))]
-    pub timeout: u64,
-
-    /// Seconds without any data from the server before the transfer is given up
-    #[arg(long, value_name = "SECS", default_value_t = 120,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub stall_timeout: u64,
+    #[command(flatten)]
+    pub net: NetArgs,
 }
 
 /// The SSH remote for what the user gave: an SSH URL as is, a known https URL mapped (and
@@ -204,8 +198,8 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
     }
 
     clone::set_timeouts(
-        Duration::from_secs(args.timeout),
-        Duration::from_secs(args.stall_timeout),
+        Duration::from_secs(args.net.timeout),
+        Duration::from_secs(args.net.stall_timeout),
     )?;
     let auth = auth_for(
         ctx,
@@ -214,7 +208,8 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
         provider.as_ref(),
         "git",
     )?;
-    let (host_key, files) = approve_host(ctx, &url.host, port, Duration::from_secs(args.timeout))?;
+    let (host_key, files) =
+        approve_host(ctx, &url.host, port, Duration::from_secs(args.net.timeout))?;
     let check = HostCheck {
         approved: (url.host.clone(), port, host_key),
         files: &files,

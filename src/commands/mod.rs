@@ -21,6 +21,20 @@ use crate::providers::{KeyType, Provider, Registry};
 use crate::ui::prompt::{DialoguerPrompter, NoPrompter, Prompter};
 use crate::ui::{Ui, Verbosity};
 
+/// Network time limits (`clone`, `test`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetArgs {
+    /// Seconds to wait for the server to answer a connection
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub timeout: u64,
+
+    /// Seconds without any data from the server before the transfer is given up
+    #[arg(long, value_name = "SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall_timeout: u64,
+}
+
 /// Runs the parsed command line in this process's terminal and environment.
 pub fn run(cli: Cli, env: Env) -> ExitCode {
     let interactive = !cli.global.non_interactive
@@ -186,20 +200,8 @@ pub(crate) fn load_key(
             .with_source(e)
             .hint(format!("convert it with `ssh-keygen -p -f {}` (rewrites it in OpenSSH's format), or create a new one with `keyclone keygen`", path.display()))
     })?;
-    if let Some(p) = provider
-        && !p.accepts(&private.algorithm())
-    {
-        return Err(Error::refused(format!(
-            "{} does not accept {} keys like `{}` (it accepts: {})",
-            p.name,
-            private.algorithm().as_str(),
-            path.display(),
-            p.accepted_list()
-        ))
-        .hint(format!(
-            "create a key it accepts: `keyclone keygen --provider {}`",
-            p.id
-        )));
+    if let Some(p) = provider {
+        p.check_key_type(&private.algorithm(), &path)?;
     }
     Ok((path, private))
 }

@@ -65,21 +65,8 @@ pub fn run(ctx: &mut Ctx, args: PubkeyArgs) -> Result<()> {
             p.display()
         ));
     }
-    if let Some(p) = &provider
-        && !p.accepts(&pk.algorithm())
-    {
-        let private = key::pair_paths(&path).0;
-        return Err(Error::refused(format!(
-            "{} does not accept {} keys like `{}` (it accepts: {})",
-            p.name,
-            pk.algorithm().as_str(),
-            private.display(),
-            p.accepted_list()
-        ))
-        .hint(format!(
-            "create a key it accepts: `keyclone keygen --provider {}`",
-            p.id
-        )));
+    if let Some(p) = &provider {
+        p.check_key_type(&pk.algorithm(), &key::pair_paths(&path).0)?;
     }
 
     let line = pk

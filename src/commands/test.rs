@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::commands::NetArgs;
 use crate::commands::clone::{auth_for, explain_auth, ssh_remote};
 use crate::commands::trust::{approve_host, parse_target};
 use crate::context::Ctx;
@@ -11,6 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::git::clone::{self, HostCheck};
 use crate::secrets::{Unlock, UnlockArgs};
 use crate::ssh::key::fingerprint;
+use crate::ssh::known_hosts;
 use crate::ssh::probe::{self, LoginKey};
 
 /// Check that a host is verified and accepts your key; list a repository's refs.
@@ -39,15 +41,8 @@ pub struct TestArgs {
     #[arg(long, value_name = "NAME", default_value = "git")]
     pub user: String,
 
-    /// Seconds to wait for the server
-    #[arg(long, value_name = "SECS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=300))]
-    pub timeout: u64,
-
-    /// Seconds without any data from the server before giving up
-    #[arg(long, value_name = "SECS", default_value_t = 120,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub stall_timeout: u64,
+    #[command(flatten)]
+    pub net: NetArgs,
 }
 
 fn is_url(target: &str) -> bool {
@@ -60,8 +55,8 @@ fn is_url(target: &str) -> bool {
 }
 
 pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
-    let timeout = Duration::from_secs(args.timeout);
-    clone::set_timeouts(timeout, Duration::from_secs(args.stall_timeout))?;
+    let timeout = Duration::from_secs(args.net.timeout);
+    clone::set_timeouts(timeout, Duration::from_secs(args.net.stall_timeout))?;
     if is_url(&args.target) {
         let url = ssh_remote(ctx, &args.target)?;
         let port = url.port.unwrap_or(22);
@@ -92,11 +87,7 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
         }
         ctx.ui.info(&format!(
             "{} accepted `{}`{}; {} refs listed.\n\nNext: `keyclone clone {}`",
-            if port == 22 {
-                url.host.clone()
-            } else {
-                format!("{}:{port}", url.host)
-            },
+            known_hosts::display_host(&url.host, port),
             auth.key.display(),
             if matches!(auth.unlock, Unlock::Agent) {
                 " (through ssh-agent)"
@@ -130,11 +121,7 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
             passphrase: Some(p.expose()),
         },
     };
-    let who = if port == 22 {
-        host.clone()
-    } else {
-        format!("{host}:{port}")
-    };
+    let who = known_hosts::display_host(&host, port);
     let accepted = probe::check_login(&host, port, timeout, &host_key, &args.user, login)?;
     let public =
         ssh_key::PrivateKey::from_openssh(std::fs::read_to_string(&auth.key).unwrap_or_default())

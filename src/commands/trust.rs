@@ -254,11 +254,7 @@ pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
 
     let key = fetch(ctx, &files, &host, port, Duration::from_secs(args.timeout))?;
     let verdict = trust::decide(&host, port, &key, &files, &ctx.registry);
-    let who = if port == 22 {
-        host.clone()
-    } else {
-        format!("{host}:{port}")
-    };
+    let who = known_hosts::display_host(&host, port);
 
     let (to_add, tofu): (Vec<(String, u16, PublicKey)>, bool) = match &verdict.decision {
         Decision::Known { line } => {
@@ -419,11 +415,7 @@ pub(crate) fn approve_host(
     let files = read_known_hosts(ctx, &kh_path)?;
     let key = fetch(ctx, &files, host, port, timeout)?;
     let verdict = trust::decide(host, port, &key, &files, &ctx.registry);
-    let who = if port == 22 {
-        host.to_owned()
-    } else {
-        format!("{host}:{port}")
-    };
+    let who = known_hosts::display_host(host, port);
     let add = match &verdict.decision {
         Decision::Known { .. } => {
             ctx.ui.detail(&format!(
@@ -499,22 +491,13 @@ fn confirm_unknown(
     fingerprint: Option<&str>,
     accept_new: bool,
 ) -> Result<bool> {
-    let who = if v.port == 22 {
-        v.host.clone()
-    } else {
-        format!("{}:{}", v.host, v.port)
-    };
+    let who = known_hosts::display_host(&v.host, v.port);
     let provider = v
         .provider
         .as_deref()
         .and_then(|id| ctx.registry.find(id))
         .cloned();
-    let check = match provider.as_ref().and_then(|p| p.fingerprints_page.clone()) {
-        Some(url) => format!("compare it with the fingerprints on {url}"),
-        None => format!(
-            "compare it with what the administrator of {who} gives you (`ssh-keygen -lf` of the server's host key)"
-        ),
-    };
+    let check = trust::where_to_check(v, &ctx.registry);
     if let Some(expected) = fingerprint {
         if expected == v.presented.fingerprint {
             ctx.ui.info(&format!(
@@ -593,11 +576,7 @@ fn report(
             "trust_on_first_use": tofu,
         }));
     }
-    let who = if v.port == 22 {
-        v.host.clone()
-    } else {
-        format!("{}:{}", v.host, v.port)
-    };
+    let who = known_hosts::display_host(&v.host, v.port);
     let mut msg = String::new();
     if !removed.is_empty() {
         msg.push_str(&format!(

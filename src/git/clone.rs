@@ -111,11 +111,7 @@ pub struct Phases {
 }
 
 fn who(host: &str, port: u16) -> String {
-    if port == 22 {
-        host.to_owned()
-    } else {
-        format!("{host}:{port}")
-    }
+    crate::ssh::known_hosts::display_host(host, port)
 }
 
 /// Callbacks for one connection to `url`.

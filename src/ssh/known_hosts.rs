@@ -89,6 +89,15 @@ pub fn host_name(host: &str, port: u16) -> String {
     }
 }
 
+/// A host as people read it: `host`, or `host:port` when the port is not 22.
+pub fn display_host(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// OpenSSH's wildcard match: `*` any run of characters, `?` exactly one.
 pub fn wildcard_match(name: &str, pattern: &str) -> bool {
     let (n, p): (Vec<char>, Vec<char>) = (name.chars().collect(), pattern.chars().collect());

@@ -10,7 +10,7 @@ use ssh_key::PublicKey;
 use crate::error::{Error, ErrorKind};
 use crate::providers::Registry;
 use crate::ssh::key::{fingerprint, type_label};
-use crate::ssh::known_hosts::{KnownHosts, Marker};
+use crate::ssh::known_hosts::{KnownHosts, Marker, display_host, host_name};
 
 /// A key as people compare it: type and SHA256 fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -223,31 +223,30 @@ pub fn decide(
     verdict
 }
 
-/// The error for a refused key (changed, revoked, pin mismatch), or `None` if not refused.
-/// Worded like OpenSSH's "REMOTE HOST IDENTIFICATION HAS CHANGED": what was expected, what was
-/// presented, where the old entry is, and what to do.
-pub fn refusal(v: &Verdict, registry: &Registry) -> Option<Error> {
-    let who = if v.port == 22 {
-        v.host.clone()
-    } else {
-        format!("{}:{}", v.host, v.port)
-    };
-    let target = if v.port == 22 {
-        v.host.clone()
-    } else {
-        format!("[{}]:{}", v.host, v.port)
-    };
+/// Where a user can check the presented key: the provider's fingerprint page, or the server's
+/// administrator.
+pub fn where_to_check(v: &Verdict, registry: &Registry) -> String {
     let page = v
         .provider
         .as_deref()
         .and_then(|id| registry.find(id))
         .and_then(|p| p.fingerprints_page.clone());
-    let check = match &page {
+    match page {
         Some(url) => format!("compare with the fingerprints the provider publishes: {url}"),
         None => format!(
-            "ask the administrator of {who} for the server's fingerprint (`ssh-keygen -lf` of its host key)"
+            "ask the administrator of {} for the server's fingerprint (`ssh-keygen -lf` of its host key)",
+            display_host(&v.host, v.port)
         ),
-    };
+    }
+}
+
+/// The error for a refused key (changed, revoked, pin mismatch), or `None` if not refused.
+/// Worded like OpenSSH's "REMOTE HOST IDENTIFICATION HAS CHANGED": what was expected, what was
+/// presented, where the old entry is, and what to do.
+pub fn refusal(v: &Verdict, registry: &Registry) -> Option<Error> {
+    let who = display_host(&v.host, v.port);
+    let target = host_name(&v.host, v.port);
+    let check = where_to_check(v, registry);
     let e = match &v.decision {
         Decision::Changed { expected } => {
             let mut msg = format!(
