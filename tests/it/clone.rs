@@ -84,6 +84,48 @@ impl Setup {
     fn known_hosts(&self) -> PathBuf {
         self.sb.ssh_dir().join("known_hosts")
     }
+
+    /// A work tree of the served repository, to change and then [`Setup::push`].
+    fn work(&self, name: &str) -> PathBuf {
+        let work = self.repos.path().join(name);
+        git(
+            self.repos.path(),
+            &[
+                "clone",
+                "-q",
+                self.bare.to_str().unwrap(),
+                work.to_str().unwrap(),
+            ],
+        )
+        .ok();
+        work
+    }
+
+    /// Commits everything in `work` and pushes it to the served repository.
+    fn push(&self, work: &Path, message: &str) {
+        git(work, &["add", "-A"]).ok();
+        git(work, &["commit", "-q", "-m", message]).ok();
+        git(work, &["push", "-q", "origin", "main"]).ok();
+    }
+
+    /// keyclone's clone and git's clone (over OpenSSH) of the served repository, side by side.
+    fn clone_both(&self, extra: &[&str]) -> (PathBuf, PathBuf) {
+        let ours = self.dest("ours");
+        let mut args = vec![ours.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.clone(&args).ok();
+        let theirs = self.dest("theirs");
+        git_clone_with_openssh(
+            &self.url,
+            &theirs,
+            &self.key,
+            PASS,
+            &self.known_hosts(),
+            extra,
+        )
+        .ok();
+        (ours, theirs)
+    }
 }
 
 /// Nothing but `expected` in `dir` (no temporary clone folders left behind).
@@ -127,17 +169,7 @@ fn clone_with_an_encrypted_ed25519_key_equals_git_clone() {
 #[test]
 fn a_large_tree_checked_out_in_parallel_equals_git_clone() {
     let s = Setup::new("ed25519");
-    let work = s.repos.path().join("large-work");
-    git(
-        s.repos.path(),
-        &[
-            "clone",
-            "-q",
-            s.bare.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    )
-    .ok();
+    let work = s.work("large-work");
     for d in 0..25 {
         for sub in 0..4 {
             let dir = work.join(format!("pkg{d}/mod{sub}"));
@@ -158,14 +190,9 @@ fn a_large_tree_checked_out_in_parallel_equals_git_clone() {
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
-    git(&work, &["add", "-A"]).ok();
-    git(&work, &["commit", "-q", "-m", "large tree"]).ok();
-    git(&work, &["push", "-q", "origin", "main"]).ok();
+    s.push(&work, "large tree");
 
-    let dest = s.dest("ours");
-    s.clone(&[dest.to_str().unwrap()]).ok();
-    let theirs = s.dest("theirs");
-    git_clone_with_openssh(&s.url, &theirs, &s.key, PASS, &s.known_hosts(), &[]).ok();
+    let (dest, theirs) = s.clone_both(&[]);
     let (oh, of, ofsck) = state(&dest);
     let (th, tf, _) = state(&theirs);
     assert_eq!((oh, of), (th, tf));
@@ -204,31 +231,16 @@ fn a_large_tree_checked_out_in_parallel_equals_git_clone() {
 #[test]
 fn gitattributes_conversions_match_git() {
     let s = Setup::new("ed25519");
-    let work = s.repos.path().join("attr-work");
-    git(
-        s.repos.path(),
-        &[
-            "clone",
-            "-q",
-            s.bare.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    )
-    .ok();
+    let work = s.work("attr-work");
     std::fs::write(
         work.join(".gitattributes"),
         "*.txt text eol=crlf\n*.bin binary\n",
     )
     .unwrap();
     std::fs::write(work.join("notes.txt"), "one\ntwo\n").unwrap();
-    git(&work, &["add", "-A"]).ok();
-    git(&work, &["commit", "-q", "-m", "attributes"]).ok();
-    git(&work, &["push", "-q", "origin", "main"]).ok();
+    s.push(&work, "attributes");
 
-    let dest = s.dest("ours");
-    s.clone(&[dest.to_str().unwrap()]).ok();
-    let theirs = s.dest("theirs");
-    git_clone_with_openssh(&s.url, &theirs, &s.key, PASS, &s.known_hosts(), &[]).ok();
+    let (dest, theirs) = s.clone_both(&[]);
     assert_eq!(
         std::fs::read(dest.join("notes.txt")).unwrap(),
         b"one\r\ntwo\r\n"
@@ -390,24 +402,12 @@ fn a_connection_dropped_mid_transfer_leaves_nothing_and_a_second_attempt_succeed
     );
     let s = Setup::with_sshd(sshd, "ed25519");
     // Enough incompressible data that the pack is larger than the cut.
-    let work = s.repos.path().join("big-work");
-    git(
-        s.repos.path(),
-        &[
-            "clone",
-            "-q",
-            s.bare.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    )
-    .ok();
+    let work = s.work("big-work");
     let noise: Vec<u8> = (0..200_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(work.join("blob.bin"), noise).unwrap();
-    git(&work, &["add", "-A"]).ok();
-    git(&work, &["commit", "-q", "-m", "big"]).ok();
-    git(&work, &["push", "-q", "origin", "main"]).ok();
+    s.push(&work, "big");
 
     let dest = s.dest("d");
     let out = s.clone(&[dest.to_str().unwrap()]);
@@ -468,17 +468,7 @@ fn a_submodule_over_ssh_is_cloned_with_the_same_key_and_checks() {
     let s = Setup::new("ed25519");
     let lib = make_repo(s.repos.path(), "lib");
     let lib_head = git(&lib, &["rev-parse", "main"]).stdout.trim().to_owned();
-    let work = s.repos.path().join("super-work");
-    git(
-        s.repos.path(),
-        &[
-            "clone",
-            "-q",
-            s.bare.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    )
-    .ok();
+    let work = s.work("super-work");
     std::fs::write(
         work.join(".gitmodules"),
         format!(
