@@ -375,13 +375,13 @@ pub fn clone(
     let repo = builder
         .clone(&req.url.original, &tmp)
         .map_err(|e| failure(e, &state, &req.url, auth))?;
-    let filters = req.global_attributes || needs_filters(&repo);
+    let filter_all = req.global_attributes || config_needs_filters(&repo);
     let mut checkout_threads = 0;
     if repo.head().is_ok() {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(4);
-        checkout_threads = checkout_head(&repo, &tmp, filters, threads, progress)?;
+        checkout_threads = checkout_head(&repo, &tmp, filter_all, threads, progress)?;
     }
     let cloned_at = Instant::now();
     progress.finish();
@@ -439,13 +439,15 @@ pub fn clone(
 /// blobs dominates a large checkout. The tree's folders are split into `threads` groups of
 /// about equal file counts; each group is written by its own libgit2 checkout (its own
 /// repository handle and caches); then the index is written from the tree and the files' stat
-/// data, exactly the entries a single checkout would write. When `filters` is false (no
-/// attributes anywhere, no autocrlf) the per-file attribute lookups are skipped: no file would
-/// be converted.
+/// data, exactly the entries a single checkout would write.
+///
+/// Attribute lookups (per file, the other large cost) are made only where an attribute could
+/// apply: everywhere when `filter_all` (autocrlf, a user-wide or `info/attributes` file) or
+/// when the root holds a `.gitattributes`; else only below the folders that hold one.
 fn checkout_head(
     repo: &git2::Repository,
     workdir: &Path,
-    filters: bool,
+    filter_all: bool,
     threads: usize,
     progress: &dyn CloneProgress,
 ) -> Result<usize> {
@@ -483,6 +485,9 @@ fn checkout_head(
         .filter(|(p, _, _)| is_attr(p))
         .map(|(p, _, _)| &p[..p.len() - ".gitattributes".len()])
         .collect();
+    let filter_all = filter_all || attr_dirs.contains(&"");
+    let filters = filter_all || !attr_dirs.is_empty();
+    let filtered = |spec: &str| filter_all || attr_dirs.iter().any(|d| spec.starts_with(d));
     let groups = if plain_names {
         split_paths(&content, &attr_dirs, threads)
     } else {
@@ -530,23 +535,30 @@ fn checkout_head(
                 scope.spawn(move || {
                     let r = (|| {
                         let repo = git2::Repository::open(workdir)?;
-                        let mut co = git2::build::CheckoutBuilder::new();
-                        co.force().update_index(false).disable_pathspec_match(true);
-                        if !filters {
-                            co.disable_filters(true);
+                        // Pieces where attributes may apply, then the others without lookups.
+                        let (with, without): (Vec<&String>, Vec<&String>) =
+                            specs.iter().partition(|s| filtered(s));
+                        for (part, apply) in [(with, true), (without, false)] {
+                            if part.is_empty() {
+                                continue;
+                            }
+                            let mut co = git2::build::CheckoutBuilder::new();
+                            co.force().update_index(false).disable_pathspec_match(true);
+                            co.disable_filters(!apply);
+                            for spec in part {
+                                co.path(spec.as_str());
+                            }
+                            let mut last = 0;
+                            co.progress(move |_, d, _| {
+                                done.fetch_add(
+                                    d.saturating_sub(last),
+                                    std::sync::atomic::Ordering::Relaxed,
+                                );
+                                last = d;
+                            });
+                            repo.checkout_head(Some(&mut co))?;
                         }
-                        for spec in specs {
-                            co.path(spec.as_str());
-                        }
-                        let mut last = 0;
-                        co.progress(move |_, d, _| {
-                            done.fetch_add(
-                                d.saturating_sub(last),
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            last = d;
-                        });
-                        repo.checkout_head(Some(&mut co))
+                        Ok(())
                     })();
                     finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     r
@@ -689,31 +701,14 @@ fn write_index(
     index.write()
 }
 
-/// Whether checking out `repo` may convert files: a `.gitattributes` anywhere in HEAD's tree,
-/// `info/attributes`, `core.attributesFile`, or `core.autocrlf=true`.
-fn needs_filters(repo: &git2::Repository) -> bool {
-    if let Ok(cfg) = repo.config()
-        && (cfg.get_bool("core.autocrlf").unwrap_or(false)
-            || cfg.get_string("core.attributesFile").is_ok())
-    {
-        return true;
-    }
-    if repo.path().join("info/attributes").exists() {
-        return true;
-    }
-    let Ok(tree) = repo.head().and_then(|h| h.peel_to_tree()) else {
-        return true;
-    };
-    let mut found = false;
-    let walked = tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
-        if entry.name_bytes() == b".gitattributes" {
-            found = true;
-            git2::TreeWalkResult::Abort
-        } else {
-            git2::TreeWalkResult::Ok
-        }
+/// Whether the configuration makes attributes apply to every file: `core.autocrlf=true`,
+/// `core.attributesFile`, or `info/attributes`.
+fn config_needs_filters(repo: &git2::Repository) -> bool {
+    let config = repo.config().is_ok_and(|cfg| {
+        cfg.get_bool("core.autocrlf").unwrap_or(false)
+            || cfg.get_string("core.attributesFile").is_ok()
     });
-    found || walked.is_err()
+    config || repo.path().join("info/attributes").exists()
 }
 
 fn head_of(repo: &git2::Repository) -> (String, Option<String>) {
