@@ -72,6 +72,8 @@ HOME="$work/home" "$BIN" -q trust "127.0.0.1:$PORT" --fingerprint "$FP"
 URL="ssh://$(id -un)@127.0.0.1:$PORT$REPO"
 export GIT_SSH_COMMAND="ssh -F /dev/null -i $work/home/.ssh/id_ed25519 -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$work/home/.ssh/known_hosts"
 
+# The median of the numbers on stdin (as in bench/lib.sh, which this script does not source:
+# it keeps its own scratch folder and sshd cleanup).
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 : > "$work/kc"; : > "$work/git"
 for i in $(seq 1 "$RUNS"); do

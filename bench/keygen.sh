@@ -15,17 +15,11 @@ set -euo pipefail
 RUNS=${1:-15}
 BASE_RUNS=$RUNS
 cd "$(dirname "$0")/.."
-command -v ssh-keygen >/dev/null || { echo "ssh-keygen is missing: apt-get install openssh-client" >&2; exit 1; }
-cargo build --release --locked --quiet
-BIN=$PWD/target/release/keyclone
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source bench/lib.sh
 PASS="benchmark dummy passphrase"
 printf '%s\n' "$PASS" > "$work/pass"; chmod 600 "$work/pass"
 mkdir -m 700 "$work/h"
 
-now_us() { echo $(( $(date +%s%N) / 1000 )); }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 # run_case NAME KEYCLONE_ARGS -- SSH_KEYGEN_ARGS
 run_case() {

@@ -8,11 +8,7 @@ set -euo pipefail
 RUNS=${1:-31}
 LINES=10000
 cd "$(dirname "$0")/.."
-command -v ssh-keygen >/dev/null || { echo "ssh-keygen is missing: apt-get install openssh-client" >&2; exit 1; }
-cargo build --release --locked --quiet
-BIN=$PWD/target/release/keyclone
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source bench/lib.sh
 mkdir -m 700 "$work/ssh"
 
 # Ten real keys of three types, 10,000 host names, then hashed by ssh-keygen -H itself.
@@ -26,8 +22,6 @@ done > "$work/ssh/known_hosts"
 ssh-keygen -q -H -f "$work/ssh/known_hosts" >/dev/null && rm -f "$work/ssh/known_hosts.old"
 HOST=host7777.example.com
 
-now_us() { echo $(( $(date +%s%N) / 1000 )); }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 # Both must find the host (and only it).
 "$BIN" --ssh-dir "$work/ssh" trust --show "$HOST" | grep -q 'known_hosts:7777 ' || { echo "keyclone did not find $HOST" >&2; exit 1; }
