@@ -121,6 +121,7 @@ pub(crate) fn auth_for(
     let unlock = secrets::unlock_key(&path, &private, agent_has, unlock, &ctx.env, &mut ctx.ui)?;
     Ok(Auth {
         default_user: default_user.to_owned(),
+        fingerprint: crate::ssh::key::fingerprint(private.public_key()),
         key: path,
         unlock,
     })

@@ -11,7 +11,6 @@ use crate::context::Ctx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::git::clone::{self, HostCheck};
 use crate::secrets::{Unlock, UnlockArgs};
-use crate::ssh::key::fingerprint;
 use crate::ssh::known_hosts;
 use crate::ssh::probe::{self, LoginKey};
 
@@ -123,10 +122,7 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
     };
     let who = known_hosts::display_host(&host, port);
     let accepted = probe::check_login(&host, port, timeout, &host_key, &args.user, login)?;
-    let public =
-        ssh_key::PrivateKey::from_openssh(std::fs::read_to_string(&auth.key).unwrap_or_default())
-            .map(|k| fingerprint(k.public_key()))
-            .unwrap_or_default();
+    let public = &auth.fingerprint;
     if !accepted {
         let e = Error::new(
             ErrorKind::Auth,

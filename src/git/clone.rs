@@ -26,6 +26,8 @@ pub struct Auth {
     /// The SSH user when the URL has none (`git`).
     pub default_user: String,
     pub key: PathBuf,
+    /// The key's SHA256 fingerprint, for messages.
+    pub fingerprint: String,
     pub unlock: Unlock,
 }
 
