@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::clone::CloneArgs;
+use crate::commands::doctor::DoctorArgs;
+use crate::commands::init::InitArgs;
 use crate::commands::keygen::KeygenArgs;
 use crate::commands::pubkey::PubkeyArgs;
 use crate::commands::test::TestArgs;
@@ -12,9 +14,10 @@ use crate::commands::trust::TrustArgs;
 
 /// From a fresh machine to a verified clone of a private Git repository over SSH.
 ///
-/// Each step is a command: `keygen` creates a passphrase-protected key, `pubkey` prints it with
-/// your provider's upload link and steps, `trust` verifies a host's key and records it, `test`
-/// checks that your key is accepted, `clone` brings the repository into your per-user folder.
+/// `keyclone init` walks through every step. Each step is also a command: `keygen` creates a
+/// passphrase-protected key, `pubkey` prints it with your provider's upload link and steps,
+/// `trust` verifies a host's key and records it, `test` checks that your key is accepted,
+/// `clone` brings the repository into your per-user folder, `doctor` checks it all later.
 #[derive(Debug, Parser)]
 #[command(
     name = "keyclone",
@@ -60,9 +63,11 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Init(InitArgs),
     Keygen(KeygenArgs),
     Pubkey(PubkeyArgs),
     Trust(TrustArgs),
     Test(TestArgs),
     Clone(CloneArgs),
+    Doctor(DoctorArgs),
 }

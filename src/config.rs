@@ -34,6 +34,16 @@ pub struct Config {
     /// Defaults for `keyclone clone`.
     #[serde(default)]
     pub clone: CloneConfig,
+    /// Key policy (`doctor`, `rotate`).
+    #[serde(default)]
+    pub keys: KeysConfig,
+}
+
+/// `[keys]`: how old a key may get before `doctor` asks for `keyclone rotate`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KeysConfig {
+    pub max_age_days: Option<u32>,
 }
 
 /// `[clone]`: where repositories go and which key clones them.
@@ -75,6 +85,10 @@ pub struct ProviderConfig {
     pub key_types: Option<Vec<KeyType>>,
     #[serde(default)]
     pub fingerprints: Vec<String>,
+    /// A second SSH endpoint for networks that block the first port (as `ssh.github.com:443`);
+    /// `fallback-host` defaults to `host`. The fingerprints cover it too.
+    pub fallback_host: Option<String>,
+    pub fallback_port: Option<u16>,
 }
 
 /// Loads the config. A missing file is an empty config unless it was named explicitly.
@@ -116,6 +130,9 @@ pub fn parse(text: &str) -> Result<Config> {
                 .any(|c| c.is_whitespace() || c.is_control() || "/@[]".contains(c))
         {
             return Err(bad(format!("`host = {:?}` is not a host name", p.host)));
+        }
+        if p.fallback_port == Some(0) {
+            return Err(bad("`fallback-port` must be between 1 and 65535".into()));
         }
         if p.port == Some(0) {
             return Err(bad("`port` must be between 1 and 65535".into()));

@@ -20,6 +20,8 @@ pub struct Ctx {
     pub stdin: Box<dyn Read + Send>,
     /// Standard input is a terminal (typing a passphrase there would echo it).
     pub stdin_is_terminal: bool,
+    /// Passphrases given earlier in this run (`init` asks once, then tests and clones).
+    pub unlocked: Vec<(PathBuf, crate::secrets::Passphrase)>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -52,7 +54,20 @@ impl Ctx {
             registry,
             stdin,
             stdin_is_terminal,
+            unlocked: Vec::new(),
         }
+    }
+}
+
+impl Ctx {
+    /// Remembers the passphrase of a key for the rest of this run.
+    pub fn remember(&mut self, key: &std::path::Path, p: crate::secrets::Passphrase) {
+        self.unlocked.retain(|(k, _)| k != key);
+        self.unlocked.push((key.to_owned(), p));
+    }
+
+    pub fn remembered(&self, key: &std::path::Path) -> Option<&crate::secrets::Passphrase> {
+        self.unlocked.iter().find(|(k, _)| k == key).map(|(_, p)| p)
     }
 }
 

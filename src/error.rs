@@ -32,6 +32,8 @@ pub enum ErrorKind {
     Network,
     /// The user pressed Ctrl-C or the process was told to stop.
     Interrupted,
+    /// `keyclone doctor` found something wrong.
+    Unhealthy,
     /// A bug in keyclone.
     Internal,
 }
@@ -50,6 +52,7 @@ impl ErrorKind {
             ErrorKind::HostKey => 9,
             ErrorKind::Network => 10,
             ErrorKind::Interrupted => 130,
+            ErrorKind::Unhealthy => 1,
             ErrorKind::Internal => 70,
         }
     }
@@ -67,6 +70,7 @@ impl ErrorKind {
             ErrorKind::HostKey => "host-key",
             ErrorKind::Network => "network",
             ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Unhealthy => "unhealthy",
             ErrorKind::Internal => "internal",
         }
     }

@@ -521,6 +521,15 @@ fn from_config(id: &str, pc: &ProviderConfig) -> Provider {
     let host = pc.host.to_ascii_lowercase();
     let port = pc.port.unwrap_or(22);
     let endpoint = Endpoint::new(&host, port);
+    let fallback = pc.fallback_port.map(|fp| {
+        Endpoint::new(
+            &pc.fallback_host
+                .as_deref()
+                .unwrap_or(&host)
+                .to_ascii_lowercase(),
+            fp,
+        )
+    });
     let web = pc.web_host.clone().unwrap_or_else(|| host.clone());
     let (kind, default_upload) = match pc.kind {
         SelfHostedKind::Github => (
@@ -546,7 +555,7 @@ fn from_config(id: &str, pc: &ProviderConfig) -> Provider {
         name: pc.name.clone().unwrap_or_else(|| id.to_owned()),
         kind,
         ssh: vec![endpoint.clone()],
-        ssh_443: None,
+        ssh_443: fallback.clone(),
         web_hosts: if kind == ProviderKind::Plain {
             vec![]
         } else {
@@ -555,14 +564,15 @@ fn from_config(id: &str, pc: &ProviderConfig) -> Provider {
         key_types: pc.key_types.clone().unwrap_or_else(|| COMMON.to_vec()),
         upload,
         fingerprints_page: None,
-        pins: pc
-            .fingerprints
-            .iter()
-            .map(|fp| Pin {
-                endpoint: endpoint.clone(),
-                key: None,
-                fingerprint: fp.clone(),
-                confirmed: true,
+        pins: std::iter::once(&endpoint)
+            .chain(fallback.iter())
+            .flat_map(|e| {
+                pc.fingerprints.iter().map(move |fp| Pin {
+                    endpoint: e.clone(),
+                    key: None,
+                    fingerprint: fp.clone(),
+                    confirmed: true,
+                })
             })
             .collect(),
         revoked: vec![],

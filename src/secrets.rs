@@ -319,6 +319,35 @@ pub fn keyring_passphrase(key_path: &Path) -> Option<Passphrase> {
 }
 
 /// Finds what unlocks `key` (at `path`): the agent, no encryption, `--passphrase-file`,
+/// Stores the passphrase of `key_path` in the system keyring and reads it back: `Err` says
+/// why nothing usable was stored (no session keyring, no D-Bus service, ...).
+pub fn keyring_store(key_path: &Path, p: &Passphrase) -> std::result::Result<(), String> {
+    let entry = keyring::Entry::new(KEYRING_SERVICE, &keyring_account(key_path))
+        .map_err(|e| e.to_string())?;
+    entry.set_password(p.expose()).map_err(|e| e.to_string())?;
+    match entry.get_password() {
+        Ok(back) if back == p.expose() => Ok(()),
+        Ok(_) => Err("the keyring returned a different value than was stored".into()),
+        Err(e) => Err(format!("the keyring did not keep the value: {e}")),
+    }
+}
+
+/// Removes a cached passphrase; `true` if one was there.
+pub fn keyring_forget(key_path: &Path) -> bool {
+    keyring::Entry::new(KEYRING_SERVICE, &keyring_account(key_path))
+        .and_then(|e| e.delete_credential())
+        .is_ok()
+}
+
+/// Whether a keyring backend works here: stores, reads and deletes a probe entry.
+pub fn keyring_works() -> std::result::Result<(), String> {
+    let probe = Path::new("keyclone-probe");
+    let p = Passphrase::new("probe".into());
+    let r = keyring_store(probe, &p);
+    keyring_forget(probe);
+    r
+}
+
 /// `KEYCLONE_PASSPHRASE`, the keyring cache, or a prompt (three tries). Every passphrase is
 /// checked by decrypting the key, so a wrong one is caught before any connection.
 pub fn unlock_key(

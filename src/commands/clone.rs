@@ -118,7 +118,15 @@ pub(crate) fn auth_for(
     let (path, private) = load_key(ctx, key, provider)?;
     let agent_has =
         ctx.env.get_nonempty(SSH_AUTH_SOCK).is_some() && agent::holds(private.public_key());
-    let unlock = secrets::unlock_key(&path, &private, agent_has, unlock, &ctx.env, &mut ctx.ui)?;
+    let unlock = match ctx.remembered(&path) {
+        Some(p) if !agent_has && private.decrypt(p.expose().as_bytes()).is_ok() => {
+            secrets::Unlock::Passphrase(p.clone())
+        }
+        _ => secrets::unlock_key(&path, &private, agent_has, unlock, &ctx.env, &mut ctx.ui)?,
+    };
+    if let secrets::Unlock::Passphrase(p) = &unlock {
+        ctx.remember(&path, p.clone());
+    }
     Ok(Auth {
         default_user: default_user.to_owned(),
         fingerprint: crate::ssh::key::fingerprint(private.public_key()),
@@ -159,8 +167,108 @@ fn global_git_attributes(env: &crate::env::Env) -> bool {
     base.is_some_and(|b| b.join("git/attributes").exists())
 }
 
+/// What to fetch besides the default branch.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CloneOptions {
+    pub branch: Option<String>,
+    pub depth: Option<u32>,
+    pub recurse_submodules: bool,
+}
+
+/// Clones `url` into `dest` with an unlocked key, the host approved before; `origin` replaces
+/// the URL recorded for `origin` (an `~/.ssh/config` alias, so plain git picks the same key).
+pub(crate) fn clone_into(
+    ctx: &mut Ctx,
+    url: &RemoteUrl,
+    dest: &std::path::Path,
+    auth: &Auth,
+    approved: (ssh_key::PublicKey, Vec<crate::ssh::known_hosts::KnownHosts>),
+    opts: &CloneOptions,
+    origin: Option<&str>,
+) -> Result<clone::CloneSummary> {
+    let (host_key, files) = approved;
+    let check = HostCheck {
+        approved: (url.host.clone(), url.port.unwrap_or(22), host_key),
+        files: &files,
+        registry: &ctx.registry,
+    };
+    let req = CloneRequest {
+        url: url.clone(),
+        dest: dest.to_owned(),
+        branch: opts.branch.clone(),
+        depth: opts.depth,
+        recurse_submodules: opts.recurse_submodules,
+        global_attributes: global_git_attributes(&ctx.env),
+    };
+    let show_bars = ctx.ui.interactive() && !ctx.ui.json() && ctx.ui.verbosity() > Verbosity::Quiet;
+    let bars;
+    let silent = Silent;
+    let progress: &dyn CloneProgress = if show_bars {
+        bars = Bars::new();
+        &bars
+    } else {
+        &silent
+    };
+    ctx.ui.info(&format!(
+        "Cloning {} into `{}`...",
+        origin.unwrap_or(&url.original),
+        dest.display()
+    ));
+    let summary = clone::clone(&req, auth, &check, progress)?;
+    if let Some(o) = origin {
+        let set = git2::Repository::open(&summary.path).and_then(|r| r.remote_set_url("origin", o));
+        if let Err(e) = set {
+            ctx.ui.warn(&format!(
+                "the clone worked, but its `origin` could not be set to `{o}`: {}; run `git -C {} remote set-url origin {o}`",
+                e.message(),
+                summary.path.display()
+            ));
+        }
+    }
+    Ok(summary)
+}
+
+/// A host of keyclone's block in `~/.ssh/config` (`github.com-work`): the URL to connect to
+/// and the entry (its key is the default key).
+pub(crate) fn resolve_alias(
+    ctx: &Ctx,
+    url: &RemoteUrl,
+) -> Result<Option<(RemoteUrl, crate::ssh::config::HostEntry)>> {
+    if url.scheme != crate::git::remote::Scheme::Ssh || url.provider(&ctx.registry).is_some() {
+        return Ok(None);
+    }
+    let path = crate::ssh::config::path_in(&ctx.ssh_dir);
+    let Ok(cfg) = crate::ssh::config::read(&path) else {
+        return Ok(None);
+    };
+    let Some(entry) = cfg.find(&url.host).cloned() else {
+        return Ok(None);
+    };
+    if entry.hostname.eq_ignore_ascii_case(&entry.alias) && url.port.is_some() {
+        return Ok(None);
+    }
+    let port = url.port.unwrap_or(entry.port);
+    let user = url.user.clone().unwrap_or_else(|| entry.user.clone());
+    let connect = url.at(&entry.hostname, port, Some(&user))?;
+    Ok(Some((connect, entry)))
+}
+
 pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
     let url = ssh_remote(ctx, &args.url)?;
+    let alias = resolve_alias(ctx, &url)?;
+    let (url, alias_key) = match alias.clone() {
+        Some((connect, entry)) => {
+            ctx.ui.info(&format!(
+                "`{}` is `{}` port {} in keyclone's block of `~/.ssh/config`; using key `{}`",
+                entry.alias,
+                entry.hostname,
+                connect.port.unwrap_or(22),
+                entry.identity_file.display()
+            ));
+            (connect, Some(entry.identity_file))
+        }
+        None => (url, None),
+    };
     let port = url.port.unwrap_or(22);
     let provider = url.provider(&ctx.registry).cloned();
     let org = provider.as_ref().and_then(|p| url.org_for(p));
@@ -204,42 +312,29 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
     )?;
     let auth = auth_for(
         ctx,
-        args.key.as_deref(),
+        args.key.as_deref().or(alias_key.as_deref()),
         &args.unlock,
         provider.as_ref(),
         "git",
     )?;
     let (host_key, files) =
         approve_host(ctx, &url.host, port, Duration::from_secs(args.net.timeout))?;
-    let check = HostCheck {
-        approved: (url.host.clone(), port, host_key),
-        files: &files,
-        registry: &ctx.registry,
-    };
-    let req = CloneRequest {
-        url: url.clone(),
-        dest: dest.path.clone(),
+    let opts = CloneOptions {
         branch: args.branch.clone(),
         depth: args.depth,
         recurse_submodules: args.recurse_submodules,
-        global_attributes: global_git_attributes(&ctx.env),
     };
-    let show_bars = ctx.ui.interactive() && !ctx.ui.json() && ctx.ui.verbosity() > Verbosity::Quiet;
-    let bars;
-    let silent = Silent;
-    let progress: &dyn CloneProgress = if show_bars {
-        bars = Bars::new();
-        &bars
-    } else {
-        &silent
-    };
-    ctx.ui.info(&format!(
-        "Cloning {} into `{}`...",
-        url.original,
-        dest.path.display()
-    ));
-    let summary = clone::clone(&req, &auth, &check, progress)
-        .map_err(|e| explain_auth(e, provider.as_ref(), &auth.key, org.as_deref()))?;
+    let origin = alias.as_ref().map(|_| args.url.as_str());
+    let summary = clone_into(
+        ctx,
+        &url,
+        &dest.path,
+        &auth,
+        (host_key, files),
+        &opts,
+        origin,
+    )
+    .map_err(|e| explain_auth(e, provider.as_ref(), &auth.key, org.as_deref()))?;
 
     if ctx.ui.json() {
         return ctx.ui.json_value(&serde_json::json!({

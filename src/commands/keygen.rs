@@ -84,7 +84,37 @@ fn valid_comment(c: &str) -> Result<()> {
     Ok(())
 }
 
+/// A key `create` wrote.
+pub struct Created {
+    pub private: PathBuf,
+    pub public: PathBuf,
+    pub kind: KeyKind,
+    /// The new key, decrypted (for ssh-agent).
+    pub key: ssh_key::PrivateKey,
+    pub public_key: ssh_key::PublicKey,
+    pub passphrase: Option<secrets::Passphrase>,
+    pub comment: String,
+    pub backups: Vec<(PathBuf, PathBuf)>,
+    pub provider: Option<Provider>,
+}
+
+impl std::fmt::Debug for Created {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Created")
+            .field("private", &self.private)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
 pub fn run(ctx: &mut Ctx, args: KeygenArgs) -> Result<()> {
+    let created = create(ctx, &args)?;
+    report(ctx, &args, &created)
+}
+
+/// Creates the key pair (the whole of `keyclone keygen` but the report); `init` and `rotate`
+/// use it too.
+pub fn create(ctx: &mut Ctx, args: &KeygenArgs) -> Result<Created> {
     let provider = resolve_provider(
         &ctx.registry,
         args.provider.as_deref(),
@@ -173,7 +203,6 @@ pub fn run(ctx: &mut Ctx, args: KeygenArgs) -> Result<()> {
     }
     let generated = key::generate(kind, &comment)?;
     let pair = key::encode(&generated, passphrase.as_ref(), args.kdf_rounds)?;
-    drop(generated);
 
     if dir_state == DirState::Missing {
         files::ensure_private_dir(&dir)?;
@@ -211,16 +240,40 @@ pub fn run(ctx: &mut Ctx, args: KeygenArgs) -> Result<()> {
         return Err(e);
     }
     drop(section);
+    Ok(Created {
+        private,
+        public,
+        kind,
+        key: generated,
+        public_key: pair.public,
+        passphrase,
+        comment,
+        backups,
+        provider,
+    })
+}
 
-    let fp_line = key::fingerprint_line(&pair.public);
+fn report(ctx: &mut Ctx, args: &KeygenArgs, c: &Created) -> Result<()> {
+    let Created {
+        private,
+        public,
+        kind,
+        public_key,
+        passphrase,
+        comment,
+        backups,
+        provider,
+        ..
+    } = c;
+    let fp_line = key::fingerprint_line(public_key);
     if ctx.ui.json() {
         ctx.ui.json_value(&serde_json::json!({
             "path": private,
             "public_path": public,
             "type": kind,
-            "algorithm": pair.public.algorithm().as_str(),
-            "bits": key::key_bits(pair.public.key_data()),
-            "fingerprint": key::fingerprint(&pair.public),
+            "algorithm": public_key.algorithm().as_str(),
+            "bits": key::key_bits(public_key.key_data()),
+            "fingerprint": key::fingerprint(public_key),
             "fingerprint_line": fp_line,
             "comment": comment,
             "encrypted": passphrase.is_some(),
@@ -241,7 +294,7 @@ pub fn run(ctx: &mut Ctx, args: KeygenArgs) -> Result<()> {
         private.display(),
         public.display()
     );
-    for (orig, bak) in &backups {
+    for (orig, bak) in backups {
         msg.push_str(&format!(
             "\n  the previous `{}` is kept as `{}`",
             orig.display(),
@@ -253,7 +306,7 @@ pub fn run(ctx: &mut Ctx, args: KeygenArgs) -> Result<()> {
     } else {
         String::new()
     };
-    let provider_flag = match &provider {
+    let provider_flag = match provider {
         Some(p) => format!(" --provider {}", p.id),
         None => " --provider NAME".to_owned(),
     };

@@ -2,6 +2,8 @@
 //! `run(ctx, args)`. This module builds the context, dispatches, and reports errors.
 
 pub mod clone;
+pub mod doctor;
+pub mod init;
 pub mod keygen;
 pub mod pubkey;
 pub mod test;
@@ -94,6 +96,8 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Trust(args) => trust::run(ctx, args),
         Command::Test(args) => test::run(ctx, args),
         Command::Clone(args) => clone::run(ctx, args),
+        Command::Init(args) => init::run(ctx, args),
+        Command::Doctor(args) => doctor::run(ctx, args),
     }
 }
 

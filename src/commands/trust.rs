@@ -411,6 +411,19 @@ pub(crate) fn approve_host(
     port: u16,
     timeout: Duration,
 ) -> Result<(PublicKey, Vec<KnownHosts>)> {
+    approve_host_with(ctx, host, port, timeout, None, false).map(|(k, f, _)| (k, f))
+}
+
+/// [`approve_host`] with the answers of `keyclone trust` for a host without pins
+/// (`--fingerprint`, `--accept-new`). Also returns the decision's name.
+pub(crate) fn approve_host_with(
+    ctx: &mut Ctx,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    fingerprint: Option<&str>,
+    accept_new: bool,
+) -> Result<(PublicKey, Vec<KnownHosts>, &'static str)> {
     let kh_path = ctx.ssh_dir.join("known_hosts");
     let files = read_known_hosts(ctx, &kh_path)?;
     let key = fetch(ctx, &files, host, port, timeout)?;
@@ -434,7 +447,7 @@ pub(crate) fn approve_host(
             pinned_lines(&p, host, port, &key)
         }
         Decision::Unknown => {
-            confirm_unknown(ctx, &verdict, None, false)?;
+            confirm_unknown(ctx, &verdict, fingerprint, accept_new)?;
             vec![(host.to_owned(), port, key.clone())]
         }
         _ => {
@@ -457,7 +470,7 @@ pub(crate) fn approve_host(
     if let Ok(g) = KnownHosts::read(Path::new(GLOBAL_KNOWN_HOSTS)) {
         files.push(g);
     }
-    Ok((key, files))
+    Ok((key, files, verdict.decision.name()))
 }
 
 /// The keys of the known_hosts lines for this host other than `key`.

@@ -172,6 +172,36 @@ impl RemoteUrl {
         Ok((RemoteUrl::parse(&url)?, true))
     }
 
+    /// The same repository on another SSH host and port: an `~/.ssh/config` alias resolved, or
+    /// a provider's port-443 endpoint. Port 22 gives the scp-like form (`ssh://h/p` becomes
+    /// `h:/p`, the same absolute path), so `~/.ssh/config` may decide the port.
+    pub fn at(&self, host: &str, port: u16, user: Option<&str>) -> Result<RemoteUrl> {
+        let user = user.or(self.user.as_deref()).unwrap_or("git");
+        // The path as written: after `host:` for scp-like URLs (a leading `/` kept).
+        let raw = if self.original.contains("://") {
+            format!("/{}", self.path)
+        } else {
+            let after_at = self
+                .original
+                .split_once('@')
+                .map_or(self.original.as_str(), |(_, r)| r);
+            after_at
+                .split_once(':')
+                .map_or(self.path.clone(), |(_, p)| p.to_owned())
+        };
+        let url = if port == 22 {
+            format!("{user}@{host}:{raw}")
+        } else {
+            let raw = if raw.starts_with('/') {
+                raw
+            } else {
+                format!("/{raw}")
+            };
+            format!("ssh://{user}@{host}:{port}{raw}")
+        };
+        RemoteUrl::parse(&url)
+    }
+
     /// The provider that serves this URL's host, if any.
     pub fn provider<'r>(&self, registry: &'r Registry) -> Option<&'r Provider> {
         let port = match self.scheme {
@@ -460,6 +490,26 @@ mod tests {
                 .unwrap_err()
                 .message()
                 .contains("local path")
+        );
+    }
+
+    #[test]
+    fn the_same_repository_at_another_endpoint() {
+        let u = RemoteUrl::parse("git@github.com:owner/repo.git").unwrap();
+        assert_eq!(
+            u.at("ssh.github.com", 443, None).unwrap().original,
+            "ssh://git@ssh.github.com:443/owner/repo.git"
+        );
+        assert_eq!(
+            u.at("github.com-work", 22, None).unwrap().original,
+            "git@github.com-work:owner/repo.git"
+        );
+        let abs = RemoteUrl::parse("ssh://me@127.0.0.1:2222/srv/r.git").unwrap();
+        assert_eq!(abs.at("localhost", 22, None).unwrap().original, "me@localhost:/srv/r.git");
+        let scp_abs = RemoteUrl::parse("me@host:/srv/r.git").unwrap();
+        assert_eq!(
+            scp_abs.at("h2", 2200, Some("git")).unwrap().original,
+            "ssh://git@h2:2200/srv/r.git"
         );
     }
 

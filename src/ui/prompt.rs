@@ -35,8 +35,11 @@ pub struct DialoguerPrompter;
 impl Prompter for DialoguerPrompter {
     fn input(&mut self, prompt: &str, default: Option<&str>) -> Result<String> {
         let mut q = dialoguer::Input::<String>::new().with_prompt(prompt);
-        if let Some(d) = default {
-            q = q.default(d.to_owned());
+        match default {
+            // "Press Enter": an empty answer is the answer, and there is nothing to show.
+            Some("") => q = q.allow_empty(true),
+            Some(d) => q = q.default(d.to_owned()),
+            None => {}
         }
         q.interact_text().map_err(map_dialoguer)
     }

@@ -121,3 +121,69 @@ fn interactive_trust_shows_the_fingerprint_and_asks_before_writing() {
         format!("{}\n", sshd.known_hosts_line())
     );
 }
+
+/// The whole wizard in a real terminal, against the real sshd declared as a self-hosted
+/// provider, inside a fresh kernel keyring session (`keyctl session`). Afterwards the plain
+/// `git` (OpenSSH, no keyclone) clones with the written `~/.ssh/config` and known_hosts.
+/// Prints the number of answers and keystrokes of this first-time run.
+#[test]
+fn the_whole_init_wizard_in_a_terminal() {
+    use crate::init::{PASS, World};
+    use crate::support::git::state;
+    use crate::support::require;
+
+    let w = World::new();
+    let keyctl = require("keyctl", "keyutils");
+    let mut cmd = w.sb.cmd_of(&keyctl);
+    cmd.args(["session", "-"])
+        .arg(crate::support::keyclone_bin())
+        .arg("init")
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    let mut p = spawn_command(cmd, Some(30_000)).expect("spawn keyclone in a pty");
+    let url = w.port_url();
+    let mut answers = 0;
+    let mut keys = 0;
+    let mut answer = |p: &mut PtySession, prompt: &str, text: &str| {
+        p.exp_string(prompt)
+            .unwrap_or_else(|e| panic!("waiting for {prompt:?}: {e}"));
+        p.send_line(text).unwrap();
+        answers += 1;
+        keys += text.chars().count() + 1;
+    };
+    answer(&mut p, "Repository URL", &url);
+    answer(&mut p, "Passphrase for the new key", PASS);
+    answer(&mut p, "Same passphrase again", PASS);
+    answer(&mut p, "Keep the passphrase for this session?", "");
+    p.exp_string("The passphrase is in the keyring").unwrap();
+    p.exp_string("ssh-ed25519 ").unwrap();
+    w.authorize(&w.sb.ssh_dir().join("id_ed25519"));
+    answer(&mut p, "Press Enter once the key is added", "");
+    p.exp_string("accepted").unwrap();
+    answer(&mut p, "Your folder name under Users/", "");
+    answer(&mut p, "Write this to", "");
+    answer(&mut p, "Set them now?", "");
+    answer(&mut p, "Your name for commits", "Ada Lovelace");
+    answer(&mut p, "Your email for commits", "ada@example.com");
+    let rest = p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 0, "{rest}");
+    assert!(rest.contains("Done."), "{rest}");
+    assert!(!rest.contains(PASS), "the passphrase was echoed");
+    eprintln!(
+        "first-time wizard: {answers} answers, {keys} keystrokes (URL {} characters, passphrase {} twice)",
+        url.len(),
+        PASS.len()
+    );
+
+    let dest = w.sb.home.join("code/Users/tester/project");
+    let (head, files, fsck) = state(&dest);
+    assert!(fsck);
+    let plain = w.sb.root.path().join("plain-git");
+    let scp = format!("{}@127.0.0.1:{}", w.sshd.user, w.bare.display());
+    w.git_clone_plain(&scp, &plain, None).ok();
+    assert_eq!(state(&plain).0, head);
+    assert_eq!(state(&plain).1, files);
+    let gc = std::fs::read_to_string(w.sb.home.join(".gitconfig")).unwrap();
+    assert!(gc.contains("Ada Lovelace"), "{gc}");
+}

@@ -110,7 +110,12 @@ impl Sandbox {
 
     /// The keyclone command with a sealed environment: only what a test gives it.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(keyclone_bin());
+        self.cmd_of(&keyclone_bin())
+    }
+
+    /// Another program with the same sealed environment (`keyctl session - keyclone ...`).
+    pub fn cmd_of(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
         c.env_clear()
             .env("HOME", &self.home)
             .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")

@@ -177,6 +177,11 @@ impl Sshd {
         out.stdout.split_whitespace().nth(1).unwrap().to_owned()
     }
 
+    /// The server's AuthorizedKeysFile.
+    pub fn authorized_keys_path(&self) -> PathBuf {
+        self.dir.path().join("authorized_keys")
+    }
+
     /// Adds a public key line to the server's AuthorizedKeysFile.
     pub fn authorize(&self, public_line: &str) {
         use std::io::Write;
