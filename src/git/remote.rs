@@ -505,7 +505,10 @@ mod tests {
             "git@github.com-work:owner/repo.git"
         );
         let abs = RemoteUrl::parse("ssh://me@127.0.0.1:2222/srv/r.git").unwrap();
-        assert_eq!(abs.at("localhost", 22, None).unwrap().original, "me@localhost:/srv/r.git");
+        assert_eq!(
+            abs.at("localhost", 22, None).unwrap().original,
+            "me@localhost:/srv/r.git"
+        );
         let scp_abs = RemoteUrl::parse("me@host:/srv/r.git").unwrap();
         assert_eq!(
             scp_abs.at("h2", 2200, Some("git")).unwrap().original,

@@ -309,6 +309,19 @@ fn non_interactive_init_stops_at_the_upload_then_completes_and_plain_git_works()
         std::fs::read(w.sb.ssh_dir().join("known_hosts")).unwrap(),
         kh_before
     );
+
+    // `--json`: the summary as one object on stdout.
+    let mut j = a.clone();
+    j.push("--json");
+    let out = w.init(&j, Some(&agent));
+    out.ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["provider"], "local");
+    assert_eq!(v["key"]["path"], key.to_str().unwrap());
+    assert_eq!(v["key"]["created"], false);
+    assert_eq!(v["clone"]["path"], dest.to_str().unwrap());
+    assert_eq!(v["clone"]["cloned"], false);
+    assert_eq!(v["steps"]["ssh_config"], "already up to date");
 }
 
 /// The passphrase cache in a real kernel keyring: inside one `keyctl session`, `init --cache
@@ -726,7 +739,29 @@ fn doctor_reports_problems_with_fixes_and_exits_non_zero() {
         cfg.replace(key.to_str().unwrap(), "/nonexistent/id_gone"),
     )
     .unwrap();
+    // A policy on key age: the key file is made 400 days old.
+    let cfg_path = w.sb.home.join(".config/keyclone/config.toml");
+    let mut conf = std::fs::read_to_string(&cfg_path).unwrap();
+    conf.push_str("[keys]\nmax-age-days = 365\n");
+    std::fs::write(&cfg_path, conf).unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(400 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&key)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
     let sick = w.sb.run(&["doctor", "--offline"]);
+    assert!(
+        sick.stdout.contains("400 days old; your config allows 365"),
+        "{}",
+        sick.stdout
+    );
+    assert!(
+        sick.stdout.contains("keyclone rotate --key"),
+        "{}",
+        sick.stdout
+    );
     sick.code(1).stderr_has("check(s) failed");
     for needle in [
         "chmod 600",
