@@ -9,6 +9,7 @@ use crate::commands::doctor::DoctorArgs;
 use crate::commands::init::InitArgs;
 use crate::commands::keygen::KeygenArgs;
 use crate::commands::pubkey::PubkeyArgs;
+use crate::commands::rotate::RotateArgs;
 use crate::commands::test::TestArgs;
 use crate::commands::trust::TrustArgs;
 
@@ -17,7 +18,8 @@ use crate::commands::trust::TrustArgs;
 /// `keyclone init` walks through every step. Each step is also a command: `keygen` creates a
 /// passphrase-protected key, `pubkey` prints it with your provider's upload link and steps,
 /// `trust` verifies a host's key and records it, `test` checks that your key is accepted,
-/// `clone` brings the repository into your per-user folder, `doctor` checks it all later.
+/// `clone` brings the repository into your per-user folder, `rotate` replaces a key safely,
+/// `doctor` checks it all later.
 #[derive(Debug, Parser)]
 #[command(
     name = "keyclone",
@@ -69,5 +71,6 @@ pub enum Command {
     Trust(TrustArgs),
     Test(TestArgs),
     Clone(CloneArgs),
+    Rotate(RotateArgs),
     Doctor(DoctorArgs),
 }

@@ -21,6 +21,9 @@ pub const TMUX: &str = "TMUX";
 pub const SSH_AUTH_SOCK: &str = "SSH_AUTH_SOCK";
 /// Any value turns colour off (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
+/// Tests only, debug builds only: `keyclone rotate` kills itself (SIGKILL) right after the named
+/// step, to prove a re-run completes. Release builds ignore it.
+pub const KEYCLONE_TEST_KILL_AT: &str = "KEYCLONE_TEST_KILL_AT";
 
 const KNOWN: &[&str] = &[
     HOME,
@@ -31,6 +34,7 @@ const KNOWN: &[&str] = &[
     TMUX,
     SSH_AUTH_SOCK,
     NO_COLOR,
+    KEYCLONE_TEST_KILL_AT,
 ];
 
 /// The environment variables keyclone uses, captured once. Tests build their own.

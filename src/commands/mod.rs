@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod init;
 pub mod keygen;
 pub mod pubkey;
+pub mod rotate;
 pub mod test;
 pub mod trust;
 
@@ -98,6 +99,7 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Clone(args) => clone::run(ctx, args),
         Command::Init(args) => init::run(ctx, args),
         Command::Doctor(args) => doctor::run(ctx, args),
+        Command::Rotate(args) => rotate::run(ctx, args),
     }
 }
 

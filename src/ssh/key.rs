@@ -41,6 +41,15 @@ impl KeyKind {
         }
     }
 
+    /// The kind of an existing key, if keyclone creates that kind.
+    pub fn of_algorithm(alg: &ssh_key::Algorithm) -> Option<KeyKind> {
+        match alg {
+            ssh_key::Algorithm::Ed25519 => Some(KeyKind::Ed25519),
+            ssh_key::Algorithm::Rsa { .. } => Some(KeyKind::Rsa),
+            _ => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             KeyKind::Ed25519 => "ed25519",

@@ -12,4 +12,5 @@ mod login;
 mod providers;
 mod pty;
 mod pubkey;
+mod rotate;
 mod trust;
