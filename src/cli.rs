@@ -8,6 +8,7 @@ use crate::commands::clone::CloneArgs;
 use crate::commands::doctor::DoctorArgs;
 use crate::commands::init::InitArgs;
 use crate::commands::keygen::KeygenArgs;
+use crate::commands::provenance::ProvenanceArgs;
 use crate::commands::pubkey::PubkeyArgs;
 use crate::commands::rotate::RotateArgs;
 use crate::commands::test::TestArgs;
@@ -19,7 +20,7 @@ use crate::commands::trust::TrustArgs;
 /// passphrase-protected key, `pubkey` prints it with your provider's upload link and steps,
 /// `trust` verifies a host's key and records it, `test` checks that your key is accepted,
 /// `clone` brings the repository into your per-user folder, `rotate` replaces a key safely,
-/// `doctor` checks it all later.
+/// `doctor` checks it all later, `provenance` records a training job's Git state.
 #[derive(Debug, Parser)]
 #[command(
     name = "keyclone",
@@ -72,5 +73,6 @@ pub enum Command {
     Test(TestArgs),
     Clone(CloneArgs),
     Rotate(RotateArgs),
+    Provenance(ProvenanceArgs),
     Doctor(DoctorArgs),
 }

@@ -21,6 +21,17 @@ pub const TMUX: &str = "TMUX";
 pub const SSH_AUTH_SOCK: &str = "SSH_AUTH_SOCK";
 /// Any value turns colour off (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
+/// `off` (or `0`, `false`) turns `keyclone provenance` off: it prints no properties.
+pub const KEYCLONE_PROVENANCE: &str = "KEYCLONE_PROVENANCE";
+/// Folders where the search for a repository stops (git's own variable, `:`-separated).
+pub const GIT_CEILING_DIRECTORIES: &str = "GIT_CEILING_DIRECTORIES";
+/// Azure ML's overrides of the Git properties, honoured field by field by `provenance`.
+pub const AZUREML_GIT_REPOSITORY_URI: &str = "AZUREML_GIT_REPOSITORY_URI";
+pub const AZUREML_GIT_BRANCH: &str = "AZUREML_GIT_BRANCH";
+pub const AZUREML_GIT_COMMIT: &str = "AZUREML_GIT_COMMIT";
+pub const AZUREML_GIT_DIRTY: &str = "AZUREML_GIT_DIRTY";
+pub const AZUREML_GIT_BUILD_ID: &str = "AZUREML_GIT_BUILD_ID";
+pub const AZUREML_GIT_BUILD_URI: &str = "AZUREML_GIT_BUILD_URI";
 /// Tests only, debug builds only: `keyclone rotate` kills itself (SIGKILL) right after the named
 /// step, to prove a re-run completes. Release builds ignore it.
 pub const KEYCLONE_TEST_KILL_AT: &str = "KEYCLONE_TEST_KILL_AT";
@@ -35,6 +46,14 @@ const KNOWN: &[&str] = &[
     SSH_AUTH_SOCK,
     NO_COLOR,
     KEYCLONE_TEST_KILL_AT,
+    KEYCLONE_PROVENANCE,
+    GIT_CEILING_DIRECTORIES,
+    AZUREML_GIT_REPOSITORY_URI,
+    AZUREML_GIT_BRANCH,
+    AZUREML_GIT_COMMIT,
+    AZUREML_GIT_DIRTY,
+    AZUREML_GIT_BUILD_ID,
+    AZUREML_GIT_BUILD_URI,
 ];
 
 /// The environment variables keyclone uses, captured once. Tests build their own.

@@ -159,7 +159,7 @@ pub(crate) fn explain_auth(
 
 /// Whether git's user-wide attributes file exists (`$XDG_CONFIG_HOME/git/attributes`, else
 /// `~/.config/git/attributes`): then checkout must apply attributes to every file.
-fn global_git_attributes(env: &crate::env::Env) -> bool {
+pub(crate) fn global_git_attributes(env: &crate::env::Env) -> bool {
     let base = env
         .get_nonempty(crate::env::XDG_CONFIG_HOME)
         .map(PathBuf::from)

@@ -5,6 +5,7 @@ pub mod clone;
 pub mod doctor;
 pub mod init;
 pub mod keygen;
+pub mod provenance;
 pub mod pubkey;
 pub mod rotate;
 pub mod test;
@@ -100,6 +101,7 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Init(args) => init::run(ctx, args),
         Command::Doctor(args) => doctor::run(ctx, args),
         Command::Rotate(args) => rotate::run(ctx, args),
+        Command::Provenance(args) => provenance::run(ctx, args),
     }
 }
 

@@ -3,3 +3,4 @@
 
 pub mod clone;
 pub mod remote;
+pub mod status;

@@ -9,6 +9,7 @@ mod clone;
 mod init;
 mod keygen;
 mod login;
+mod provenance;
 mod providers;
 mod pty;
 mod pubkey;
