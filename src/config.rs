@@ -89,6 +89,8 @@ pub struct ProviderConfig {
     /// `fallback-host` defaults to `host`. The fingerprints cover it too.
     pub fallback_host: Option<String>,
     pub fallback_port: Option<u16>,
+    /// The SSH user of the Git service [default: git].
+    pub user: Option<String>,
 }
 
 /// Loads the config. A missing file is an empty config unless it was named explicitly.
@@ -130,6 +132,13 @@ pub fn parse(text: &str) -> Result<Config> {
                 .any(|c| c.is_whitespace() || c.is_control() || "/@[]".contains(c))
         {
             return Err(bad(format!("`host = {:?}` is not a host name", p.host)));
+        }
+        if p.user.as_deref().is_some_and(|u| {
+            u.is_empty()
+                || u.chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "@:/".contains(c))
+        }) {
+            return Err(bad("`user` is not a user name".into()));
         }
         if p.fallback_port == Some(0) {
             return Err(bad("`fallback-port` must be between 1 and 65535".into()));

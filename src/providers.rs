@@ -164,6 +164,8 @@ pub struct Provider {
     pub pins: Vec<Pin>,
     pub revoked: Vec<Revoked>,
     pub builtin: bool,
+    /// The SSH user of the Git service (`git` for the hosted providers).
+    pub ssh_user: String,
     /// Facts a user should know (shown with the upload steps).
     pub notes: Vec<String>,
 }
@@ -349,6 +351,7 @@ pub fn builtin() -> Vec<Provider> {
                 revoked("SHA256:br9IjFspm1vxR3iA35FWE+4VTyz1hYVLIE2t1/CeyWQ", None, "GitHub's DSA host key is deprecated"),
             ],
             builtin: true,
+            ssh_user: "git".into(),
             notes: vec![],
         },
         Provider {
@@ -373,6 +376,7 @@ pub fn builtin() -> Vec<Provider> {
                 "GitLab dropped its DSA host key",
             )],
             builtin: true,
+            ssh_user: "git".into(),
             notes: vec![],
         },
         Provider {
@@ -399,6 +403,7 @@ pub fn builtin() -> Vec<Provider> {
                 revoked("SHA256:RezPkAnH1sowiJM0NQXH90IohWdzHc3fAisEp7L3O3o", None, "Bitbucket's DSA host key was retired in 2023"),
             ],
             builtin: true,
+            ssh_user: "git".into(),
             notes: vec![
                 "Since 12 November 2026 Bitbucket serves SSH at ssh.bitbucket.org (bitbucket.org is https only): use git@ssh.bitbucket.org:WORKSPACE/REPO.git.".into(),
             ],
@@ -418,6 +423,7 @@ pub fn builtin() -> Vec<Provider> {
             pins: pins(&[("ssh.dev.azure.com", 22, true), ("vs-ssh.visualstudio.com", 22, true)], &[c(AZURE_RSA)]),
             revoked: vec![],
             builtin: true,
+            ssh_user: "git".into(),
             notes: vec![
                 "Azure DevOps accepts only RSA keys; SSH keys are per organization and expire (one year by default).".into(),
             ],
@@ -436,6 +442,7 @@ pub fn builtin() -> Vec<Provider> {
             pins: pins(&[("codeberg.org", 22, true)], &[c(CODEBERG_ED25519), c(CODEBERG_RSA), unconfirmed(CODEBERG_ECDSA)]),
             revoked: vec![],
             builtin: true,
+            ssh_user: "git".into(),
             notes: vec![],
         },
     ]
@@ -577,6 +584,7 @@ fn from_config(id: &str, pc: &ProviderConfig) -> Provider {
             .collect(),
         revoked: vec![],
         builtin: false,
+        ssh_user: pc.user.clone().unwrap_or_else(|| "git".into()),
         notes: vec![],
     }
 }

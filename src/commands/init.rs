@@ -508,7 +508,7 @@ fn choose_target(ctx: &mut Ctx, args: &InitArgs) -> Result<Target> {
                 Error::usage(format!("{} has no SSH endpoint keyclone knows", p.name))
                     .hint("pass the repository's SSH URL with `--repo URL`")
             })?;
-            (e.host.clone(), e.port, "git".to_owned())
+            (e.host.clone(), e.port, p.ssh_user.clone())
         }
         (None, None) => unreachable!("a provider is asked for when there is no URL"),
     };

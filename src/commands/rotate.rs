@@ -238,7 +238,7 @@ fn test_target(
         return Ok(TestTarget::Host {
             host: ep.host.clone(),
             port: ep.port,
-            user: "git".into(),
+            user: p.ssh_user.clone(),
         });
     }
     Err(Error::usage(format!(
@@ -323,6 +323,13 @@ pub fn run(ctx: &mut Ctx, args: RotateArgs) -> Result<()> {
         write_state(&state)?;
         checkpoint(ctx, "references");
     }
+    let provider = provider.or_else(|| {
+        let (host, port) = match &target {
+            TestTarget::Url(u) => (u.host.clone(), u.port.unwrap_or(22)),
+            TestTarget::Host { host, port, .. } => (host.clone(), *port),
+        };
+        ctx.registry.for_host(&host, Some(port)).cloned()
+    });
     finish(ctx, &args, &state, provider.as_ref())
 }
 

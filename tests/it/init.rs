@@ -779,7 +779,7 @@ fn doctor_reports_problems_with_fixes_and_exits_non_zero() {
 
 /// Scripted answers, in-process, through the `Prompter` trait; `on_enter` runs when the
 /// wizard waits for the upload ("Press Enter once the key is added"), with the count so far.
-mod scripted {
+pub mod scripted {
     use std::sync::{Arc, Mutex};
 
     use clap::Parser;
@@ -789,7 +789,7 @@ mod scripted {
 
     use super::*;
 
-    type Hook = Box<dyn FnMut(usize) + Send>;
+    pub type Hook = Box<dyn FnMut(usize) + Send>;
 
     struct Hooked {
         inner: ScriptedPrompter,
@@ -963,6 +963,39 @@ mod scripted {
             "{gc}"
         );
         assert!(!r.stderr.contains(PASS));
+    }
+
+    #[test]
+    fn no_repository_yet_asks_for_the_provider() {
+        let w = World::with_config_extra(&format!("user = \"{}\"\n", current_user()));
+        let key = w.sb.ssh_dir().join("id_ed25519");
+        let authorize = w.sshd_authorize_handle();
+        let r = run(
+            &w,
+            &["init", "--cache", "none", "--yes"],
+            vec![
+                Answer::Text(String::new()), // no repository yet
+                Answer::Select(5),           // local (after the five built-in providers)
+                Answer::Password(PASS.into()),
+                Answer::Password(PASS.into()),
+                Answer::Text(String::new()), // Enter once the key is added
+                Answer::Confirm(false),      // no git identity
+            ],
+            Box::new(move |_| authorize(&key)),
+        );
+        assert!(r.result.is_ok(), "{:?}\n{}", r.result.err(), r.stderr);
+        assert_eq!(r.asked[1], "Your Git provider");
+        assert!(r.stderr.contains("No repository yet"), "{}", r.stderr);
+        let cfg = std::fs::read_to_string(w.ssh_config()).unwrap();
+        assert!(cfg.contains(&format!("User {}", current_user())), "{cfg}");
+        assert!(!w.sb.home.join("code").exists(), "nothing to clone");
+    }
+
+    fn current_user() -> String {
+        nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+            .unwrap()
+            .unwrap()
+            .name
     }
 
     #[test]

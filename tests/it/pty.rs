@@ -187,3 +187,20 @@ fn the_whole_init_wizard_in_a_terminal() {
     let gc = std::fs::read_to_string(w.sb.home.join(".gitconfig")).unwrap();
     assert!(gc.contains("Ada Lovelace"), "{gc}");
 }
+
+#[test]
+fn ctrl_c_in_the_wizard_exits_130_and_writes_nothing() {
+    let sb = Sandbox::new();
+    let mut p = spawn(&sb, &["init"]);
+    p.exp_string("Repository URL").unwrap();
+    p.send("git@github.com:o/r").unwrap();
+    p.flush().unwrap();
+    p.send_control('c').unwrap();
+    let rest = p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 130, "{rest}");
+    assert!(
+        !sb.ssh_dir().exists(),
+        "left: {:?}",
+        Sandbox::ls(&sb.ssh_dir())
+    );
+}

@@ -273,3 +273,40 @@ fn bad_inputs_stop_before_anything_is_switched() {
         .stderr_has("the old pair is deleted");
     w.sshd.ssh_login(&custom, Some(PASS)).ok();
 }
+
+#[test]
+fn interactive_rotation_waits_for_the_upload_and_asks_before_switching() {
+    use keyclone::ui::prompt::Answer;
+    let (w, _agent, key) = set_up();
+    let new_key = staging(&key);
+    let authorize = w.sshd_authorize_handle();
+    let url = w.port_url();
+    let r = crate::init::scripted::run(
+        &w,
+        &["rotate", "--test-url", &url],
+        vec![
+            Answer::Password("a new passphrase".into()),
+            Answer::Password("a new passphrase".into()),
+            Answer::Text(String::new()), // Enter: not added yet
+            Answer::Text(String::new()), // Enter: added now
+            Answer::Confirm(true),       // switch
+        ],
+        Box::new(move |n| {
+            if n == 2 {
+                authorize(&new_key);
+            }
+        }),
+    );
+    assert!(r.result.is_ok(), "{:?}\n{}", r.result.err(), r.stderr);
+    assert!(
+        r.stderr.contains("does not accept the new key yet"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.asked.last().unwrap(),
+        &format!("Switch `{}` to the new key now?", key.display())
+    );
+    ssh_keygen(&["-y", "-P", "a new passphrase", "-f", key.to_str().unwrap()]).ok();
+    assert!(r.stderr.contains("remove the OLD key"));
+}
