@@ -4,6 +4,7 @@
 # which covers git's helper processes too).
 #
 #   bash bench/clone.sh [RUNS]     (default 5; medians; ratio = keyclone / git)
+#   REPACKED=1 bash bench/clone.sh  (serve the same history repacked, as a host serves it)
 #
 # Clones go to a tmpfs (/dev/shm) when there is one, so that the checkout of ~1 GB of files
 # measures the tools and not the virtual disk's write-back; DEST_DIR=/path picks another place.
@@ -34,6 +35,17 @@ if [ ! -f "$REPO/done" ]; then
   python3 bench/make_history.py 20 "${sources[@]}" | git -C "$REPO" fast-import --quiet --done
   git -C "$REPO" symbolic-ref HEAD refs/heads/main
   touch "$REPO/done"
+fi
+if [ -n "${REPACKED:-}" ]; then
+  # The same history after `git gc`-style repacking, as hosting services serve repositories
+  # (fast-import's own pack keeps long delta chains ending at the newest objects).
+  if [ ! -f "$CACHE/repacked.git/done" ]; then
+    rm -rf "$CACHE/repacked.git"
+    git clone -q --bare --no-local "$REPO" "$CACHE/repacked.git"
+    git -C "$CACHE/repacked.git" repack -q -a -d -f --depth=50 --window=10
+    touch "$CACHE/repacked.git/done"
+  fi
+  REPO=$CACHE/repacked.git
 fi
 pack_mb=$(du -sm "$REPO/objects/pack" | cut -f1)
 commits=$(git -C "$REPO" rev-list --count main)

@@ -229,8 +229,10 @@ fn callbacks<'a>(
         {
             st.received_at = Some(Instant::now());
         }
+        // libgit2 counts the deltas when it starts resolving them, after the last object.
         if st.indexed_at.is_none()
             && st.received_at.is_some()
+            && stats.total_deltas() > 0
             && stats.indexed_deltas() == stats.total_deltas()
         {
             st.indexed_at = Some(Instant::now());
@@ -435,9 +437,6 @@ pub fn clone(
     })
 }
 
-/// A file of the checked-out tree: path, mode, blob.
-type TreeFile = (String, u32, git2::Oid);
-
 /// Checks out HEAD into the (empty) work tree, on `threads` threads when the tree splits well.
 ///
 /// libgit2's checkout is single-threaded and its delta-base cache is small, so reading the
@@ -531,57 +530,12 @@ fn checkout_head(
         }
     }
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::result::Result<(), git2::Error>> = if filter_all {
-        checkout_groups(workdir, &groups, &filtered, &done, total, progress)
-    } else {
-        // Files where an attribute may apply go through libgit2's checkout (filters); the
-        // rest are written directly from their blobs, read in pack order.
-        let (with, without): (Vec<&TreeFile>, Vec<&TreeFile>) =
-            content.iter().partition(|(p, _, _)| filtered(p));
-        let mut first = Ok(());
-        if !with.is_empty() {
-            let mut co = git2::build::CheckoutBuilder::new();
-            co.force().update_index(false).disable_pathspec_match(true);
-            for (p, _, _) in &with {
-                co.path(p.as_str());
-            }
-            first = repo.checkout_head(Some(&mut co));
-            done.fetch_add(with.len(), std::sync::atomic::Ordering::Relaxed);
-        }
-        let mut results = vec![first];
-        results.extend(write_blobs(
-            repo, workdir, &without, threads, &done, total, progress,
-        ));
-        results
-    };
-    progress.checkout(total, total);
-    if results.iter().all(Result::is_ok) && write_index(repo, workdir, &files).is_ok() {
-        return Ok(results.len());
-    }
-    // Anything unexpected in the split checkout: do it again the plain way, which rewrites
-    // every file and the index.
-    let mut co = git2::build::CheckoutBuilder::new();
-    single(&mut co);
-    repo.checkout_head(Some(&mut co))
-        .map(|()| 1)
-        .map_err(|e| fail("check out the files", e))
-}
-
-/// The group checkout: each group of pathspecs by its own libgit2 checkout on its own thread.
-fn checkout_groups(
-    workdir: &Path,
-    groups: &[Vec<String>],
-    filtered: &(dyn Fn(&str) -> bool + Sync),
-    done: &std::sync::atomic::AtomicUsize,
-    total: usize,
-    progress: &dyn CloneProgress,
-) -> Vec<std::result::Result<(), git2::Error>> {
     let finished = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
+    let results: Vec<std::result::Result<(), git2::Error>> = std::thread::scope(|scope| {
         let handles: Vec<_> = groups
             .iter()
             .map(|specs| {
-                let finished = &finished;
+                let (done, finished) = (&done, &finished);
                 scope.spawn(move || {
                     let r = (|| {
                         let repo = git2::Repository::open(workdir)?;
@@ -626,146 +580,18 @@ fn checkout_groups(
             .into_iter()
             .map(|h| h.join().expect("a checkout thread does not panic"))
             .collect()
-    })
-}
-
-/// Writes files that need no filters straight from their blobs, as libgit2's checkout would
-/// (mode 644 or 755, symbolic links, an empty folder for a submodule). The blobs are read in
-/// pack order and the list is cut into contiguous runs, one per thread: a delta's base is then
-/// usually the object just read, still in libgit2's (small) delta-base cache, instead of a
-/// chain to resolve again.
-fn write_blobs(
-    repo: &git2::Repository,
-    workdir: &Path,
-    files: &[&TreeFile],
-    threads: usize,
-    done: &std::sync::atomic::AtomicUsize,
-    total: usize,
-    progress: &dyn CloneProgress,
-) -> Vec<std::result::Result<(), git2::Error>> {
-    use std::io::Write;
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::OpenOptionsExt;
-    let io = |p: &str, e: std::io::Error| git2::Error::from_str(&format!("{p}: {e}"));
-    let offsets = pack_offsets(repo.path());
-    let mut order: Vec<&TreeFile> = files.to_vec();
-    order.sort_by_key(|(_, _, id)| offsets.get(id).copied().unwrap_or(u64::MAX));
-    let mut dirs: Vec<&str> = files
-        .iter()
-        .filter_map(|(p, _, _)| p.rfind('/').map(|i| &p[..i]))
-        .collect();
-    dirs.sort_unstable();
-    dirs.dedup();
-    for d in dirs {
-        if let Err(e) = std::fs::create_dir_all(workdir.join(d)) {
-            return vec![Err(io(d, e))];
-        }
+    });
+    progress.checkout(total, total);
+    if results.iter().all(Result::is_ok) && write_index(repo, workdir, &files).is_ok() {
+        return Ok(results.len());
     }
-    let chunk = order.len().div_ceil(threads.max(1)).max(1);
-    let finished = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = order
-            .chunks(chunk)
-            .map(|part| {
-                let finished = &finished;
-                scope.spawn(move || {
-                    let r = (|| {
-                        let repo = git2::Repository::open(workdir)?;
-                        for (path, mode, id) in part {
-                            let dest = workdir.join(path);
-                            if *mode == 0o160000 {
-                                std::fs::create_dir_all(&dest).map_err(|e| io(path, e))?;
-                            } else {
-                                let blob = repo.find_blob(*id)?;
-                                if *mode == 0o120000 {
-                                    let target = std::ffi::OsStr::from_bytes(blob.content());
-                                    std::os::unix::fs::symlink(target, &dest)
-                                        .map_err(|e| io(path, e))?;
-                                } else {
-                                    let mut f = std::fs::OpenOptions::new()
-                                        .write(true)
-                                        .create_new(true)
-                                        .mode(if *mode == 0o100755 { 0o755 } else { 0o644 })
-                                        .open(&dest)
-                                        .map_err(|e| io(path, e))?;
-                                    f.write_all(blob.content()).map_err(|e| io(path, e))?;
-                                }
-                            }
-                            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        Ok(())
-                    })();
-                    finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    r
-                })
-            })
-            .collect();
-        while finished.load(std::sync::atomic::Ordering::Relaxed) < handles.len() {
-            progress.checkout(
-                done.load(std::sync::atomic::Ordering::Relaxed).min(total),
-                total,
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a checkout thread does not panic"))
-            .collect()
-    })
-}
-
-/// Where each object sits in the packs (offset, packs in directory order after each other),
-/// from the pack index files (version 2). Anything unreadable gives an empty map: the order
-/// then stays as given.
-fn pack_offsets(git_dir: &Path) -> std::collections::HashMap<git2::Oid, u64> {
-    let mut out = std::collections::HashMap::new();
-    let Ok(rd) = std::fs::read_dir(git_dir.join("objects/pack")) else {
-        return out;
-    };
-    let mut idx: Vec<PathBuf> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "idx"))
-        .collect();
-    idx.sort();
-    for (n, path) in idx.iter().enumerate() {
-        let Ok(b) = std::fs::read(path) else { continue };
-        let be32 = |at: usize| {
-            b.get(at..at + 4)
-                .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-        };
-        if b.get(0..4) != Some(&[0xff, b't', b'O', b'c']) || be32(4) != Some(2) {
-            continue;
-        }
-        let Some(count) = be32(8 + 255 * 4).map(|c| c as usize) else {
-            continue;
-        };
-        let names = 8 + 256 * 4;
-        let offs = names + count * 20 + count * 4;
-        let large = offs + count * 4;
-        let base = (n as u64) << 48;
-        for i in 0..count {
-            let (Some(name), Some(off)) = (
-                b.get(names + i * 20..names + i * 20 + 20),
-                be32(offs + i * 4),
-            ) else {
-                break;
-            };
-            let off = if off & 0x8000_0000 != 0 {
-                let at = large + (off & 0x7fff_ffff) as usize * 8;
-                match b.get(at..at + 8) {
-                    Some(s) => u64::from_be_bytes(s.try_into().unwrap_or([0; 8])),
-                    None => continue,
-                }
-            } else {
-                u64::from(off)
-            };
-            if let Ok(oid) = git2::Oid::from_bytes(name) {
-                out.insert(oid, base | off);
-            }
-        }
-    }
-    out
+    // Anything unexpected in the split checkout: do it again the plain way, which rewrites
+    // every file and the index.
+    let mut co = git2::build::CheckoutBuilder::new();
+    single(&mut co);
+    repo.checkout_head(Some(&mut co))
+        .map(|()| 1)
+        .map_err(|e| fail("check out the files", e))
 }
 
 /// Splits the files into `n` groups of pathspecs (folders, or single files) with about equal
