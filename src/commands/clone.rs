@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::commands::NetArgs;
 use crate::commands::trust::approve_host;
+use crate::commands::{NetArgs, WorkspaceArgs};
 use crate::commands::{load_key, login_name};
 use crate::context::Ctx;
 use crate::env::SSH_AUTH_SOCK;
@@ -39,17 +39,8 @@ pub struct CloneArgs {
     /// Where to clone to [default: ROOT/Users/USER/REPO]
     pub dest: Option<PathBuf>,
 
-    /// The workspace root [default: ~/cloudfiles/code on an Azure ML compute instance, else ~/code]
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
-
-    /// The folder name under ROOT/Users/ [default: your login name]
-    #[arg(long, value_name = "NAME")]
-    pub user: Option<String>,
-
-    /// Clone to local disk even on Azure ML: faster, but lost when the machine is deleted
-    #[arg(long)]
-    pub local: bool,
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
 
     /// The private key [default: the provider's default key in the SSH directory]
     #[arg(long, value_name = "PATH")]
@@ -275,8 +266,7 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
 
     let home = ctx.env.home().unwrap_or_else(|| PathBuf::from("/"));
     let login = login_name(&ctx.env);
-    let user = args.user.clone().or_else(|| ctx.config.clone.user.clone());
-    let root = args.root.clone().or_else(|| ctx.config.clone.root.clone());
+    let (root, user) = args.workspace.resolve(ctx);
     let dest_arg = args
         .dest
         .as_ref()
@@ -285,7 +275,7 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
         dest: dest_arg.as_deref(),
         root: root.as_deref(),
         user: user.as_deref(),
-        local: args.local,
+        local: args.workspace.local,
     };
     let dest = workspace::destination(&choice, &home, &login, &url.repo_name())?;
     if dest.path.exists() {
@@ -371,7 +361,7 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
     }
     if dest.persistent_share {
         msg.push_str("\n  on the workspace's shared, persistent file system (kept when this compute instance is deleted)");
-    } else if args.local && home.join(workspace::AZUREML_CODE_SHARE).is_dir() {
+    } else if args.workspace.local && home.join(workspace::AZUREML_CODE_SHARE).is_dir() {
         msg.push_str(
             "\n  on this machine's local disk: fast, but lost when the compute instance is deleted",
         );

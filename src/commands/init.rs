@@ -12,7 +12,7 @@ use crate::commands::clone::{CloneOptions, auth_for, clone_into, explain_auth, s
 use crate::commands::keygen::{self, KeygenArgs};
 use crate::commands::pubkey::{self, PubkeyArgs};
 use crate::commands::trust::{approve_host_with, normalize_fingerprint};
-use crate::commands::{NetArgs, login_name};
+use crate::commands::{NetArgs, WorkspaceArgs, login_name};
 use crate::context::Ctx;
 use crate::env::SSH_AUTH_SOCK;
 use crate::error::{Error, ErrorKind, Result};
@@ -25,7 +25,7 @@ use crate::ssh::agent;
 use crate::ssh::config::{self as sshconfig, HostEntry};
 use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
 use crate::ssh::known_hosts::{self, KnownHosts};
-use crate::ssh::probe::{self, LoginKey};
+use crate::ssh::probe;
 use crate::workspace::{self, Choice};
 
 /// Where to keep the passphrase between runs.
@@ -97,17 +97,8 @@ pub struct InitArgs {
     #[arg(long)]
     pub port_443: bool,
 
-    /// Workspace root; clones go to ROOT/Users/USER/REPO
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
-
-    /// Your folder name under ROOT/Users/ [default: your login name]
-    #[arg(long, value_name = "NAME")]
-    pub user: Option<String>,
-
-    /// Clone to this machine's local disk (faster; lost with the machine)
-    #[arg(long)]
-    pub local: bool,
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
 
     /// Stop before cloning
     #[arg(long)]
@@ -503,14 +494,16 @@ fn choose_target(ctx: &mut Ctx, args: &InitArgs) -> Result<Target> {
             u.port.unwrap_or(22),
             u.user.clone().unwrap_or_else(|| "git".to_owned()),
         ),
-        (None, Some(p)) => {
-            let e = p.ssh.first().ok_or_else(|| {
-                Error::usage(format!("{} has no SSH endpoint keyclone knows", p.name))
+        (None, p) => {
+            let e = p.as_ref().and_then(|p| p.ssh.first()).ok_or_else(|| {
+                Error::usage("keyclone does not know the SSH address to set up")
                     .hint("pass the repository's SSH URL with `--repo URL`")
             })?;
-            (e.host.clone(), e.port, p.ssh_user.clone())
+            let user = p
+                .as_ref()
+                .map_or_else(|| "git".to_owned(), |p| p.ssh_user.clone());
+            (e.host.clone(), e.port, user)
         }
-        (None, None) => unreachable!("a provider is asked for when there is no URL"),
     };
     let mut org = args.org.clone().or_else(|| {
         url.as_ref()
@@ -909,17 +902,7 @@ fn accepted(
             gitclone::list_refs(url, auth, &check).map(|_| true)
         }
         None => {
-            let login = match &auth.unlock {
-                Unlock::Agent => LoginKey::Agent,
-                Unlock::Plain => LoginKey::File {
-                    path: &auth.key,
-                    passphrase: None,
-                },
-                Unlock::Passphrase(p) => LoginKey::File {
-                    path: &auth.key,
-                    passphrase: Some(p.expose()),
-                },
-            };
+            let login = auth.login_key();
             probe::check_login(
                 &t.connect_host,
                 t.connect_port,
@@ -1040,9 +1023,8 @@ fn clone_step(
 ) -> Result<(PathBuf, bool)> {
     let home = ctx.env.home().unwrap_or_else(|| PathBuf::from("/"));
     let login = login_name(&ctx.env);
-    let mut local = args.local;
-    let root = args.root.clone().or_else(|| ctx.config.clone.root.clone());
-    let mut user = args.user.clone().or_else(|| ctx.config.clone.user.clone());
+    let mut local = args.workspace.local;
+    let (root, mut user) = args.workspace.resolve(ctx);
     let share = home.join(workspace::AZUREML_CODE_SHARE).is_dir();
     if ctx.ui.interactive() && root.is_none() && !local {
         if share {

@@ -39,6 +39,32 @@ pub struct NetArgs {
     pub stall_timeout: u64,
 }
 
+/// Where a clone goes (`clone`, `init`): ROOT/Users/USER/REPO.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WorkspaceArgs {
+    /// The workspace root [default: ~/cloudfiles/code on an Azure ML compute instance, else ~/code]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// The folder name under ROOT/Users/ [default: your login name]
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Clone to local disk even on Azure ML: faster, but lost when the machine is deleted
+    #[arg(long)]
+    pub local: bool,
+}
+
+impl WorkspaceArgs {
+    /// The root and user from the flags, else from the config file's `[clone]`.
+    pub fn resolve(&self, ctx: &Ctx) -> (Option<PathBuf>, Option<String>) {
+        (
+            self.root.clone().or_else(|| ctx.config.clone.root.clone()),
+            self.user.clone().or_else(|| ctx.config.clone.user.clone()),
+        )
+    }
+}
+
 /// Runs the parsed command line in this process's terminal and environment.
 pub fn run(cli: Cli, env: Env) -> ExitCode {
     let interactive = !cli.global.non_interactive

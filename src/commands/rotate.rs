@@ -32,7 +32,7 @@ use crate::ssh::agent;
 use crate::ssh::config as sshconfig;
 use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
 use crate::ssh::known_hosts;
-use crate::ssh::probe::{self, LoginKey};
+use crate::ssh::probe;
 
 /// The folder under the SSH directory where replaced keys are kept.
 pub const ARCHIVE_DIR: &str = "keyclone-archive";
@@ -486,16 +486,7 @@ fn accepted(ctx: &mut Ctx, auth: &Auth, target: &TestTarget, timeout: Duration) 
         }
         TestTarget::Host { host, port, user } => {
             let (host_key, _) = approve_host(ctx, host, *port, timeout)?;
-            let login = match &auth.unlock {
-                Unlock::Passphrase(p) => LoginKey::File {
-                    path: &auth.key,
-                    passphrase: Some(p.expose()),
-                },
-                _ => LoginKey::File {
-                    path: &auth.key,
-                    passphrase: None,
-                },
-            };
+            let login = auth.login_key();
             probe::check_login(host, *port, timeout, &host_key, user, login)
         }
     }

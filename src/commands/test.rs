@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::git::clone::{self, HostCheck};
 use crate::secrets::{Unlock, UnlockArgs};
 use crate::ssh::known_hosts;
-use crate::ssh::probe::{self, LoginKey};
+use crate::ssh::probe;
 
 /// Check that a host is verified and accepts your key; list a repository's refs.
 ///
@@ -109,17 +109,7 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
         &args.user,
     )?;
     let (host_key, _) = approve_host(ctx, &host, port, timeout)?;
-    let login = match &auth.unlock {
-        Unlock::Agent => LoginKey::Agent,
-        Unlock::Plain => LoginKey::File {
-            path: &auth.key,
-            passphrase: None,
-        },
-        Unlock::Passphrase(p) => LoginKey::File {
-            path: &auth.key,
-            passphrase: Some(p.expose()),
-        },
-    };
+    let login = auth.login_key();
     let who = known_hosts::display_host(&host, port);
     let accepted = probe::check_login(&host, port, timeout, &host_key, &args.user, login)?;
     let public = &auth.fingerprint;

@@ -31,6 +31,24 @@ pub struct Auth {
     pub unlock: Unlock,
 }
 
+impl Auth {
+    /// The key as `keyclone test HOST`'s login check presents it.
+    pub fn login_key(&self) -> crate::ssh::probe::LoginKey<'_> {
+        use crate::ssh::probe::LoginKey;
+        match &self.unlock {
+            Unlock::Agent => LoginKey::Agent,
+            Unlock::Plain => LoginKey::File {
+                path: &self.key,
+                passphrase: None,
+            },
+            Unlock::Passphrase(p) => LoginKey::File {
+                path: &self.key,
+                passphrase: Some(p.expose()),
+            },
+        }
+    }
+}
+
 /// What decides about host keys during the transfer.
 #[derive(Debug)]
 pub struct HostCheck<'a> {

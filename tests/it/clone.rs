@@ -664,21 +664,9 @@ fn test_of_a_host_checks_the_login() {
 #[test]
 fn a_key_held_by_ssh_agent_needs_no_passphrase() {
     let s = Setup::new("ed25519");
-    let agent_bin = crate::support::require("ssh-agent", "openssh-client");
     let add_bin = crate::support::require("ssh-add", "openssh-client");
-    let sock = s.sb.root.path().join("agent.sock");
-    let mut agent = std::process::Command::new(agent_bin)
-        .arg("-D")
-        .arg("-a")
-        .arg(&sock)
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if sock.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let agent = crate::support::agent::Agent::start();
+    let sock = agent.sock.clone();
     let askpass = s.sb.root.path().join("askpass.sh");
     std::fs::write(
         &askpass,
@@ -710,8 +698,7 @@ fn a_key_held_by_ssh_agent_needs_no_passphrase() {
         .env("SSH_AUTH_SOCK", &sock);
     s.sb.run_cmd(cmd).ok();
     assert!(dest.join("README.md").exists());
-    let _ = agent.kill();
-    let _ = agent.wait();
+    drop(agent);
 }
 
 #[test]

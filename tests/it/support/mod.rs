@@ -1,6 +1,7 @@
 //! Test helpers: a sealed HOME per test (the real `~/.ssh` is never touched), running the
 //! keyclone binary in it, the real OpenSSH tools as oracles, and a real sshd (see `sshd`).
 
+pub mod agent;
 pub mod git;
 pub mod sshd;
 
