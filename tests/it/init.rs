@@ -667,6 +667,38 @@ fn doctor_reports_problems_with_fixes_and_exits_non_zero() {
         assert!(areas.contains(&a), "{a} missing: {areas:?}");
     }
 
+    // A provider that answers on neither port: a failing network check.
+    let closed: Vec<u16> = (0..2)
+        .map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        })
+        .collect();
+    let cfg_path = w.sb.home.join(".config/keyclone/config.toml");
+    let conf = std::fs::read_to_string(&cfg_path).unwrap();
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "{conf}[provider.down]\nkind = \"plain\"\nhost = \"127.0.0.1\"\nport = {}\nfallback-port = {}\n",
+            closed[0], closed[1]
+        ),
+    )
+    .unwrap();
+    let mut cmd = w.sb.cmd();
+    cmd.args(["doctor", "--provider", "down", "--timeout", "2"])
+        .env("SSH_AUTH_SOCK", &agent.sock);
+    let down = w.sb.run_cmd(cmd);
+    down.code(1);
+    assert!(
+        down.stdout.contains("FAIL network")
+            && down
+                .stdout
+                .contains(&format!("127.0.0.1:{} cannot be reached", closed[1])),
+        "{}",
+        down.stdout
+    );
+    std::fs::write(&cfg_path, conf).unwrap();
+
     // Break things: a readable key, GitHub's revoked RSA host key, a block entry whose key
     // is gone.
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();

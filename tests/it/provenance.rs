@@ -457,6 +457,13 @@ fn beyond_the_peers_describe_upstream_and_patch() {
     assert_eq!(m["provenance.git.patch_sha256"], hex.as_str());
     // git applies it in reverse to the working tree (it is `git diff HEAD` minus exclusions).
     git(&r.dir, &["apply", "--check", "-R", patch.to_str().unwrap()]).ok();
+    // The size cap: nothing beyond it, and a note.
+    let out = r.run(
+        "",
+        &["--patch", patch.to_str().unwrap(), "--patch-cap", "10"],
+    );
+    out.ok().stderr_has("size cap");
+    assert_eq!(std::fs::read(&patch).unwrap().len(), 0);
 }
 
 #[test]

@@ -268,9 +268,17 @@ fn bad_inputs_stop_before_anything_is_switched() {
     let c = custom.to_str().unwrap();
     rotate(&w, &agent, &["--key", c], None).code(8);
     w.authorize(&staging(&custom));
-    rotate(&w, &agent, &["--key", c, "--delete-old"], None)
-        .ok()
-        .stderr_has("the old pair is deleted");
+    let old_fp = fingerprint_of(&custom.with_extension("pub"));
+    let out = rotate(&w, &agent, &["--key", c, "--delete-old", "--json"], None);
+    out.ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["key"], c);
+    assert_eq!(v["old_fingerprint"], old_fp.as_str());
+    assert_eq!(
+        v["new_fingerprint"],
+        fingerprint_of(&custom.with_extension("pub")).as_str()
+    );
+    assert!(v["archived"].is_null(), "--delete-old keeps no copy: {v}");
     w.sshd.ssh_login(&custom, Some(PASS)).ok();
 }
 
