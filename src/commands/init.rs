@@ -444,16 +444,28 @@ fn show_survey(ctx: &mut Ctx, s: &Survey) {
         msg.push_str("\n  keys            none yet");
     }
     for k in &s.keys {
+        let refusing: Vec<&str> = ctx
+            .registry
+            .all()
+            .iter()
+            .filter(|p| !k.accepted_by.contains(&p.id))
+            .map(|p| p.name.as_str())
+            .collect();
+        let accepted = if refusing.is_empty() {
+            "every provider accepts it".to_owned()
+        } else {
+            format!("not accepted by {}", refusing.join(", "))
+        };
+        let protection = if k.encrypted {
+            "passphrase"
+        } else {
+            "NO passphrase"
+        };
         msg.push_str(&format!(
-            "\n  key             {} ({}, {}, {})",
+            "\n  key             {} ({}, {}, {protection}; {accepted})",
             k.path.display(),
             k.algorithm,
             k.fingerprint,
-            if k.encrypted {
-                "passphrase"
-            } else {
-                "NO passphrase"
-            }
         ));
     }
     msg.push_str(&format!(

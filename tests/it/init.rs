@@ -219,6 +219,7 @@ fn non_interactive_init_stops_at_the_upload_then_completes_and_plain_git_works()
     let second = w.init(&a, Some(&agent));
     second
         .ok()
+        .stderr_has("not accepted by Azure DevOps")
         .stderr_has("Using the existing key")
         .stderr_has("Cloned into")
         .never_shows(PASS);
