@@ -455,6 +455,9 @@ pub fn clone(
     })
 }
 
+/// A file of the checked-out tree: path, mode, blob.
+type TreeFile = (String, u32, git2::Oid);
+
 /// Checks out HEAD into the (empty) work tree, on `threads` threads when the tree splits well.
 ///
 /// libgit2's checkout is single-threaded and its delta-base cache is small, so reading the
@@ -548,12 +551,69 @@ fn checkout_head(
         }
     }
     let done = std::sync::atomic::AtomicUsize::new(0);
+    let mut known: std::collections::HashMap<&str, Stat> = std::collections::HashMap::new();
+    let results: Vec<std::result::Result<(), git2::Error>> = if filter_all {
+        checkout_groups(workdir, &groups, &filtered, &done, total, progress)
+    } else {
+        // Files where an attribute may apply go through libgit2's checkout (filters); the
+        // rest are written directly from their blobs, read in pack order.
+        let (with, without): (Vec<&TreeFile>, Vec<&TreeFile>) =
+            content.iter().partition(|(p, _, _)| filtered(p));
+        let mut first = Ok(());
+        if !with.is_empty() {
+            let mut co = git2::build::CheckoutBuilder::new();
+            co.force().update_index(false).disable_pathspec_match(true);
+            for (p, _, _) in &with {
+                co.path(p.as_str());
+            }
+            first = repo.checkout_head(Some(&mut co));
+            done.fetch_add(with.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut results = vec![first];
+        for r in write_blobs(repo, workdir, &without, threads, &done, total, progress) {
+            match r {
+                Ok(w) => {
+                    known.extend(w);
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        results
+    };
+    progress.checkout(total, total);
+    if results.iter().all(Result::is_ok) && write_index(repo, workdir, &files, &known).is_ok() {
+        // Threads that wrote files (the attribute checkout before them is not one).
+        return Ok(if filter_all {
+            results.len()
+        } else {
+            results.len() - 1
+        });
+    }
+    // Anything unexpected in the split checkout: do it again the plain way, which rewrites
+    // every file and the index.
+    let mut co = git2::build::CheckoutBuilder::new();
+    single(&mut co);
+    repo.checkout_head(Some(&mut co))
+        .map(|()| 1)
+        .map_err(|e| fail("check out the files", e))
+}
+
+/// The group checkout: each group of pathspecs by its own libgit2 checkout on its own thread.
+fn checkout_groups(
+    workdir: &Path,
+    groups: &[Vec<String>],
+    filtered: &(dyn Fn(&str) -> bool + Sync),
+    done: &std::sync::atomic::AtomicUsize,
+    total: usize,
+    progress: &dyn CloneProgress,
+) -> Vec<std::result::Result<(), git2::Error>> {
     let finished = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::result::Result<(), git2::Error>> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = groups
             .iter()
             .map(|specs| {
-                let (done, finished) = (&done, &finished);
+                let finished = &finished;
                 scope.spawn(move || {
                     let r = (|| {
                         let repo = git2::Repository::open(workdir)?;
@@ -598,18 +658,161 @@ fn checkout_head(
             .into_iter()
             .map(|h| h.join().expect("a checkout thread does not panic"))
             .collect()
-    });
-    progress.checkout(total, total);
-    if results.iter().all(Result::is_ok) && write_index(repo, workdir, &files).is_ok() {
-        return Ok(results.len());
+    })
+}
+
+/// Writes files that need no filters straight from their blobs, as libgit2's checkout would
+/// (mode 644 or 755, symbolic links, an empty folder for a submodule). The blobs are read in
+/// pack order and the list is cut into contiguous runs, one per thread: a delta's base is then
+/// usually the object just read, still in libgit2's (small) delta-base cache, instead of a
+/// chain to resolve again.
+fn write_blobs<'f>(
+    repo: &git2::Repository,
+    workdir: &Path,
+    files: &[&'f TreeFile],
+    threads: usize,
+    done: &std::sync::atomic::AtomicUsize,
+    total: usize,
+    progress: &dyn CloneProgress,
+) -> Vec<std::result::Result<Written<'f>, git2::Error>> {
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |p: &str, e: std::io::Error| git2::Error::from_str(&format!("{p}: {e}"));
+    let offsets = pack_offsets(repo.path());
+    let mut order: Vec<&TreeFile> = files.to_vec();
+    order.sort_by_key(|(_, _, id)| offsets.get(id).copied().unwrap_or(u64::MAX));
+    drop(offsets);
+    let mut dirs: Vec<&str> = files
+        .iter()
+        .filter_map(|(p, _, _)| p.rfind('/').map(|i| &p[..i]))
+        .collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    for d in dirs {
+        if let Err(e) = std::fs::create_dir_all(workdir.join(d)) {
+            return vec![Err(io(d, e))];
+        }
     }
-    // Anything unexpected in the split checkout: do it again the plain way, which rewrites
-    // every file and the index.
-    let mut co = git2::build::CheckoutBuilder::new();
-    single(&mut co);
-    repo.checkout_head(Some(&mut co))
-        .map(|()| 1)
-        .map_err(|e| fail("check out the files", e))
+    // Contiguous batches of the pack order, taken by whichever thread is free: the threads
+    // finish together, and within a batch each delta's base was usually just read.
+    const BATCH: usize = 512;
+    let batches: Vec<&[&'f TreeFile]> = order.chunks(BATCH).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                let (finished, next, batches) = (&finished, &next, &batches);
+                scope.spawn(move || {
+                    let r = (|| {
+                        let repo = git2::Repository::open(workdir)?;
+                        // The stat data of each file, for the index (read from the open file).
+                        let mut written: Written<'f> = Vec::new();
+                        while let Some(part) =
+                            batches.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                        {
+                            for (path, mode, id) in part.iter() {
+                                let dest = workdir.join(path);
+                                let meta = if *mode == 0o160000 {
+                                    std::fs::create_dir_all(&dest).map_err(|e| io(path, e))?;
+                                    std::fs::symlink_metadata(&dest)
+                                } else {
+                                    let blob = repo.find_blob(*id)?;
+                                    if *mode == 0o120000 {
+                                        let target = std::ffi::OsStr::from_bytes(blob.content());
+                                        std::os::unix::fs::symlink(target, &dest)
+                                            .map_err(|e| io(path, e))?;
+                                        std::fs::symlink_metadata(&dest)
+                                    } else {
+                                        let mut f = std::fs::OpenOptions::new()
+                                            .write(true)
+                                            .create_new(true)
+                                            .mode(if *mode == 0o100755 { 0o755 } else { 0o644 })
+                                            .open(&dest)
+                                            .map_err(|e| io(path, e))?;
+                                        f.write_all(blob.content()).map_err(|e| io(path, e))?;
+                                        f.metadata()
+                                    }
+                                }
+                                .map_err(|e| io(path, e))?;
+                                written.push((path.as_str(), Stat::of(&meta)));
+                                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                        Ok(written)
+                    })();
+                    finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    r
+                })
+            })
+            .collect();
+        while finished.load(std::sync::atomic::Ordering::Relaxed) < handles.len() {
+            progress.checkout(
+                done.load(std::sync::atomic::Ordering::Relaxed).min(total),
+                total,
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a checkout thread does not panic"))
+            .collect()
+    })
+}
+
+/// Where each object sits in the packs (offset, packs in directory order after each other),
+/// from the pack index files (version 2). Anything unreadable gives an empty map: the order
+/// then stays as given.
+fn pack_offsets(git_dir: &Path) -> std::collections::HashMap<git2::Oid, u64> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(rd) = std::fs::read_dir(git_dir.join("objects/pack")) else {
+        return out;
+    };
+    let mut idx: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "idx"))
+        .collect();
+    idx.sort();
+    for (n, path) in idx.iter().enumerate() {
+        let Ok(b) = std::fs::read(path) else { continue };
+        let be32 = |at: usize| {
+            b.get(at..at + 4)
+                .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+        };
+        if b.get(0..4) != Some(&[0xff, b't', b'O', b'c']) || be32(4) != Some(2) {
+            continue;
+        }
+        let Some(count) = be32(8 + 255 * 4).map(|c| c as usize) else {
+            continue;
+        };
+        let names = 8 + 256 * 4;
+        let offs = names + count * 20 + count * 4;
+        let large = offs + count * 4;
+        let base = (n as u64) << 48;
+        for i in 0..count {
+            let (Some(name), Some(off)) = (
+                b.get(names + i * 20..names + i * 20 + 20),
+                be32(offs + i * 4),
+            ) else {
+                break;
+            };
+            let off = if off & 0x8000_0000 != 0 {
+                let at = large + (off & 0x7fff_ffff) as usize * 8;
+                match b.get(at..at + 8) {
+                    Some(s) => u64::from_be_bytes(s.try_into().unwrap_or([0; 8])),
+                    None => continue,
+                }
+            } else {
+                u64::from(off)
+            };
+            if let Ok(oid) = git2::Oid::from_bytes(name) {
+                out.insert(oid, base | off);
+            }
+        }
+    }
+    out
 }
 
 /// Splits the files into `n` groups of pathspecs (folders, or single files) with about equal
@@ -688,39 +891,81 @@ fn split_under(
     }
 }
 
-/// Writes the index for a work tree checked out from `files`, with each file's stat data.
+/// The stat fields the index records, as git stores them (32 bits each).
+#[derive(Debug, Clone, Copy)]
+struct Stat([u32; 9]);
+
+impl Stat {
+    fn of(m: &std::fs::Metadata) -> Stat {
+        use std::os::unix::fs::MetadataExt;
+        Stat([
+            m.ctime() as u32,
+            m.ctime_nsec() as u32,
+            m.mtime() as u32,
+            m.mtime_nsec() as u32,
+            m.dev() as u32,
+            m.ino() as u32,
+            m.uid(),
+            m.gid(),
+            m.len() as u32,
+        ])
+    }
+}
+
+/// The stat data of the files a worker wrote.
+type Written<'f> = Vec<(&'f str, Stat)>;
+
+/// Writes the index (version 2) for a work tree checked out from `files`, with each file's
+/// stat data (`known` for the files written here, else read from the file), exactly as git
+/// would write it after a checkout: entries sorted by path, no extensions, SHA-1 trailer. It
+/// is written to `index.lock` and renamed into place, as git does.
 fn write_index(
     repo: &git2::Repository,
     workdir: &Path,
-    files: &[(String, u32, git2::Oid)],
+    files: &[TreeFile],
+    known: &std::collections::HashMap<&str, Stat>,
 ) -> std::result::Result<(), git2::Error> {
-    use std::os::unix::fs::MetadataExt;
-    let mut index = repo.index()?;
-    index.clear()?;
-    for (path, mode, id) in files {
-        let meta = std::fs::symlink_metadata(workdir.join(path))
-            .map_err(|e| git2::Error::from_str(&format!("{path}: {e}")))?;
-        let time = |s: i64, ns: i64| git2::IndexTime::new(s as i32, ns as u32);
-        index.add(&git2::IndexEntry {
-            ctime: time(meta.ctime(), meta.ctime_nsec()),
-            mtime: time(meta.mtime(), meta.mtime_nsec()),
-            dev: meta.dev() as u32,
-            ino: meta.ino() as u32,
-            mode: *mode,
-            uid: meta.uid(),
-            gid: meta.gid(),
-            file_size: if *mode == 0o160000 {
-                0
-            } else {
-                meta.len() as u32
-            },
-            id: *id,
-            flags: path.len().min(0xfff) as u16,
-            flags_extended: 0,
-            path: path.as_bytes().to_vec(),
-        })?;
+    use sha1::Digest;
+    use std::io::Write;
+    let err = |what: &str, e: std::io::Error| git2::Error::from_str(&format!("{what}: {e}"));
+    let mut sorted: Vec<&TreeFile> = files.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let count = u32::try_from(sorted.len()).map_err(|_| git2::Error::from_str("too many files"))?;
+    let mut out: Vec<u8> = Vec::with_capacity(sorted.len() * 96 + 32);
+    out.extend_from_slice(b"DIRC");
+    out.extend_from_slice(&2u32.to_be_bytes());
+    out.extend_from_slice(&count.to_be_bytes());
+    for (path, mode, id) in sorted {
+        let st = match known.get(path.as_str()) {
+            Some(st) => *st,
+            None => {
+                Stat::of(&std::fs::symlink_metadata(workdir.join(path)).map_err(|e| err(path, e))?)
+            }
+        };
+        let [c, cn, m, mn, dev, ino, uid, gid, len] = st.0;
+        let size = if *mode == 0o160000 { 0 } else { len };
+        let start = out.len();
+        for v in [c, cn, m, mn, dev, ino, *mode, uid, gid, size] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(&(path.len().min(0xfff) as u16).to_be_bytes());
+        out.extend_from_slice(path.as_bytes());
+        // NUL-padded to a multiple of 8 bytes, at least one NUL.
+        let len = out.len() - start;
+        out.resize(start + (len + 8) / 8 * 8, 0);
     }
-    index.write()
+    let digest = sha1::Sha1::digest(&out);
+    out.extend_from_slice(&digest);
+    let lock = repo.path().join("index.lock");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&lock)
+        .map_err(|e| err("index.lock", e))?;
+    f.write_all(&out).map_err(|e| err("index.lock", e))?;
+    drop(f);
+    std::fs::rename(&lock, repo.path().join("index")).map_err(|e| err("index", e))
 }
 
 /// Whether the configuration makes attributes apply to every file: `core.autocrlf=true`,
