@@ -647,18 +647,27 @@ fn checkout_groups(
                 })
             })
             .collect();
-        while finished.load(std::sync::atomic::Ordering::Relaxed) < handles.len() {
-            progress.checkout(
-                done.load(std::sync::atomic::Ordering::Relaxed).min(total),
-                total,
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a checkout thread does not panic"))
-            .collect()
+        join_with_progress(handles, &finished, done, total, progress)
     })
+}
+
+/// Waits for the checkout threads, drawing the progress of `done` files meanwhile.
+fn join_with_progress<T>(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, T>>,
+    finished: &std::sync::atomic::AtomicUsize,
+    done: &std::sync::atomic::AtomicUsize,
+    total: usize,
+    progress: &dyn CloneProgress,
+) -> Vec<T> {
+    use std::sync::atomic::Ordering::Relaxed;
+    while finished.load(Relaxed) < handles.len() {
+        progress.checkout(done.load(Relaxed).min(total), total);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("a checkout thread does not panic"))
+        .collect()
 }
 
 /// Writes files that need no filters straight from their blobs, as libgit2's checkout would
@@ -747,17 +756,7 @@ fn write_blobs<'f>(
                 })
             })
             .collect();
-        while finished.load(std::sync::atomic::Ordering::Relaxed) < handles.len() {
-            progress.checkout(
-                done.load(std::sync::atomic::Ordering::Relaxed).min(total),
-                total,
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a checkout thread does not panic"))
-            .collect()
+        join_with_progress(handles, &finished, done, total, progress)
     })
 }
 
