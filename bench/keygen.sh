@@ -29,7 +29,8 @@ run_case() {
   sk=("$@")
   : > "$work/kc.t"; : > "$work/sk.t"
   for i in $(seq 1 "$RUNS"); do
-    rm -f "$work"/k* "$work"/s*
+    # Only the keys: the timing files (kc.t, sk.t) live in the same folder.
+    rm -f "$work/kkey" "$work/kkey.pub" "$work/skey" "$work/skey.pub"
     local order=(kc sk); [ $((i % 2)) -eq 0 ] && order=(sk kc)
     for who in "${order[@]}"; do
       local t0 t1
