@@ -984,7 +984,17 @@ fn upload_and_test(
         .hint("once it is added, run `keyclone init` again: it continues from here")
     };
     if !ctx.ui.interactive() {
-        return Err(not_accepted());
+        let mut e = not_accepted();
+        if ctx.ui.json() {
+            // A provisioning script uploads the key itself: give it the line.
+            let line = crate::ssh::key::read_public(&auth.key)
+                .ok()
+                .and_then(|(k, _)| k.to_openssh().ok());
+            if let Some(l) = line {
+                e = e.hint(format!("public key: {l}"));
+            }
+        }
+        return Err(e);
     }
     ctx.ui
         .prompter()

@@ -209,6 +209,20 @@ fn non_interactive_init_stops_at_the_upload_then_completes_and_plain_git_works()
         "no config block before the key works"
     );
     assert!(!w.sb.home.join("code").exists(), "nothing cloned");
+    // With --json, the error object carries the public key for a script to upload.
+    let mut j = a.clone();
+    j.push("--json");
+    let out = w.init(&j, Some(&agent));
+    out.code(8);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "auth");
+    assert!(
+        v["error"]["hints"].as_array().unwrap().iter().any(|h| h
+            .as_str()
+            .unwrap()
+            .contains(public.trim().split(' ').nth(1).unwrap())),
+        "{v}"
+    );
     // The agent got the key (cached before the test).
     let fp = crate::support::ssh_keygen(&["-lf", key.with_extension("pub").to_str().unwrap()]);
     let fp = fp.stdout.split_whitespace().nth(1).unwrap().to_owned();
