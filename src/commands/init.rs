@@ -148,7 +148,7 @@ pub struct Survey {
     pub git_email: Option<String>,
 }
 
-/// The private keys of a directory (files with a `.pub` beside them, or OpenSSH private keys).
+/// The private keys of the SSH directory: the files that parse as OpenSSH private keys.
 pub fn find_keys(ctx: &Ctx) -> Vec<FoundKey> {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir(&ctx.ssh_dir) else {
@@ -160,12 +160,13 @@ pub fn find_keys(ctx: &Ctx) -> Vec<FoundKey> {
         if p.extension().is_some_and(|e| e == "pub") || !p.is_file() {
             continue;
         }
+        // Private keys are small; known_hosts and other files can be large.
+        if std::fs::metadata(&p).map_or(true, |m| m.len() > 64 * 1024) {
+            continue;
+        }
         let Ok(text) = std::fs::read_to_string(&p) else {
             continue;
         };
-        if !text.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----") {
-            continue;
-        }
         let Ok(private) = PrivateKey::from_openssh(&text) else {
             continue;
         };
