@@ -969,7 +969,7 @@ fn write_index(
 
 /// Whether the configuration makes attributes apply to every file: `core.autocrlf=true`,
 /// `core.attributesFile`, or `info/attributes`.
-fn config_needs_filters(repo: &git2::Repository) -> bool {
+pub(crate) fn config_needs_filters(repo: &git2::Repository) -> bool {
     let config = repo.config().is_ok_and(|cfg| {
         cfg.get_bool("core.autocrlf").unwrap_or(false)
             || cfg.get_string("core.attributesFile").is_ok()

@@ -570,16 +570,16 @@ fn hash_dir(
 /// make a file's bytes differ from its blob: then a stat mismatch is settled by libgit2. (A
 /// `.gitattributes` that is not in the index is untracked, which makes the tree dirty anyway.)
 fn filters_may_apply(repo: &git2::Repository, workdir: &Path) -> bool {
+    // What checkout applies (clone's rule), plus what only `git add` would convert.
     let cfg = repo.config().ok();
     let set = |k: &str| {
         cfg.as_ref()
             .and_then(|c| c.get_string(k).ok())
             .is_some_and(|v| !v.is_empty() && v != "false")
     };
-    set("core.autocrlf")
+    crate::git::clone::config_needs_filters(repo)
+        || set("core.autocrlf")
         || set("core.eol")
-        || set("core.attributesFile")
-        || repo.path().join("info/attributes").exists()
         || workdir.join(".gitattributes").exists()
 }
 

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
 
-pub const BEGIN: &str = "# >>> keyclone managed block: `keyclone init` and `keyclone rotate` rewrite the lines up to the end marker >>>";
+pub const BEGIN: &str =
+    "# >>> keyclone managed block: `keyclone init` rewrites the lines up to the end marker >>>";
 pub const END: &str = "# <<< keyclone managed block <<<";
 
 /// One `Host` entry of the managed block.
@@ -154,18 +155,6 @@ impl SshConfig {
             Some(e) => *e = entry,
             None => block.push(entry),
         }
-    }
-
-    /// Points every entry using `old` key at `new` (rotation). Returns how many changed.
-    pub fn replace_identity(&mut self, old: &Path, new: &Path) -> usize {
-        let mut n = 0;
-        for e in self.block.iter_mut().flatten() {
-            if e.identity_file == old {
-                e.identity_file = new.to_owned();
-                n += 1;
-            }
-        }
-        n
     }
 
     /// The block alone, markers included.
@@ -388,17 +377,5 @@ mod tests {
         assert!(e.message().contains("unexpected option"));
         let two = format!("{BEGIN}\n{END}\n{BEGIN}\n{END}\n");
         assert!(SshConfig::parse(&two, p).is_err());
-    }
-
-    #[test]
-    fn rotation_repoints_every_entry_of_the_old_key() {
-        let p = Path::new("config");
-        let mut c = SshConfig::parse("", p).unwrap();
-        c.upsert(entry("a", "/old"));
-        c.upsert(entry("b", "/other"));
-        c.upsert(entry("c", "/old"));
-        assert_eq!(c.replace_identity(Path::new("/old"), Path::new("/new")), 2);
-        assert_eq!(c.find("c").unwrap().identity_file, PathBuf::from("/new"));
-        assert_eq!(c.find("b").unwrap().identity_file, PathBuf::from("/other"));
     }
 }
