@@ -104,7 +104,7 @@ done
 rm -rf "$DEST"
 # Where the time goes: keyclone's own phase timings, and git split into fetch and checkout.
 phases=$(HOME="$work/home" "$BIN" --json clone "$URL" "$DEST" --non-interactive \
-  | python3 -c 'import json,sys; p=json.load(sys.stdin)["phases"]; print("receive %.1f s, resolve deltas %.1f s, checkout %.1f s on %d threads" % (p["receive"], p["resolve"], p["checkout"], p["checkout_threads"]))')
+  | python3 -c 'import json,sys; p=json.load(sys.stdin)["phases"]; print("receive %.1f s, resolve deltas %.1f s, checkout %.1f s" % (p["receive"], p["resolve"], p["checkout"]))')
 rm -rf "$DEST"; sync
 t0=$(date +%s.%N); HOME="$work/home" GIT_CONFIG_GLOBAL=/dev/null git clone -q --no-checkout "$URL" "$DEST"; t1=$(date +%s.%N)
 git -C "$DEST" checkout -q main; t2=$(date +%s.%N)
