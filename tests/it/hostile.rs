@@ -303,3 +303,149 @@ fn a_symlinked_gitmodules_and_gitlinks_that_leave_the_clone_are_refused() {
         );
     }
 }
+
+/// Everything under `dir`, recursively (empty when it does not exist).
+fn tree_of(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_url_user_with_encoded_newlines_writes_no_ssh_config() {
+    let w = crate::init::World::new();
+    let ran = Path::new("/tmp").join(format!(
+        "keyclone-canary-{}-proxycommand",
+        w.sb.root.path().file_name().unwrap().to_string_lossy()
+    ));
+    let before = tree_of(&w.sb.home);
+    for user in [
+        format!(
+            "git%0aHost%20*%0a%20%20ProxyCommand%20touch%20{}",
+            ran.display().to_string().replace('/', "%2f")
+        ),
+        format!(
+            "git%0aMatch%20exec%20%22touch%20{}%22",
+            ran.display().to_string().replace('/', "%2f")
+        ),
+        "git%20x".to_owned(),
+        "-oProxyCommand=x".to_owned(),
+    ] {
+        let url = format!("ssh://{user}@127.0.0.1:{}{}", w.sshd.port, w.bare.display());
+        let out = w.init(
+            &[
+                "--non-interactive",
+                "--repo",
+                &url,
+                "--yes",
+                "--accept-new",
+                "--passphrase-file",
+                w.pass_file.to_str().unwrap(),
+            ],
+            None,
+        );
+        out.code(2).stderr_has("is not an SSH user name");
+        assert!(
+            !out.stderr.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with("ProxyCommand") || l.starts_with("Host *") || l.starts_with("Match")
+            }),
+            "a decoded newline reached the message unescaped: {}",
+            out.stderr
+        );
+        assert!(!w.ssh_config().exists(), "~/.ssh/config was written");
+        assert_eq!(tree_of(&w.sb.home), before, "init wrote files");
+    }
+    assert!(std::fs::symlink_metadata(&ran).is_err());
+}
+
+#[test]
+fn hosts_with_commas_or_patterns_never_reach_known_hosts() {
+    let w = crate::init::World::new();
+    let before = tree_of(&w.sb.home);
+    for host in ["x,127.0.0.1", "127.0.0.?", "127.0.0.*", "!x"] {
+        let url = format!("git@{host}:{}", w.bare.display());
+        let out = w.init(
+            &[
+                "--non-interactive",
+                "--repo",
+                &url,
+                "--yes",
+                "--accept-new",
+                "--passphrase-file",
+                w.pass_file.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(out.code, 2, "{host}: {}", out.stderr);
+        assert!(out.stderr.contains("is not a host name"), "{}", out.stderr);
+        let out = w.sb.run(&["trust", host, "--accept-new"]);
+        assert_eq!(out.code, 2, "trust {host}: {}", out.stderr);
+        assert_eq!(tree_of(&w.sb.home), before, "{host}: files were written");
+    }
+    assert!(!w.sb.ssh_dir().join("known_hosts").exists());
+}
+
+#[test]
+fn a_config_entry_cannot_claim_a_pinned_host_without_pins() {
+    let sb = crate::support::Sandbox::new();
+    let cfg = sb.root.path().join("config.toml");
+    for (field, value) in [
+        ("host", "github.com"),
+        ("host", "ssh.github.com"),
+        ("web-host", "github.com"),
+        ("fallback-host", "gitlab.com"),
+        ("host", "ssh.dev.azure.com"),
+    ] {
+        let mut text = "[provider.corp]\nkind = \"gitlab\"\n".to_owned();
+        if field != "host" {
+            text.push_str("host = \"git.corp.example\"\nfallback-port = 443\n");
+        }
+        text.push_str(&format!("{field} = \"{value}\"\n"));
+        std::fs::write(&cfg, &text).unwrap();
+        let out = sb.run(&[
+            "--config",
+            cfg.to_str().unwrap(),
+            "trust",
+            "github.com",
+            "--accept-new",
+        ]);
+        assert_eq!(out.code, 3, "{field} = {value}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("claims `{value}`")),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(!sb.ssh_dir().join("known_hosts").exists());
+    // Names in the config follow the same rule as names in URLs.
+    for bad in [
+        "host = \"x,github.com\"",
+        "host = \"git.corp\\nHost *\"",
+        "host = \"git.corp\"\nuser = \"git\\nProxyCommand x\"",
+        "host = \"git.corp\"\nweb-host = \"a b\"",
+    ] {
+        std::fs::write(&cfg, format!("[provider.corp]\nkind = \"plain\"\n{bad}\n")).unwrap();
+        let out = sb.run(&[
+            "--config",
+            cfg.to_str().unwrap(),
+            "trust",
+            "github.com",
+            "--show",
+        ]);
+        assert_eq!(out.code, 3, "{bad}: {}", out.stderr);
+    }
+}
