@@ -556,6 +556,15 @@ fn update_submodules(
                 &rule,
             )
         })?;
+        if raw_url.is_empty() {
+            // libgit2, like git, drops a `.gitmodules` entry whose name is suspicious (`..`):
+            // the gitlink is then left without a URL.
+            return Err(Error::new(
+                ErrorKind::UnsafeRepository,
+                format!("submodule `{name}` has no usable entry in `.gitmodules` (no URL, or a name that leaves its folder, which git ignores)"),
+            )
+            .hint("nothing was kept; clone without `--recurse-submodules`, or ask the repository's owners to fix `.gitmodules`"));
+        }
         let url = RemoteUrl::parse(&raw_url).map_err(|e| {
             Error::usage(format!(
                 "submodule `{name}` has a URL keyclone cannot use: {}",

@@ -449,3 +449,53 @@ fn a_config_entry_cannot_claim_a_pinned_host_without_pins() {
         assert_eq!(out.code, 3, "{bad}: {}", out.stderr);
     }
 }
+
+#[test]
+fn a_submodule_name_that_leaves_git_modules_is_refused() {
+    let s = Setup::new("ed25519");
+    let c = Craft::new(&s.bare);
+    let readme = c.blob(b"# readme\n");
+    // The submodule is the served repository itself (its current main), reachable with the key.
+    let inner = c.publish(&c.tree(&[(FILE, b"README.md", &readme)]));
+    let evil = canary(&s, "modules");
+    let gitmodules = c.blob(
+        format!(
+            "[submodule \"../../../{evil}\"]\n\tpath = sub\n\turl = {}\n",
+            s.url
+        )
+        .as_bytes(),
+    );
+    let root = c.tree(&[
+        (FILE, b".gitmodules", &gitmodules),
+        (FILE, b"README.md", &readme),
+        (GITLINK, b"sub", &inner),
+    ]);
+    c.publish(&root);
+    let dest = s.dest("ours");
+    let out = s.clone(&[dest.to_str().unwrap(), "--recurse-submodules"]);
+    let parent = s.sb.root.path().parent().unwrap();
+    assert!(
+        std::fs::symlink_metadata(parent.join(&evil)).is_err()
+            && std::fs::symlink_metadata(s.sb.root.path().join(&evil)).is_err(),
+        "the submodule's git folder was written outside"
+    );
+    // libgit2 drops the entry as git does ("ignoring suspicious submodule name"), so the
+    // gitlink has no URL; keyclone refuses the clone rather than leave a half-made one.
+    out.code(11).stderr_has("leaves its folder");
+    only(s.sb.root.path(), &["home", "pass"]);
+    let theirs = s.dest("theirs");
+    let git = git_clone_with_openssh(
+        &s.url,
+        &theirs,
+        &s.key,
+        PASS,
+        &s.known_hosts(),
+        &["--recurse-submodules"],
+    );
+    assert!(
+        git.stderr.contains("suspicious submodule name") || git.code != 0,
+        "git accepted the name: {}",
+        git.stderr
+    );
+    assert!(std::fs::symlink_metadata(parent.join(&evil)).is_err());
+}
