@@ -499,3 +499,49 @@ fn a_submodule_name_that_leaves_git_modules_is_refused() {
     );
     assert!(std::fs::symlink_metadata(parent.join(&evil)).is_err());
 }
+
+#[test]
+fn a_host_key_swapped_between_the_probe_and_the_transfer_is_refused() {
+    use crate::support::switch::Switch;
+    use std::sync::atomic::Ordering;
+    let s = Setup::new("ed25519");
+    // A second server with another host key, serving the same repositories to the same key.
+    let other = crate::support::sshd::Sshd::start();
+    other.authorize(&std::fs::read_to_string(format!("{}.pub", s.key.display())).unwrap());
+    // Connection 1: `keyclone trust`; 2: clone's own approval probe; 3 on: libgit2 -> other key.
+    let sw = Switch::start(s.sshd.port, 2, other.port);
+    s.sb.run(&[
+        "trust",
+        &format!("127.0.0.1:{}", sw.port),
+        "--fingerprint",
+        &s.sshd.fingerprint(),
+    ])
+    .ok();
+    let url = format!(
+        "ssh://{}@127.0.0.1:{}{}",
+        s.sshd.user,
+        sw.port,
+        s.bare.display()
+    );
+    let dest = s.dest("ours");
+    let out = s.sb.run(&[
+        "clone",
+        &url,
+        dest.to_str().unwrap(),
+        "--passphrase-file",
+        s.pass_file.to_str().unwrap(),
+    ]);
+    out.code(9).stderr_has(&other.fingerprint());
+    assert_eq!(
+        sw.accepted.load(Ordering::SeqCst),
+        3,
+        "the refusal must come from libgit2's connection (the third): {}",
+        out.stderr
+    );
+    only(s.sb.root.path(), &["home", "pass"]);
+    let kh = std::fs::read_to_string(s.known_hosts()).unwrap();
+    assert!(
+        !kh.contains(other.known_hosts_line().split_whitespace().nth(2).unwrap()),
+        "the swapped key was recorded"
+    );
+}
