@@ -157,16 +157,7 @@ pub fn check_entries(entries: &[(&[u8], u32)]) -> Result<(), (usize, Rule)> {
 /// A path for messages: lossy UTF-8 with control characters escaped, so a crafted name cannot
 /// draw on the terminal.
 pub fn display_path(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    crate::names::shown(&String::from_utf8_lossy(bytes))
 }
 
 /// Walks `tree` and everything below it, checking every entry before anything is written.

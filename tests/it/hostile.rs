@@ -324,6 +324,22 @@ fn tree_of(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// `keyclone init` as a provisioning script runs it: every answer a flag, first use accepted.
+fn init_unattended(w: &crate::init::World, url: &str) -> crate::support::Out {
+    w.init(
+        &[
+            "--non-interactive",
+            "--repo",
+            url,
+            "--yes",
+            "--accept-new",
+            "--passphrase-file",
+            w.pass_file.to_str().unwrap(),
+        ],
+        None,
+    )
+}
+
 #[test]
 fn a_url_user_with_encoded_newlines_writes_no_ssh_config() {
     let w = crate::init::World::new();
@@ -345,18 +361,7 @@ fn a_url_user_with_encoded_newlines_writes_no_ssh_config() {
         "-oProxyCommand=x".to_owned(),
     ] {
         let url = format!("ssh://{user}@127.0.0.1:{}{}", w.sshd.port, w.bare.display());
-        let out = w.init(
-            &[
-                "--non-interactive",
-                "--repo",
-                &url,
-                "--yes",
-                "--accept-new",
-                "--passphrase-file",
-                w.pass_file.to_str().unwrap(),
-            ],
-            None,
-        );
+        let out = init_unattended(&w, &url);
         out.code(2).stderr_has("is not an SSH user name");
         assert!(
             !out.stderr.lines().any(|l| {
@@ -378,18 +383,7 @@ fn hosts_with_commas_or_patterns_never_reach_known_hosts() {
     let before = tree_of(&w.sb.home);
     for host in ["x,127.0.0.1", "127.0.0.?", "127.0.0.*", "!x"] {
         let url = format!("git@{host}:{}", w.bare.display());
-        let out = w.init(
-            &[
-                "--non-interactive",
-                "--repo",
-                &url,
-                "--yes",
-                "--accept-new",
-                "--passphrase-file",
-                w.pass_file.to_str().unwrap(),
-            ],
-            None,
-        );
+        let out = init_unattended(&w, &url);
         assert_eq!(out.code, 2, "{host}: {}", out.stderr);
         assert!(out.stderr.contains("is not a host name"), "{}", out.stderr);
         let out = w.sb.run(&["trust", host, "--accept-new"]);
