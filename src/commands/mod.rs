@@ -89,6 +89,7 @@ pub fn run(cli: Cli, env: Env) -> ExitCode {
         json,
         verbosity,
     );
+    crate::files::set_test_kill_point(env.get_str(crate::env::KEYCLONE_TEST_KILL_AT));
     let (result, mut ui) = match Settings::resolve(&cli.global, &env) {
         Ok(settings) => {
             let stdin_tty = std::io::stdin().is_terminal();
