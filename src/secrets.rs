@@ -133,18 +133,14 @@ pub fn prompt_new_passphrase(ui: &mut Ui) -> Result<Passphrase> {
     .hint("run the same command again"))
 }
 
-/// Reads a passphrase file: must exist; a file readable by others gives a warning.
+/// Reads a passphrase file: must exist and be a regular file (checked on the open file, like
+/// every file keyclone reads: `/dev/zero` or a FIFO is refused); a file readable by others
+/// gives a warning.
 pub fn read_passphrase_file(path: &Path, ui: &mut Ui) -> Result<Passphrase> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Error::io("read the passphrase file", path, e)
-            .hint("check the path given to `--passphrase-file`")
-    })?;
-    if !meta.is_file() {
-        return Err(Error::usage(format!(
-            "the passphrase file `{}` is not a regular file",
-            path.display()
-        )));
-    }
+    let (bytes, meta) =
+        crate::files::read_bounded_meta(path, crate::files::PASSPHRASE_LIMIT, "passphrase file")
+            .map_err(|e| e.hint("check the path given to `--passphrase-file`"))?;
+    let bytes = Zeroizing::new(bytes);
     if meta.permissions().mode() & 0o044 != 0 {
         ui.warn(&format!(
             "the passphrase file `{}` can be read by other users (mode {:o}); run `chmod 600 {}`",
@@ -153,22 +149,22 @@ pub fn read_passphrase_file(path: &Path, ui: &mut Ui) -> Result<Passphrase> {
             path.display()
         ));
     }
-    let mut f =
-        std::fs::File::open(path).map_err(|e| Error::io("read the passphrase file", path, e))?;
-    read_passphrase_stream(&mut f, &format!("`{}`", path.display()))
+    read_passphrase_stream(&mut bytes.as_slice(), &format!("`{}`", path.display()))
 }
 
 /// Reads a passphrase from a stream: the text up to the first newline (`\n` or `\r\n`).
 /// Anything after that first line must be empty, so a wrong file is not silently truncated.
 pub fn read_passphrase_stream(r: &mut dyn Read, source: &str) -> Result<Passphrase> {
     let mut buf = Zeroizing::new(Vec::new());
-    r.take(64 * 1024).read_to_end(&mut buf).map_err(|e| {
-        Error::new(
-            ErrorKind::Io,
-            format!("could not read the passphrase from {source}"),
-        )
-        .with_source(e)
-    })?;
+    r.take(crate::files::PASSPHRASE_LIMIT)
+        .read_to_end(&mut buf)
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("could not read the passphrase from {source}"),
+            )
+            .with_source(e)
+        })?;
     let text = std::str::from_utf8(&buf)
         .map_err(|_| Error::usage(format!("the passphrase from {source} is not valid UTF-8")))?;
     let (line, rest) = match text.find('\n') {

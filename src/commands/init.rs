@@ -164,7 +164,7 @@ pub fn find_keys(ctx: &Ctx) -> Vec<FoundKey> {
         if std::fs::metadata(&p).map_or(true, |m| m.len() > 64 * 1024) {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&p) else {
+        let Ok(text) = files::read_bounded_text(&p, files::KEY_LIMIT, "private key") else {
             continue;
         };
         let Ok(private) = PrivateKey::from_openssh(&text) else {

@@ -262,7 +262,7 @@ pub fn path_in(ssh_dir: &Path) -> PathBuf {
 
 /// Reads the config (a missing file is an empty one).
 pub fn read(path: &Path) -> Result<SshConfig> {
-    match std::fs::read(path) {
+    match crate::files::read_bounded(path, crate::files::CONFIG_LIMIT, "SSH config") {
         Ok(bytes) => {
             let text = String::from_utf8(bytes).map_err(|_| {
                 Error::new(
@@ -276,8 +276,8 @@ pub fn read(path: &Path) -> Result<SshConfig> {
             })?;
             SshConfig::parse(&text, path)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SshConfig::parse("", path),
-        Err(e) => Err(Error::io("read the SSH config", path, e)),
+        Err(e) if e.kind() == ErrorKind::NotFound => SshConfig::parse("", path),
+        Err(e) => Err(e),
     }
 }
 

@@ -5,7 +5,6 @@
 //! atomic, under a lock, keeping every byte it does not change and the file's mode.
 
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -361,18 +360,12 @@ impl KnownHosts {
 
     /// Reads a file; a missing file is empty, an unreadable one is an error.
     pub fn read(path: &Path) -> Result<KnownHosts> {
-        match fs::File::open(path) {
-            Ok(mut f) => {
-                let mut bytes = Vec::new();
-                f.read_to_end(&mut bytes)
-                    .map_err(|e| Error::io("read the known_hosts file", path, e))?;
-                Ok(KnownHosts::parse_owned(path, bytes))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KnownHosts {
+        match files::read_bounded_if_exists(path, files::KNOWN_HOSTS_LIMIT, "known_hosts file")? {
+            Some((bytes, _)) => Ok(KnownHosts::parse_owned(path, bytes)),
+            None => Ok(KnownHosts {
                 path: path.to_owned(),
                 ..Default::default()
             }),
-            Err(e) => Err(Error::io("read the known_hosts file", path, e)),
         }
     }
 
@@ -438,16 +431,11 @@ pub fn update(path: &Path, edit: impl FnOnce(&[u8]) -> Result<Option<Vec<u8>>>) 
         .map_err(|e| Error::io("create the lock file", &lock_path, e))?;
     let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, errno)| Error::io("lock", &lock_path, std::io::Error::from(errno)))?;
-    let (current, mode) = match fs::read(path) {
-        Ok(b) => {
-            let mode = fs::metadata(path)
-                .map(|m| m.permissions().mode() & 0o7777)
-                .unwrap_or(0o600);
-            (b, mode)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0o600),
-        Err(e) => return Err(Error::io("read the known_hosts file", path, e)),
-    };
+    let (current, mode) =
+        match files::read_bounded_if_exists(path, files::KNOWN_HOSTS_LIMIT, "known_hosts file")? {
+            Some((b, meta)) => (b, meta.permissions().mode() & 0o7777),
+            None => (Vec::new(), 0o600),
+        };
     let Some(new) = edit(&current)? else {
         return Ok(false);
     };

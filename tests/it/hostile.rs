@@ -4,11 +4,97 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::process::Command;
 
 use crate::support::sshd::Sshd;
 use crate::support::{Out, Sandbox};
 
 const PASS: &str = "test pass phrase 1";
+
+/// A command whose address space is capped at 2 GiB: a read without limit fails fast here
+/// instead of eating the machine's memory.
+fn capped(mut cmd: Command) -> Command {
+    use std::os::unix::process::CommandExt;
+    #[allow(unsafe_code)]
+    // SAFETY: setrlimit is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            let cap = 2u64 << 30;
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_AS, cap, cap)
+                .map_err(std::io::Error::from)
+        });
+    }
+    cmd
+}
+
+#[test]
+fn a_key_or_config_that_never_ends_is_refused_with_what_and_why() {
+    let sb = Sandbox::new();
+    // --key /dev/zero: a character device, not a key file.
+    let out = sb.run_cmd(capped({
+        let mut c = sb.cmd();
+        c.args(["pubkey", "--key", "/dev/zero"]);
+        c
+    }));
+    out.code(5)
+        .stderr_has("/dev/zero")
+        .stderr_has("not a regular file");
+
+    // A FIFO nobody writes to: refused at once, not waited on.
+    let fifo = sb.root.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let started = std::time::Instant::now();
+    sb.run(&["pubkey", "--key", fifo.to_str().unwrap()])
+        .code(5)
+        .stderr_has("not a regular file");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+
+    // A key file far larger than any key.
+    let big = sb.root.path().join("big");
+    std::fs::write(&big, vec![b'A'; 200 * 1024]).unwrap();
+    sb.run(&["pubkey", "--key", big.to_str().unwrap()])
+        .code(5)
+        .stderr_has("larger than")
+        .stderr_has("64 KiB");
+
+    // keyclone's config naming /dev/zero as the clone key.
+    let cfg = sb.secret_file("config.toml", "[clone]\nkey = \"/dev/zero\"\n");
+    let out = sb.run_cmd(capped({
+        let mut c = sb.cmd();
+        c.args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "clone",
+            "ssh://git@127.0.0.1:1/r.git",
+            "--non-interactive",
+        ]);
+        c
+    }));
+    out.code(5).stderr_has("/dev/zero");
+
+    // The config file itself is /dev/zero.
+    let out = sb.run_cmd(capped({
+        let mut c = sb.cmd();
+        c.args(["--config", "/dev/zero", "pubkey"]);
+        c
+    }));
+    out.code(5)
+        .stderr_has("/dev/zero")
+        .stderr_has("not a regular file");
+
+    // ~/.ssh/config and known_hosts linked to /dev/zero.
+    std::fs::create_dir_all(sb.ssh_dir()).unwrap();
+    std::fs::set_permissions(sb.ssh_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", sb.ssh_dir().join("known_hosts")).unwrap();
+    let out = sb.run_cmd(capped({
+        let mut c = sb.cmd();
+        c.args(["trust", "127.0.0.1:1", "--accept-new"]);
+        c
+    }));
+    out.code(5)
+        .stderr_has("known_hosts")
+        .stderr_has("not a regular file");
+}
 
 fn sweep_leftovers(dir: &Path) -> Vec<String> {
     Sandbox::ls(dir)
