@@ -3,9 +3,12 @@
 //! archive folders, and kill -9 at every rename. git, OpenSSH and strace are the oracles.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha1::{Digest, Sha1};
+
+use crate::support::git::git;
 use crate::support::sshd::Sshd;
 use crate::support::{Out, Sandbox};
 
@@ -25,6 +28,171 @@ fn capped(mut cmd: Command) -> Command {
         });
     }
     cmd
+}
+
+/// A repository with one commit, and the sandbox it lives in.
+fn repo() -> (Sandbox, PathBuf) {
+    let sb = Sandbox::new();
+    let dir = sb.root.path().join("work");
+    std::fs::create_dir(&dir).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]).ok();
+    std::fs::write(dir.join("README.md"), "# r\n").unwrap();
+    git(&dir, &["add", "-A"]).ok();
+    git(&dir, &["commit", "-q", "-m", "one"]).ok();
+    // The empty blob the crafted entries name, so that git can compare them.
+    git(&dir, &["hash-object", "-w", "/dev/null"]).ok();
+    (sb, dir)
+}
+
+/// A version 2 index with these paths (sorted by git's rules: bytes), each an empty blob, and
+/// `count` in the header (the real count when `None`); with git's trailing checksum.
+fn index_with(paths: &[&[u8]], count: Option<u32>) -> Vec<u8> {
+    let mut paths: Vec<&[u8]> = paths.to_vec();
+    paths.sort();
+    let mut b = Vec::new();
+    b.extend_from_slice(b"DIRC");
+    b.extend_from_slice(&2u32.to_be_bytes());
+    b.extend_from_slice(&count.unwrap_or(paths.len() as u32).to_be_bytes());
+    let empty_blob: [u8; 20] = Sha1::digest(b"blob 0\0").into();
+    for p in paths {
+        let start = b.len();
+        for field in [0u32, 0, 0, 0, 0, 0, 0o100644, 0, 0, 0] {
+            b.extend_from_slice(&field.to_be_bytes());
+        }
+        b.extend_from_slice(&empty_blob);
+        b.extend_from_slice(&(p.len().min(0xfff) as u16).to_be_bytes());
+        b.extend_from_slice(p);
+        let len = 62 + p.len();
+        let padded = (len + 8) & !7;
+        b.resize(start + padded, 0);
+    }
+    let sum: [u8; 20] = Sha1::digest(&b).into();
+    b.extend_from_slice(&sum);
+    b
+}
+
+fn provenance(sb: &Sandbox, dir: &Path) -> Command {
+    let mut cmd = sb.cmd();
+    cmd.arg("provenance")
+        .arg(dir)
+        .env("GIT_CEILING_DIRECTORIES", sb.root.path());
+    cmd
+}
+
+/// `git status --porcelain`: (dirty, untracked entries).
+fn git_status(dir: &Path) -> (String, String) {
+    let st = git(dir, &["status", "--porcelain"]);
+    st.ok();
+    let untracked = st.stdout.lines().filter(|l| l.starts_with("??")).count();
+    (
+        (!st.stdout.trim().is_empty()).to_string(),
+        untracked.to_string(),
+    )
+}
+
+/// keyclone's (dirty, untracked), "" when left out.
+fn status_of(out: &Out) -> (String, String) {
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "provenance printed no JSON:\n{}\n{}",
+            out.stdout, out.stderr
+        )
+    });
+    let get = |k: &str| v[k].as_str().unwrap_or_default().to_lowercase();
+    (get("azureml.git.dirty"), get("provenance.git.untracked"))
+}
+
+#[test]
+fn index_paths_git_would_refuse_never_crash_provenance_or_reach_outside_the_work_tree() {
+    let (sb, dir) = repo();
+    // A file outside the work tree that a path in the index names.
+    let outside = sb.root.path().join("outside-secret");
+    std::fs::write(&outside, "").unwrap();
+    let abs = outside.to_str().unwrap().as_bytes().to_vec();
+    let cases: Vec<Vec<&[u8]>> = vec![
+        vec![b"/x"],
+        vec![b"/"],
+        vec![b"////x"],
+        vec![b"../outside-secret"],
+        vec![b"a/../../outside-secret"],
+        vec![&abs],
+        vec![b".git/config"],
+        vec![b".GIT/config"],
+        vec![b"a//b"],
+        vec![b"./README.md"],
+        vec![b"README.md", b"git~1/x"],
+    ];
+    for paths in &cases {
+        std::fs::write(dir.join(".git/index"), index_with(paths, None)).unwrap();
+        let trace = sb.root.path().join("trace");
+        let mut cmd = sb.cmd_of(&crate::support::require("strace", "strace"));
+        cmd.args(["-f", "-qq", "-e", "trace=%file,%desc", "-o"])
+            .arg(&trace)
+            .arg(crate::support::keyclone_bin())
+            .arg("provenance")
+            .arg(&dir)
+            .env("GIT_CEILING_DIRECTORIES", sb.root.path());
+        let out = sb.run_cmd(cmd);
+        let shown: Vec<String> = paths
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        assert_eq!(
+            out.code, 0,
+            "provenance failed on an index with {shown:?}:\n{}",
+            out.stderr
+        );
+        assert_eq!(
+            status_of(&out),
+            git_status(&dir),
+            "(dirty, untracked) differ from git status for {shown:?}: {}",
+            out.stderr
+        );
+        let calls = std::fs::read_to_string(&trace).unwrap();
+        let reached: Vec<&str> = calls
+            .lines()
+            .filter(|l| l.contains("outside-secret") || l.contains("\"/x\""))
+            .collect();
+        assert!(
+            reached.is_empty(),
+            "keyclone looked outside the work tree for {shown:?}: {reached:?}"
+        );
+    }
+}
+
+#[test]
+fn a_deep_index_path_does_not_exhaust_the_stack() {
+    let (sb, dir) = repo();
+    let deep: Vec<u8> = b"a/".repeat(200_000).into_iter().chain(*b"f").collect();
+    std::fs::write(dir.join(".git/index"), index_with(&[&deep], None)).unwrap();
+    let out = sb.run_cmd(provenance(&sb, &dir));
+    out.ok();
+    assert_eq!(
+        status_of(&out),
+        ("true".into(), "1".into()),
+        "the file is missing and README.md untracked, as git says: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_index_header_claiming_billions_of_entries_allocates_nothing_of_that_size() {
+    let (sb, dir) = repo();
+    for count in [1u32 << 28, 1 << 30, u32::MAX] {
+        std::fs::write(dir.join(".git/index"), index_with(&[], Some(count))).unwrap();
+        let out = sb.run_cmd(capped(provenance(&sb, &dir)));
+        assert!(
+            out.code != 134 && !out.stderr.contains("alloc"),
+            "count {count}: exit {}: {}",
+            out.code,
+            out.stderr
+        );
+        // git calls such an index corrupt; keyclone reports the damage (dirty is left out with
+        // a note naming the index) and records the rest, never a guess.
+        assert_ne!(git(&dir, &["status"]).code, 0);
+        out.ok().stderr_has("index").stderr_has("dirty is left out");
+        assert_eq!(status_of(&out).0, "", "no dirty value: {}", out.stdout);
+    }
 }
 
 #[test]
