@@ -1180,9 +1180,7 @@ fn ssh_config_step(ctx: &mut Ctx, args: &InitArgs, entry: &HostEntry) -> Result<
     if !ok {
         return Ok("declined".into());
     }
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&path).map_or(0o600, |m| m.permissions().mode() & 0o777);
-    files::replace(&path, cfg.render().as_bytes(), mode & !0o022)?;
+    sshconfig::write(&path, &cfg.render())?;
     ctx.ui.info(&format!("Updated `{}`.", path.display()));
     Ok("written".into())
 }

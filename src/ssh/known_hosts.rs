@@ -358,10 +358,14 @@ impl KnownHosts {
         kh
     }
 
-    /// Reads a file; a missing file is empty, an unreadable one is an error.
+    /// Reads a file; a missing file is empty, an unreadable one is an error, and so is one
+    /// that another user could write (see [`untrusted`]).
     pub fn read(path: &Path) -> Result<KnownHosts> {
         match files::read_bounded_if_exists(path, files::KNOWN_HOSTS_LIMIT, "known_hosts file")? {
-            Some((bytes, _)) => Ok(KnownHosts::parse_owned(path, bytes)),
+            Some((bytes, meta)) => {
+                untrusted(path, &meta)?;
+                Ok(KnownHosts::parse_owned(path, bytes))
+            }
             None => Ok(KnownHosts {
                 path: path.to_owned(),
                 ..Default::default()
@@ -388,6 +392,23 @@ impl KnownHosts {
             .iter()
             .filter_map(|r| r.entry(&self.text))
             .collect()
+    }
+}
+
+/// Refuses a known_hosts file that another user could write (or that belongs to another user
+/// than root or us): anyone able to add a line could make keyclone trust their server, so it
+/// is no trust anchor.
+fn untrusted(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    match files::file_problem(meta) {
+        None => Ok(()),
+        Some(problem) => Err(Error::refused(format!(
+            "refusing to trust or write the known_hosts file `{}`: {problem}, so anyone who can write it could make keyclone trust their server",
+            path.display()
+        ))
+        .hint(format!(
+            "run `chmod 600 {}` (and check its owner and its lines), then run the same command again",
+            path.display()
+        ))),
     }
 }
 
@@ -433,7 +454,10 @@ pub fn update(path: &Path, edit: impl FnOnce(&[u8]) -> Result<Option<Vec<u8>>>) 
         .map_err(|(_, errno)| Error::io("lock", &lock_path, std::io::Error::from(errno)))?;
     let (current, mode) =
         match files::read_bounded_if_exists(path, files::KNOWN_HOSTS_LIMIT, "known_hosts file")? {
-            Some((b, meta)) => (b, meta.permissions().mode() & 0o7777),
+            Some((b, meta)) => {
+                untrusted(path, &meta)?;
+                (b, meta.permissions().mode() & 0o7777)
+            }
             None => (Vec::new(), 0o600),
         };
     let Some(new) = edit(&current)? else {

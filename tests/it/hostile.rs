@@ -373,3 +373,91 @@ fn kill_at_the_known_hosts_rename_keeps_the_old_file_byte_for_byte() {
     );
     assert!(sweep_leftovers(&ssh).is_empty());
 }
+
+#[test]
+fn a_world_writable_known_hosts_is_no_trust_anchor() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let ssh = sb.ssh_dir();
+    std::fs::create_dir_all(&ssh).unwrap();
+    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let kh = ssh.join("known_hosts");
+    std::fs::write(&kh, format!("{}\n", sshd.known_hosts_line())).unwrap();
+    std::fs::set_permissions(&kh, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let target = format!("127.0.0.1:{}", sshd.port);
+    let before = std::fs::read(&kh).unwrap();
+    sb.run(&["trust", &target])
+        .code(5)
+        .stderr_has("every user can write")
+        .stderr_has(&format!("chmod 600 {}", kh.display()));
+    sb.run(&["trust", "127.0.0.1:1", "--accept-new"])
+        .code(5)
+        .stderr_has("chmod 600");
+    assert_eq!(std::fs::read(&kh).unwrap(), before);
+    std::fs::set_permissions(&kh, std::fs::Permissions::from_mode(0o600)).unwrap();
+    sb.run(&["trust", &target])
+        .ok()
+        .stderr_has("already trusted");
+}
+
+fn init_args(w: &crate::init::World) -> Vec<String> {
+    [
+        "--non-interactive",
+        "--repo",
+        &w.port_url(),
+        "--passphrase-file",
+        w.pass_file.to_str().unwrap(),
+        "--cache",
+        "none",
+        "--yes",
+        "--no-clone",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn ssh_config_kill_at_its_rename_and_a_linked_config() {
+    let w = crate::init::World::new();
+    let ssh = w.sb.ssh_dir();
+    std::fs::create_dir_all(&ssh).unwrap();
+    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
+    w.sb.run(&["keygen", "--passphrase-file", w.pass_file.to_str().unwrap()])
+        .ok();
+    w.authorize(&ssh.join("id_ed25519"));
+    let cfg = w.ssh_config();
+    let old = b"Host build\n  HostName 10.0.0.5\n";
+    std::fs::write(&cfg, old).unwrap();
+    let args = init_args(&w);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = w.sb.cmd();
+    cmd.arg("init")
+        .args(&args)
+        .env("KEYCLONE_TEST_KILL_AT", "rename:config");
+    let out = w.sb.run_cmd(cmd);
+    assert_eq!(out.code, -1, "killed by SIGKILL: {}", out.stderr);
+    assert_eq!(std::fs::read(&cfg).unwrap(), old, "the old file, unchanged");
+    assert_eq!(sweep_leftovers(&ssh).len(), 1, "{:?}", Sandbox::ls(&ssh));
+    w.init(&args, None).ok();
+    let new = std::fs::read_to_string(&cfg).unwrap();
+    assert!(new.starts_with(std::str::from_utf8(old).unwrap()) && new.contains("# >>> keyclone"));
+    assert!(sweep_leftovers(&ssh).is_empty(), "{:?}", Sandbox::ls(&ssh));
+
+    // A linked config: refused, the link and its target untouched.
+    let real = w.sb.root.path().join("dotfiles-ssh-config");
+    std::fs::write(&real, old).unwrap();
+    std::fs::remove_file(&cfg).unwrap();
+    std::os::unix::fs::symlink(&real, &cfg).unwrap();
+    w.init(&args, None)
+        .code(5)
+        .stderr_has("symbolic link")
+        .stderr_has(&real.display().to_string());
+    assert!(
+        std::fs::symlink_metadata(&cfg)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&real).unwrap(), old);
+}
