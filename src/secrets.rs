@@ -15,6 +15,19 @@ use crate::env::{Env, KEYCLONE_PASSPHRASE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ui::Ui;
 
+/// Keeps the secrets this process may hold (passphrases, decrypted keys) out of core dumps and
+/// away from other processes of the same user: the process is made non-dumpable
+/// (`PR_SET_DUMPABLE` 0: no core file, no `ptrace` attach, `/proc/PID/mem` closed) and its core
+/// size limit set to 0. Called first thing by the binary; returns what could not be done.
+pub fn protect_process() -> std::result::Result<(), String> {
+    use nix::sys::resource::{Resource, setrlimit};
+    let dumpable = nix::sys::prctl::set_dumpable(false)
+        .map_err(|e| format!("could not make the process non-dumpable: {e}"));
+    let core = setrlimit(Resource::RLIMIT_CORE, 0, 0)
+        .map_err(|e| format!("could not turn core dumps off: {e}"));
+    dumpable.and(core)
+}
+
 /// A secret string, wiped from memory on drop.
 #[derive(Clone)]
 pub struct Passphrase(Zeroizing<String>);
@@ -188,6 +201,16 @@ mod tests {
 
     fn ui_with(answers: Vec<Answer>) -> Ui {
         Ui::captured(Box::new(ScriptedPrompter::new(answers)), true)
+    }
+
+    #[test]
+    fn the_process_is_not_dumpable_and_has_no_core_limit_after_protection() {
+        protect_process().unwrap();
+        assert!(!nix::sys::prctl::get_dumpable().unwrap());
+        assert_eq!(
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE).unwrap(),
+            (0, 0)
+        );
     }
 
     #[test]

@@ -400,6 +400,52 @@ fn a_world_writable_known_hosts_is_no_trust_anchor() {
         .stderr_has("already trusted");
 }
 
+#[test]
+fn the_process_gets_no_core_dump_while_it_may_hold_a_passphrase() {
+    let sb = Sandbox::new();
+    // keygen waits for the passphrase on standard input, which stays open and empty.
+    let mut cmd = sb.cmd();
+    {
+        use std::os::unix::process::CommandExt;
+        #[allow(unsafe_code)]
+        // SAFETY: getrlimit/setrlimit are async-signal-safe and touch no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                use nix::sys::resource::{Resource, getrlimit, setrlimit};
+                // Core dumps allowed as far as the hard limit goes, so the test can fail.
+                let (_, hard) = getrlimit(Resource::RLIMIT_CORE)?;
+                setrlimit(Resource::RLIMIT_CORE, hard, hard).map_err(std::io::Error::from)
+            });
+        }
+    }
+    let mut child = cmd
+        .args(["keygen", "--passphrase-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let limits = format!("/proc/{}/limits", child.id());
+    let mut line = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let text = std::fs::read_to_string(&limits).unwrap_or_default();
+        line = text
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))
+            .unwrap_or_default()
+            .to_owned();
+        if line.split_whitespace().nth(4) == Some("0") {
+            break;
+        }
+    }
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{line}");
+}
+
 fn init_args(w: &crate::init::World) -> Vec<String> {
     [
         "--non-interactive",
