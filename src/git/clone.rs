@@ -775,7 +775,10 @@ fn pack_offsets(git_dir: &Path) -> std::collections::HashMap<git2::Oid, u64> {
         .collect();
     idx.sort();
     for (n, path) in idx.iter().enumerate() {
-        let Ok(b) = std::fs::read(path) else { continue };
+        let Ok(b) = crate::files::read_bounded(path, crate::files::INDEX_LIMIT, "pack index")
+        else {
+            continue;
+        };
         let be32 = |at: usize| {
             b.get(at..at + 4)
                 .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
