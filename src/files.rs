@@ -274,6 +274,8 @@ fn kill_before_rename(dest: &Path) {
 
 const TEMP_PREFIX: &str = ".keyclone-";
 const TEMP_SUFFIX: &str = ".tmp";
+/// The most of the final name kept in a temporary file's name.
+const MAX_NAME_IN_TEMP: usize = 200;
 /// An empty temporary file may belong to a writer that has created it and not yet locked it;
 /// only one older than this is removed.
 const EMPTY_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -416,10 +418,15 @@ struct Temp {
 /// when the returned value is dropped. Dead temporary files in `dir` are swept first.
 fn write_temp(dir: &Path, dest: &Path, contents: &[u8], mode: u32) -> Result<Temp> {
     sweep(dir);
-    let dest_name = dest
+    let mut dest_name = dest
         .file_name()
         .map(|n| n.to_string_lossy().replace(['/', '\0'], "_"))
         .unwrap_or_default();
+    // The temporary name must fit NAME_MAX (255) with the prefix, random part and suffix; a
+    // shortened name only means that [`sweep`] removes the file instead of completing a pair.
+    while dest_name.len() > MAX_NAME_IN_TEMP {
+        dest_name.pop();
+    }
     let tmp = tempfile::Builder::new()
         .prefix(&format!("{TEMP_PREFIX}{dest_name}."))
         .suffix(TEMP_SUFFIX)
@@ -778,6 +785,15 @@ mod tests {
         let public = dir.path().join("id_ed25519.pub");
         assert_eq!(fs::read_to_string(&public).unwrap(), pair.public_line);
         assert_eq!(fs::metadata(&public).unwrap().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn a_file_with_a_long_name_is_still_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = dir.path().join("k".repeat(250));
+        replace(&long, b"x", 0o600).unwrap();
+        assert_eq!(fs::read(&long).unwrap(), b"x");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
