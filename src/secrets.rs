@@ -166,18 +166,25 @@ pub fn read_passphrase_file(path: &Path, ui: &mut Ui) -> Result<Passphrase> {
 }
 
 /// Reads a passphrase from a stream: the text up to the first newline (`\n` or `\r\n`).
-/// Anything after that first line must be empty, so a wrong file is not silently truncated.
+/// Anything after that first line must be empty, so a wrong file is not silently truncated; a
+/// stream longer than 64 KiB is refused, not cut. The buffer is allocated once (never
+/// reallocated, so no copy of the secret is left in freed memory) and wiped when dropped.
 pub fn read_passphrase_stream(r: &mut dyn Read, source: &str) -> Result<Passphrase> {
-    let mut buf = Zeroizing::new(Vec::new());
-    r.take(crate::files::PASSPHRASE_LIMIT)
-        .read_to_end(&mut buf)
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Io,
-                format!("could not read the passphrase from {source}"),
-            )
-            .with_source(e)
-        })?;
+    let limit = crate::files::PASSPHRASE_LIMIT;
+    let mut buf = Zeroizing::new(Vec::with_capacity(limit as usize + 1));
+    r.take(limit + 1).read_to_end(&mut buf).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("could not read the passphrase from {source}"),
+        )
+        .with_source(e)
+    })?;
+    if buf.len() as u64 > limit {
+        return Err(Error::usage(format!(
+            "the passphrase from {source} is more than 64 KiB long, so it is not a passphrase"
+        ))
+        .hint("put only the passphrase on the first line"));
+    }
     let text = std::str::from_utf8(&buf)
         .map_err(|_| Error::usage(format!("the passphrase from {source} is not valid UTF-8")))?;
     let (line, rest) = match text.find('\n') {
@@ -225,6 +232,15 @@ mod tests {
         assert_eq!(p.expose(), "s3cret pass");
         let p = read_passphrase_stream(&mut &b"nonl"[..], "x").unwrap();
         assert_eq!(p.expose(), "nonl");
+    }
+
+    #[test]
+    fn a_stream_longer_than_the_limit_is_refused_not_cut() {
+        let long = vec![b'a'; 70 * 1024];
+        let e = read_passphrase_stream(&mut &long[..], "standard input").unwrap_err();
+        assert!(e.message().contains("more than 64 KiB"), "{}", e.message());
+        let e = read_passphrase_stream(&mut std::io::repeat(b'a'), "x").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage);
     }
 
     #[test]
