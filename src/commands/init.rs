@@ -164,7 +164,7 @@ pub fn find_keys(ctx: &Ctx) -> Vec<FoundKey> {
         if std::fs::metadata(&p).map_or(true, |m| m.len() > 64 * 1024) {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&p) else {
+        let Ok(text) = files::read_bounded_text(&p, files::KEY_LIMIT, "private key") else {
             continue;
         };
         let Ok(private) = PrivateKey::from_openssh(&text) else {
@@ -1180,9 +1180,7 @@ fn ssh_config_step(ctx: &mut Ctx, args: &InitArgs, entry: &HostEntry) -> Result<
     if !ok {
         return Ok("declined".into());
     }
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&path).map_or(0o600, |m| m.permissions().mode() & 0o777);
-    files::replace(&path, cfg.render().as_bytes(), mode & !0o022)?;
+    sshconfig::write(&path, &cfg.render())?;
     ctx.ui.info(&format!("Updated `{}`.", path.display()));
     Ok("written".into())
 }

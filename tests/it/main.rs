@@ -7,6 +7,7 @@ mod support;
 
 mod clone;
 mod hostile;
+mod hostile_files;
 mod init;
 mod keygen;
 mod login;
