@@ -8,13 +8,18 @@ use std::path::{Path, PathBuf};
 use crate::init::{Agent, PASS, World};
 use crate::support::{Out, Sandbox, ssh_keygen};
 
+/// `SHA256:...` of a public key, as `ssh-keygen -l` prints it; a failure fails the test (an
+/// empty fingerprint would be "contained" in any listing).
 fn fingerprint_of(public: &Path) -> String {
     let out = ssh_keygen(&["-lf", public.to_str().unwrap()]);
-    out.stdout
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned()
+    out.ok();
+    let fp = out.stdout.split_whitespace().nth(1).unwrap_or_default();
+    assert!(
+        fp.starts_with("SHA256:") && fp.len() > 20,
+        "ssh-keygen -lf gave no fingerprint: {}",
+        out.stdout
+    );
+    fp.to_owned()
 }
 
 /// A world whose key is authorized, with keyclone's config block and the key in ssh-agent.
