@@ -140,6 +140,20 @@ pub fn parse(text: &str) -> Result<Config> {
                 })?;
             }
         }
+        // Shown to the user as they are: no control or invisible characters.
+        for (key, value) in [
+            ("name", p.name.as_ref()),
+            ("upload-url", p.upload_url.as_ref()),
+        ] {
+            if let Some(v) = value
+                && crate::names::shown(v) != *v
+            {
+                return Err(bad(format!(
+                    "`{key} = {:?}` holds control or invisible characters",
+                    crate::names::shown(v)
+                )));
+            }
+        }
         if let Some(u) = &p.user {
             crate::names::user(u).map_err(|why| {
                 bad(format!(

@@ -301,6 +301,31 @@ fn check_flags(ctx: &Ctx, args: &InitArgs, s: &Survey) -> Result<()> {
     if let Some(fp) = &args.fingerprint {
         normalize_fingerprint(fp)?;
     }
+    // The paths the `~/.ssh/config` block will name, checked before anything is written
+    // (the block itself is checked again when it is written).
+    if !args.no_ssh_config {
+        let key = args
+            .key
+            .as_ref()
+            .map(|k| std::path::absolute(k).unwrap_or(k.clone()));
+        let known_hosts = ctx.ssh_dir.join("known_hosts");
+        for (what, path) in [
+            ("`--key`", key.as_ref()),
+            ("the SSH directory", Some(&known_hosts)),
+        ] {
+            if let Some(p) = path {
+                crate::names::config_path(p).map_err(|why| {
+                    Error::usage(format!(
+                        "{what} `{}` cannot be written into `~/.ssh/config`: {why}",
+                        crate::names::shown(&p.display().to_string())
+                    ))
+                    .hint(
+                        "nothing was written; rename the file or folder, or pass `--no-ssh-config`",
+                    )
+                })?;
+            }
+        }
+    }
     match args.cache {
         Some(Cache::Keyring) => {
             if let Err(why) = &s.keyring {

@@ -545,6 +545,11 @@ fn update_submodules(
         .submodules()
         .map_err(|e| Error::internal("could not read .gitmodules").with_source(e))?;
     for mut sm in subs {
+        if sm.index_id().is_none() {
+            // An entry of `.gitmodules` with no gitlink in the tree (a removed submodule):
+            // git ignores it, and so does keyclone.
+            continue;
+        }
         let raw_url = sm.url().ok().flatten().unwrap_or_default().to_owned();
         let name = sm.path().display().to_string();
         let sm_name = sm.name().unwrap_or_default().to_owned();

@@ -381,7 +381,7 @@ fn a_url_user_with_encoded_newlines_writes_no_ssh_config() {
 fn hosts_with_commas_or_patterns_never_reach_known_hosts() {
     let w = crate::init::World::new();
     let before = tree_of(&w.sb.home);
-    for host in ["x,127.0.0.1", "127.0.0.?", "127.0.0.*", "!x"] {
+    for host in ["x,127.0.0.1", "127.0.0.?", "127.0.0.*", "!x", "localhost."] {
         let url = format!("git@{host}:{}", w.bare.display());
         let out = init_unattended(&w, &url);
         assert_eq!(out.code, 2, "{host}: {}", out.stderr);
@@ -397,14 +397,19 @@ fn hosts_with_commas_or_patterns_never_reach_known_hosts() {
 fn a_config_entry_cannot_claim_a_pinned_host_without_pins() {
     let sb = crate::support::Sandbox::new();
     let cfg = sb.root.path().join("config.toml");
-    for (field, value) in [
-        ("host", "github.com"),
-        ("host", "ssh.github.com"),
-        ("web-host", "github.com"),
-        ("fallback-host", "gitlab.com"),
-        ("host", "ssh.dev.azure.com"),
+    // With or without fingerprints of its own: a config handed around by a team could
+    // otherwise pin an attacker's key for github.com (found by the attack review).
+    let own_pin = "fingerprints = [\"SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU\"]\n";
+    for (field, value, pins) in [
+        ("host", "github.com", ""),
+        ("host", "github.com", own_pin),
+        ("host", "ssh.github.com", own_pin),
+        ("web-host", "github.com", ""),
+        ("fallback-host", "gitlab.com", own_pin),
+        ("host", "ssh.dev.azure.com", ""),
+        ("host", "bitbucket.org", own_pin),
     ] {
-        let mut text = "[provider.corp]\nkind = \"gitlab\"\n".to_owned();
+        let mut text = format!("[provider.corp]\nkind = \"gitlab\"\n{pins}");
         if field != "host" {
             text.push_str("host = \"git.corp.example\"\nfallback-port = 443\n");
         }
@@ -431,6 +436,10 @@ fn a_config_entry_cannot_claim_a_pinned_host_without_pins() {
         "host = \"git.corp\\nHost *\"",
         "host = \"git.corp\"\nuser = \"git\\nProxyCommand x\"",
         "host = \"git.corp\"\nweb-host = \"a b\"",
+        "host = \"github.com.\"",
+        "host = \"git.corp\"\nname = \"Evil\\u001b]0;pwned\\u0007\\nFAKE LINE\"",
+        "host = \"git.corp\"\nupload-url = \"https://x.example/\\u001b[2J\"",
+        "host = \"git.corp\"\nname = \"Corp\\u202egnp.exe\"",
     ] {
         std::fs::write(&cfg, format!("[provider.corp]\nkind = \"plain\"\n{bad}\n")).unwrap();
         let out = sb.run(&[
@@ -538,4 +547,79 @@ fn a_host_key_swapped_between_the_probe_and_the_transfer_is_refused() {
         !kh.contains(other.known_hosts_line().split_whitespace().nth(2).unwrap()),
         "the swapped key was recorded"
     );
+}
+
+#[test]
+fn a_trailing_dot_does_not_take_a_host_out_of_its_pins() {
+    let sb = crate::support::Sandbox::new();
+    for url in [
+        "git@github.com.:o/r.git",
+        "ssh://git@GITHUB.COM.:22/o/r.git",
+        "git@gitlab.com.:g/p.git",
+    ] {
+        let out = sb.run(&["clone", url, "--non-interactive"]);
+        assert_eq!(out.code, 2, "{url}: {}", out.stderr);
+        assert!(out.stderr.contains("ends with `.`"), "{}", out.stderr);
+    }
+    assert!(!sb.ssh_dir().join("known_hosts").exists());
+}
+
+#[test]
+fn paths_that_openssh_would_read_differently_never_reach_the_ssh_config() {
+    let w = crate::init::World::new();
+    for name in ["id_o'k", "id_a\\b", "id_${HOME}", "id_%d"] {
+        let key = w.sb.ssh_dir().join(name);
+        let url = w.port_url();
+        let out = w.init(
+            &[
+                "--non-interactive",
+                "--repo",
+                &url,
+                "--yes",
+                "--no-clone",
+                "--cache",
+                "none",
+                "--key",
+                key.to_str().unwrap(),
+                "--passphrase-file",
+                w.pass_file.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(out.code, 2, "{name}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("cannot be written into `~/.ssh/config`"),
+            "{}",
+            out.stderr
+        );
+        assert!(!w.ssh_config().exists());
+    }
+}
+
+#[test]
+fn a_stale_gitmodules_entry_without_a_gitlink_is_ignored_as_git_does() {
+    let s = Setup::new("ed25519");
+    let c = Craft::new(&s.bare);
+    let readme = c.blob(b"# readme\n");
+    let inner = c.publish(&c.tree(&[(FILE, b"README.md", &readme)]));
+    c.branch("inner", &inner);
+    let gitmodules = c.blob(
+        format!(
+            "[submodule \"real\"]\n\tpath = sub\n\turl = {0}\n[submodule \"old\"]\n\tpath = removed\n\turl = {0}\n",
+            s.url
+        )
+        .as_bytes(),
+    );
+    let root = c.tree(&[
+        (FILE, b".gitmodules", &gitmodules),
+        (FILE, b"README.md", &readme),
+        (GITLINK, b"sub", &inner),
+    ]);
+    c.publish(&root);
+    let dest = s.dest("ours");
+    s.clone(&[dest.to_str().unwrap(), "--recurse-submodules"])
+        .ok();
+    assert!(dest.join("sub/README.md").exists());
+    assert!(!dest.join("removed").exists());
 }

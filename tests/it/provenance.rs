@@ -611,7 +611,8 @@ fn bad_paths_and_damaged_repositories() {
     assert_ne!(r.git(&["rev-parse", "--verify", "-q", "HEAD"]).code, 0);
     assert!(json.get("azureml.git.commit").is_none(), "{}", out.stdout);
     assert_eq!(
-        json.get("azureml.git.repository_uri").and_then(|v| v.as_str()),
+        json.get("azureml.git.repository_uri")
+            .and_then(|v| v.as_str()),
         Some("https://github.com/example/r.git"),
         "{}",
         out.stdout
