@@ -771,10 +771,8 @@ mod tests {
             fs::write(&p, data).unwrap();
             p
         };
-        let dead = put(
-            ".keyclone-id_ed25519.aB3dE9.tmp",
-            b"-----BEGIN OPENSSH PRIVATE KEY-----",
-        );
+        // Stands for a private key (any bytes: the sweep does not read them).
+        let dead = put(".keyclone-id_ed25519.aB3dE9.tmp", b"secret key bytes");
         let alive = put(".keyclone-known_hosts.Zz0000.tmp", b"line");
         let empty = put(".keyclone-config.Yy1111.tmp", b"");
         let other = put(".keyclone-rotate-id.json", b"{}");

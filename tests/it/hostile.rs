@@ -325,19 +325,18 @@ fn tree_of(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `keyclone init` as a provisioning script runs it: every answer a flag, first use accepted.
-fn init_unattended(w: &crate::init::World, url: &str) -> crate::support::Out {
-    w.init(
-        &[
-            "--non-interactive",
-            "--repo",
-            url,
-            "--yes",
-            "--accept-new",
-            "--passphrase-file",
-            w.pass_file.to_str().unwrap(),
-        ],
-        None,
-    )
+fn init_unattended(w: &crate::init::World, url: &str, extra: &[&str]) -> crate::support::Out {
+    let mut args = vec![
+        "--non-interactive",
+        "--repo",
+        url,
+        "--yes",
+        "--accept-new",
+        "--passphrase-file",
+        w.pass_file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    w.init(&args, None)
 }
 
 #[test]
@@ -361,7 +360,7 @@ fn a_url_user_with_encoded_newlines_writes_no_ssh_config() {
         "-oProxyCommand=x".to_owned(),
     ] {
         let url = format!("ssh://{user}@127.0.0.1:{}{}", w.sshd.port, w.bare.display());
-        let out = init_unattended(&w, &url);
+        let out = init_unattended(&w, &url, &[]);
         out.code(2).stderr_has("is not an SSH user name");
         assert!(
             !out.stderr.lines().any(|l| {
@@ -383,7 +382,7 @@ fn hosts_with_commas_or_patterns_never_reach_known_hosts() {
     let before = tree_of(&w.sb.home);
     for host in ["x,127.0.0.1", "127.0.0.?", "127.0.0.*", "!x", "localhost."] {
         let url = format!("git@{host}:{}", w.bare.display());
-        let out = init_unattended(&w, &url);
+        let out = init_unattended(&w, &url, &[]);
         assert_eq!(out.code, 2, "{host}: {}", out.stderr);
         assert!(out.stderr.contains("is not a host name"), "{}", out.stderr);
         let out = w.sb.run(&["trust", host, "--accept-new"]);
@@ -570,21 +569,16 @@ fn paths_that_openssh_would_read_differently_never_reach_the_ssh_config() {
     for name in ["id_o'k", "id_a\\b", "id_${HOME}", "id_%d"] {
         let key = w.sb.ssh_dir().join(name);
         let url = w.port_url();
-        let out = w.init(
+        let out = init_unattended(
+            &w,
+            &url,
             &[
-                "--non-interactive",
-                "--repo",
-                &url,
-                "--yes",
                 "--no-clone",
                 "--cache",
                 "none",
                 "--key",
                 key.to_str().unwrap(),
-                "--passphrase-file",
-                w.pass_file.to_str().unwrap(),
             ],
-            None,
         );
         assert_eq!(out.code, 2, "{name}: {}", out.stderr);
         assert!(
