@@ -190,16 +190,18 @@ pub fn find_keys(ctx: &Ctx) -> Vec<FoundKey> {
 
 /// git's `user.name` and `user.email` from the files git reads for them outside a repository:
 /// `$HOME/.gitconfig`, `$XDG_CONFIG_HOME/git/config` (else `~/.config/git/config`) and
-/// `/etc/gitconfig`.
+/// `/etc/gitconfig` (unless `GIT_CONFIG_NOSYSTEM` says not to).
 pub fn git_identity(env: &crate::env::Env) -> (Option<String>, Option<String>) {
     let Ok(mut cfg) = git2::Config::new() else {
         return (None, None);
     };
-    let _ = cfg.add_file(
-        Path::new("/etc/gitconfig"),
-        git2::ConfigLevel::System,
-        false,
-    );
+    if !env.git_config_nosystem() {
+        let _ = cfg.add_file(
+            Path::new("/etc/gitconfig"),
+            git2::ConfigLevel::System,
+            false,
+        );
+    }
     if let Some(home) = env.home() {
         let xdg = env
             .get_nonempty(crate::env::XDG_CONFIG_HOME)
