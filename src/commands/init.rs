@@ -223,7 +223,7 @@ pub fn survey(ctx: &Ctx) -> Survey {
             .map(|e| e.message().to_owned()),
         keys: find_keys(ctx),
         agent: agent_socket(ctx).is_some_and(|s| agent::client::reachable(&s)),
-        keyring: secrets::keyring_works(),
+        keyring: secrets::keyring_works(&ctx.env),
         code_share: home.join(workspace::AZUREML_CODE_SHARE).is_dir(),
         git_name,
         git_email,
@@ -839,7 +839,7 @@ fn cache_passphrase(ctx: &mut Ctx, args: &InitArgs, c: &Chosen, s: &Survey) -> R
     let Some((decrypted, Some(pass))) = &c.unlocked else {
         return Ok("not needed".into());
     };
-    if secrets::keyring_passphrase(&c.path).is_some_and(|p| p.expose() == pass.expose()) {
+    if secrets::keyring_passphrase(&ctx.env, &c.path).is_some_and(|p| p.expose() == pass.expose()) {
         return Ok("keyring already holds the passphrase".into());
     }
     let mut options: Vec<(Cache, String)> = Vec::new();
@@ -879,7 +879,7 @@ fn cache_passphrase(ctx: &mut Ctx, args: &InitArgs, c: &Chosen, s: &Survey) -> R
     };
     match choice {
         Cache::None => Ok("not cached".into()),
-        Cache::Keyring => match secrets::keyring_store(&c.path, pass) {
+        Cache::Keyring => match secrets::keyring_store(&ctx.env, &c.path, pass) {
             Ok(()) => {
                 ctx.ui.info("The passphrase is in the keyring (service `keyclone`, account = the key's path).");
                 Ok("keyring".into())
