@@ -822,13 +822,7 @@ pub mod scripted {
 
     /// Runs `keyclone ARGS` in this process with a terminal-like UI answering from `answers`.
     pub fn run(w: &World, argv: &[&str], answers: Vec<Answer>, on_enter: Hook) -> Run {
-        let home = w.sb.home.to_str().unwrap();
-        let xdg = w.sb.home.join(".config");
-        let env = keyclone::env::Env::from_pairs([
-            ("HOME", home),
-            ("USER", "tester"),
-            ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
-        ]);
+        let env = w.sb.env();
         let cli = keyclone::cli::Cli::try_parse_from(
             std::iter::once("keyclone").chain(argv.iter().copied()),
         )

@@ -16,4 +16,5 @@ mod providers;
 mod pty;
 mod pubkey;
 mod rotate;
+mod sealing;
 mod trust;
