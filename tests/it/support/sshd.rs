@@ -85,6 +85,8 @@ fn launch(d: &Path, addresses: &[&str], fixed_port: Option<u16>, extra: &str) ->
             ),
         )
         .unwrap();
+        // `-E` appends: start each attempt with an empty log, so only this server's lines count.
+        let _ = std::fs::remove_file(&log);
         let mut child = Command::new(&sshd)
             .arg("-D")
             .arg("-f")
@@ -98,9 +100,16 @@ fn launch(d: &Path, addresses: &[&str], fixed_port: Option<u16>, extra: &str) ->
             .expect("start sshd");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
+            // Our sshd says it listens (a connect alone could reach another test's server that
+            // took the port between `free_port` and this sshd's bind).
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
             if addresses
                 .iter()
-                .all(|a| TcpStream::connect((*a, port)).is_ok())
+                .all(|a| said.contains(&format!("Server listening on {a} port {port}.")))
+                && addresses
+                    .iter()
+                    .all(|a| TcpStream::connect((*a, port)).is_ok())
+                && matches!(child.try_wait(), Ok(None))
             {
                 return (child, port);
             }
