@@ -78,6 +78,7 @@ fn launch(d: &Path, addresses: &[&str], fixed_port: Option<u16>, extra: &str) ->
             format!(
                 "{listen}Port {port}\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\n\
                  StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
+                 SetEnv GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null\n\
                  PermitRootLogin prohibit-password\nPubkeyAuthentication yes\nLogLevel VERBOSE\nMaxStartups 100\n{extra}",
                 hk = d.join("host_ed25519").display(),
                 pid = d.join("sshd.pid").display(),
