@@ -80,6 +80,9 @@ pub fn user_keyring() -> String {
 pub struct Sandbox {
     pub root: tempfile::TempDir,
     pub home: PathBuf,
+    /// Beside `root`, so tests that list `root` see only what keyclone made: the files keyclone
+    /// is pointed at instead of system-wide ones.
+    system: tempfile::TempDir,
 }
 
 /// What a finished command printed and returned.
@@ -151,7 +154,11 @@ impl Sandbox {
         let home = root.path().join("home");
         std::fs::create_dir(&home).unwrap();
         std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let sb = Sandbox { root, home };
+        let system = tempfile::Builder::new()
+            .prefix("keyclone-test-system-")
+            .tempdir()
+            .expect("temp dir");
+        let sb = Sandbox { root, home, system };
         std::fs::write(sb.system_known_hosts(), "").unwrap();
         sb
     }
@@ -159,7 +166,7 @@ impl Sandbox {
     /// The empty file keyclone reads as the system-wide known_hosts (instead of
     /// `/etc/ssh/ssh_known_hosts`); a test may write lines to it.
     pub fn system_known_hosts(&self) -> PathBuf {
-        self.root.path().join("ssh_known_hosts")
+        self.system.path().join("ssh_known_hosts")
     }
 
     /// The sealed environment for a test that runs keyclone in-process: the same variables
