@@ -46,7 +46,8 @@ pub const DEFAULT_SYSTEM_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
 pub const GIT_CONFIG_NOSYSTEM: &str = "GIT_CONFIG_NOSYSTEM";
 /// Tests only, debug builds only: the serial number of the test runner's session keyring.
 /// keyclone then refuses to touch the kernel keyring while its session keyring is that one
-/// (only a run inside `keyctl session` may use a keyring). Release builds ignore it.
+/// (only a run inside `keyctl session` may use a keyring), and keeps its entries in that session
+/// keyring only (not linked into the user's persistent keyring). Release builds ignore it.
 pub const KEYCLONE_TEST_USER_KEYRING: &str = "KEYCLONE_TEST_USER_KEYRING";
 
 const KNOWN: &[&str] = &[

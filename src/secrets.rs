@@ -350,7 +350,7 @@ pub fn keyring_account(key_path: &Path) -> String {
 /// one. The keyring is a convenience: every failure means "no cached passphrase".
 pub fn keyring_passphrase(env: &Env, key_path: &Path) -> Option<Passphrase> {
     keyring_allowed(env).ok()?;
-    let entry = keyring::Entry::new(KEYRING_SERVICE, &keyring_account(key_path)).ok()?;
+    let entry = keyring_entry(env, key_path).ok()?;
     entry.get_password().ok().map(Passphrase::new)
 }
 
@@ -363,8 +363,7 @@ pub fn keyring_store(
     p: &Passphrase,
 ) -> std::result::Result<(), String> {
     keyring_allowed(env)?;
-    let entry = keyring::Entry::new(KEYRING_SERVICE, &keyring_account(key_path))
-        .map_err(|e| e.to_string())?;
+    let entry = keyring_entry(env, key_path).map_err(|e| e.to_string())?;
     entry.set_password(p.expose()).map_err(|e| e.to_string())?;
     match entry.get_password() {
         Ok(back) if back == p.expose() => Ok(()),
@@ -378,7 +377,7 @@ pub fn keyring_forget(env: &Env, key_path: &Path) -> bool {
     if keyring_allowed(env).is_err() {
         return false;
     }
-    keyring::Entry::new(KEYRING_SERVICE, &keyring_account(key_path))
+    keyring_entry(env, key_path)
         .and_then(|e| e.delete_credential())
         .is_ok()
 }
@@ -391,6 +390,25 @@ pub fn keyring_works(env: &Env) -> std::result::Result<(), String> {
     let r = keyring_store(env, probe, &p);
     keyring_forget(env, probe);
     r
+}
+
+/// keyclone's keyring entry for a key. Debug builds under `KEYCLONE_TEST_USER_KEYRING` (tests):
+/// an entry of this session keyring only; the keyutils store otherwise also links every entry
+/// into the user's persistent keyring, which outlives any `keyctl session` (days).
+fn keyring_entry(env: &Env, key_path: &Path) -> keyring::Result<keyring::Entry> {
+    let account = keyring_account(key_path);
+    #[cfg(debug_assertions)]
+    if env.is_set(crate::env::KEYCLONE_TEST_USER_KEYRING) {
+        let mut c = keyring::keyutils::KeyutilsCredential::new_with_target(
+            None,
+            KEYRING_SERVICE,
+            &account,
+        )?;
+        c.persistent = None;
+        return Ok(keyring::Entry::new_with_credential(Box::new(c)));
+    }
+    let _ = env;
+    keyring::Entry::new(KEYRING_SERVICE, &account)
 }
 
 /// Debug builds: `Err` when `KEYCLONE_TEST_USER_KEYRING` names this process's session keyring

@@ -107,6 +107,38 @@ fn no_run_outside_keyctl_session_touches_the_keyring() {
     assert_eq!(inside["status"], "ok", "{inside}");
 }
 
+/// Inside `keyctl session`, a cached passphrase is an entry of that session keyring only: not
+/// linked into the user's persistent keyring, which outlives the session by days.
+#[test]
+fn a_cached_passphrase_stays_in_the_test_session_keyring() {
+    let keyctl = require("keyctl", "keyutils");
+    let w = World::new();
+    w.sb.run(&["keygen", "--passphrase-file", w.pass_file.to_str().unwrap()])
+        .ok();
+    let key = w.sb.ssh_dir().join("id_ed25519");
+    w.authorize(&key);
+    let script = format!(
+        "set -e; '{kc}' init --non-interactive --repo '{url}' --passphrase-file '{pf}' --cache keyring --no-ssh-config --no-clone; \
+         d='keyring-rs:{key}@keyclone'; \
+         keyctl search @s user \"$d\" >/dev/null || {{ echo 'not in the session keyring'; exit 1; }}; \
+         p=$(keyctl get_persistent @s); \
+         if keyctl search \"$p\" user \"$d\" >/dev/null 2>&1; then echo 'linked into the persistent keyring'; exit 1; fi",
+        kc = crate::support::keyclone_bin().display(),
+        url = w.port_url(),
+        pf = w.pass_file.display(),
+        key = key.display(),
+    );
+    let mut cmd = w.sb.cmd_of(&keyctl);
+    cmd.args(["session", "-", "sh", "-c", &script]);
+    let out = w.sb.run_cmd(cmd);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("The passphrase is in the keyring"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// Every spawned program gets umask 022 from the harness.
 #[test]
 fn the_harness_sets_umask_022() {
