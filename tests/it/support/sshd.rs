@@ -271,3 +271,24 @@ impl Drop for Sshd {
         let _ = self.child.wait();
     }
 }
+
+/// Another server listening on the chosen port (a parallel test's) is not mistaken for ours:
+/// a connect alone would succeed there, so `launch` waits for its own sshd to say it listens.
+#[test]
+fn a_port_another_server_holds_is_not_taken_for_ours() {
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = other.local_addr().unwrap().port();
+    let d = tempfile::Builder::new()
+        .prefix("keyclone-sshd-")
+        .tempdir()
+        .unwrap();
+    new_host_key(d.path());
+    std::fs::write(d.path().join("authorized_keys"), "").unwrap();
+    let started = std::panic::catch_unwind(|| launch(d.path(), &["127.0.0.1"], Some(port), ""));
+    if let Ok((mut child, _)) = started {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("an sshd that could not bind port {port} was taken as started");
+    }
+    drop(other);
+}
