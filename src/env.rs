@@ -156,3 +156,31 @@ impl Env {
         Some(base.join("keyclone").join("config.toml"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_config_nosystem_follows_gits_boolean_rule() {
+        for v in ["1", "true", "Yes", "on", "2", " true "] {
+            let env = Env::from_pairs([(GIT_CONFIG_NOSYSTEM, v)]);
+            assert!(env.git_config_nosystem(), "{v:?} is true");
+        }
+        for v in ["0", "false", "no", "off", ""] {
+            let env = Env::from_pairs([(GIT_CONFIG_NOSYSTEM, v)]);
+            assert!(!env.git_config_nosystem(), "{v:?} is false");
+        }
+        assert!(!Env::default().git_config_nosystem());
+    }
+
+    #[test]
+    fn the_system_known_hosts_file_defaults_to_openssh_s() {
+        assert_eq!(
+            Env::default().system_known_hosts(),
+            PathBuf::from("/etc/ssh/ssh_known_hosts")
+        );
+        let env = Env::from_pairs([(KEYCLONE_SYSTEM_KNOWN_HOSTS, "/x/kh")]);
+        assert_eq!(env.system_known_hosts(), PathBuf::from("/x/kh"));
+    }
+}
