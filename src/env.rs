@@ -36,6 +36,19 @@ pub const AZUREML_GIT_BUILD_URI: &str = "AZUREML_GIT_BUILD_URI";
 /// step, or just before a temporary file is renamed to `FILE` (`rename:FILE`), to prove a re-run
 /// completes. Release builds ignore it.
 pub const KEYCLONE_TEST_KILL_AT: &str = "KEYCLONE_TEST_KILL_AT";
+/// The system-wide known_hosts file read beside `~/.ssh/known_hosts` (never written), default
+/// [`DEFAULT_SYSTEM_KNOWN_HOSTS`]. Tests point it at an empty file.
+pub const KEYCLONE_SYSTEM_KNOWN_HOSTS: &str = "KEYCLONE_SYSTEM_KNOWN_HOSTS";
+/// Where OpenSSH keeps the system-wide known_hosts file.
+pub const DEFAULT_SYSTEM_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
+/// git's own variable: a true value (`1`, `true`, `yes`, `on`) makes keyclone (libgit2 and the
+/// `user.name` lookup) skip the system git config `/etc/gitconfig`, as git does.
+pub const GIT_CONFIG_NOSYSTEM: &str = "GIT_CONFIG_NOSYSTEM";
+/// Tests only, debug builds only: the serial number of the test runner's session keyring.
+/// keyclone then refuses to touch the kernel keyring while its session keyring is that one
+/// (only a run inside `keyctl session` may use a keyring), and keeps its entries in that session
+/// keyring only (not linked into the user's persistent keyring). Release builds ignore it.
+pub const KEYCLONE_TEST_USER_KEYRING: &str = "KEYCLONE_TEST_USER_KEYRING";
 
 const KNOWN: &[&str] = &[
     HOME,
@@ -47,6 +60,9 @@ const KNOWN: &[&str] = &[
     SSH_AUTH_SOCK,
     NO_COLOR,
     KEYCLONE_TEST_KILL_AT,
+    KEYCLONE_SYSTEM_KNOWN_HOSTS,
+    GIT_CONFIG_NOSYSTEM,
+    KEYCLONE_TEST_USER_KEYRING,
     KEYCLONE_PROVENANCE,
     GIT_CEILING_DIRECTORIES,
     AZUREML_GIT_REPOSITORY_URI,
@@ -115,6 +131,21 @@ impl Env {
         self.get_nonempty(HOME).map(PathBuf::from)
     }
 
+    /// The system-wide known_hosts file: `KEYCLONE_SYSTEM_KNOWN_HOSTS`, else
+    /// `/etc/ssh/ssh_known_hosts`.
+    pub fn system_known_hosts(&self) -> PathBuf {
+        self.get_nonempty(KEYCLONE_SYSTEM_KNOWN_HOSTS)
+            .map_or_else(|| PathBuf::from(DEFAULT_SYSTEM_KNOWN_HOSTS), PathBuf::from)
+    }
+
+    /// Whether `GIT_CONFIG_NOSYSTEM` says to skip the system git config (git's boolean rule).
+    pub fn git_config_nosystem(&self) -> bool {
+        self.get_str(GIT_CONFIG_NOSYSTEM).is_some_and(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            matches!(v.as_str(), "true" | "yes" | "on") || v.parse::<i64>().is_ok_and(|n| n != 0)
+        })
+    }
+
     /// `$XDG_CONFIG_HOME/keyclone/config.toml`, else `$HOME/.config/keyclone/config.toml`.
     pub fn default_config_path(&self) -> Option<PathBuf> {
         let base = self
@@ -123,5 +154,33 @@ impl Env {
             .filter(|p| p.is_absolute())
             .or_else(|| self.home().map(|h| h.join(".config")))?;
         Some(base.join("keyclone").join("config.toml"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_config_nosystem_follows_gits_boolean_rule() {
+        for v in ["1", "true", "Yes", "on", "2", " true "] {
+            let env = Env::from_pairs([(GIT_CONFIG_NOSYSTEM, v)]);
+            assert!(env.git_config_nosystem(), "{v:?} is true");
+        }
+        for v in ["0", "false", "no", "off", ""] {
+            let env = Env::from_pairs([(GIT_CONFIG_NOSYSTEM, v)]);
+            assert!(!env.git_config_nosystem(), "{v:?} is false");
+        }
+        assert!(!Env::default().git_config_nosystem());
+    }
+
+    #[test]
+    fn the_system_known_hosts_file_defaults_to_openssh_s() {
+        assert_eq!(
+            Env::default().system_known_hosts(),
+            PathBuf::from("/etc/ssh/ssh_known_hosts")
+        );
+        let env = Env::from_pairs([(KEYCLONE_SYSTEM_KNOWN_HOSTS, "/x/kh")]);
+        assert_eq!(env.system_known_hosts(), PathBuf::from("/x/kh"));
     }
 }

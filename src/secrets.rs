@@ -348,17 +348,22 @@ pub fn keyring_account(key_path: &Path) -> String {
 
 /// A passphrase cached in the system keyring for this key, if any backend works here and holds
 /// one. The keyring is a convenience: every failure means "no cached passphrase".
-pub fn keyring_passphrase(key_path: &Path) -> Option<Passphrase> {
-    let entry = keyring::Entry::new(KEYRING_SERVICE, &keyring_account(key_path)).ok()?;
+pub fn keyring_passphrase(env: &Env, key_path: &Path) -> Option<Passphrase> {
+    keyring_allowed(env).ok()?;
+    let entry = keyring_entry(env, key_path).ok()?;
     entry.get_password().ok().map(Passphrase::new)
 }
 
 /// Finds what unlocks `key` (at `path`): the agent, no encryption, `--passphrase-file`,
 /// Stores the passphrase of `key_path` in the system keyring and reads it back: `Err` says
 /// why nothing usable was stored (no session keyring, no D-Bus service, ...).
-pub fn keyring_store(key_path: &Path, p: &Passphrase) -> std::result::Result<(), String> {
-    let entry = keyring::Entry::new(KEYRING_SERVICE, &keyring_account(key_path))
-        .map_err(|e| e.to_string())?;
+pub fn keyring_store(
+    env: &Env,
+    key_path: &Path,
+    p: &Passphrase,
+) -> std::result::Result<(), String> {
+    keyring_allowed(env)?;
+    let entry = keyring_entry(env, key_path).map_err(|e| e.to_string())?;
     entry.set_password(p.expose()).map_err(|e| e.to_string())?;
     match entry.get_password() {
         Ok(back) if back == p.expose() => Ok(()),
@@ -368,19 +373,79 @@ pub fn keyring_store(key_path: &Path, p: &Passphrase) -> std::result::Result<(),
 }
 
 /// Removes a cached passphrase; `true` if one was there.
-pub fn keyring_forget(key_path: &Path) -> bool {
-    keyring::Entry::new(KEYRING_SERVICE, &keyring_account(key_path))
+pub fn keyring_forget(env: &Env, key_path: &Path) -> bool {
+    if keyring_allowed(env).is_err() {
+        return false;
+    }
+    keyring_entry(env, key_path)
         .and_then(|e| e.delete_credential())
         .is_ok()
 }
 
 /// Whether a keyring backend works here: stores, reads and deletes a probe entry.
-pub fn keyring_works() -> std::result::Result<(), String> {
+pub fn keyring_works(env: &Env) -> std::result::Result<(), String> {
+    keyring_allowed(env)?;
     let probe = Path::new("keyclone-probe");
     let p = Passphrase::new("probe".into());
-    let r = keyring_store(probe, &p);
-    keyring_forget(probe);
+    let r = keyring_store(env, probe, &p);
+    keyring_forget(env, probe);
     r
+}
+
+/// keyclone's keyring entry for a key. Debug builds under `KEYCLONE_TEST_USER_KEYRING` (tests):
+/// an entry of this session keyring only; the keyutils store otherwise also links every entry
+/// into the user's persistent keyring, which outlives any `keyctl session` (days).
+fn keyring_entry(env: &Env, key_path: &Path) -> keyring::Result<keyring::Entry> {
+    let account = keyring_account(key_path);
+    #[cfg(debug_assertions)]
+    if env.is_set(crate::env::KEYCLONE_TEST_USER_KEYRING) {
+        let mut c = keyring::keyutils::KeyutilsCredential::new_with_target(
+            None,
+            KEYRING_SERVICE,
+            &account,
+        )?;
+        c.persistent = None;
+        return Ok(keyring::Entry::new_with_credential(Box::new(c)));
+    }
+    let _ = env;
+    keyring::Entry::new(KEYRING_SERVICE, &account)
+}
+
+/// Debug builds: `Err` when `KEYCLONE_TEST_USER_KEYRING` names this process's session keyring
+/// (a test outside `keyctl session` would touch the developer's keyring). Always `Ok` in
+/// release builds.
+fn keyring_allowed(env: &Env) -> std::result::Result<(), String> {
+    #[cfg(debug_assertions)]
+    if let Some(forbidden) = env.get_str(crate::env::KEYCLONE_TEST_USER_KEYRING) {
+        let ours = session_keyring_serial();
+        if ours.is_none_or(|s| s.to_string() == forbidden.trim()) {
+            return Err(format!(
+                "the keyring is off limits: this run is outside `keyctl session` (`{}`)",
+                crate::env::KEYCLONE_TEST_USER_KEYRING
+            ));
+        }
+    }
+    let _ = env;
+    Ok(())
+}
+
+/// The serial number of this process's session keyring (the user session keyring when it has
+/// none of its own), without creating one. Tests use it to fill `KEYCLONE_TEST_USER_KEYRING`.
+#[allow(unsafe_code)]
+pub fn session_keyring_serial() -> Option<i64> {
+    const KEYCTL_GET_KEYRING_ID: nix::libc::c_long = 0;
+    const KEY_SPEC_SESSION_KEYRING: nix::libc::c_long = -3;
+    // SAFETY: keyctl(KEYCTL_GET_KEYRING_ID, id, create = 0) takes integers only and writes no
+    // memory of ours.
+    let r = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_keyctl,
+            KEYCTL_GET_KEYRING_ID,
+            KEY_SPEC_SESSION_KEYRING,
+            0 as nix::libc::c_long,
+        )
+    };
+    (r > 0).then_some(r)
 }
 
 /// `KEYCLONE_PASSPHRASE`, the keyring cache, or a prompt (three tries). Every passphrase is
@@ -427,7 +492,7 @@ pub fn unlock_key(
             Err(wrong(&format!("`{KEYCLONE_PASSPHRASE}`")))
         };
     }
-    if let Some(p) = keyring_passphrase(path) {
+    if let Some(p) = keyring_passphrase(env, path) {
         if works(&p) {
             ui.detail("using the passphrase cached in the keyring");
             return Ok(Unlock::Passphrase(p));

@@ -91,7 +91,7 @@ pub fn run(ctx: &mut Ctx, args: DoctorArgs) -> Result<()> {
     check_keys(ctx, &mut r, &block);
     check_known_hosts(ctx, &mut r);
     check_agent(ctx, &mut r);
-    match secrets::keyring_works() {
+    match secrets::keyring_works(&ctx.env) {
         Ok(()) => r.ok("keyring", "a keyring backend works here".into()),
         Err(why) => r.warn(
             "keyring",

@@ -190,16 +190,18 @@ pub fn find_keys(ctx: &Ctx) -> Vec<FoundKey> {
 
 /// git's `user.name` and `user.email` from the files git reads for them outside a repository:
 /// `$HOME/.gitconfig`, `$XDG_CONFIG_HOME/git/config` (else `~/.config/git/config`) and
-/// `/etc/gitconfig`.
+/// `/etc/gitconfig` (unless `GIT_CONFIG_NOSYSTEM` says not to).
 pub fn git_identity(env: &crate::env::Env) -> (Option<String>, Option<String>) {
     let Ok(mut cfg) = git2::Config::new() else {
         return (None, None);
     };
-    let _ = cfg.add_file(
-        Path::new("/etc/gitconfig"),
-        git2::ConfigLevel::System,
-        false,
-    );
+    if !env.git_config_nosystem() {
+        let _ = cfg.add_file(
+            Path::new("/etc/gitconfig"),
+            git2::ConfigLevel::System,
+            false,
+        );
+    }
     if let Some(home) = env.home() {
         let xdg = env
             .get_nonempty(crate::env::XDG_CONFIG_HOME)
@@ -221,7 +223,7 @@ pub fn survey(ctx: &Ctx) -> Survey {
             .map(|e| e.message().to_owned()),
         keys: find_keys(ctx),
         agent: agent_socket(ctx).is_some_and(|s| agent::client::reachable(&s)),
-        keyring: secrets::keyring_works(),
+        keyring: secrets::keyring_works(&ctx.env),
         code_share: home.join(workspace::AZUREML_CODE_SHARE).is_dir(),
         git_name,
         git_email,
@@ -862,7 +864,7 @@ fn cache_passphrase(ctx: &mut Ctx, args: &InitArgs, c: &Chosen, s: &Survey) -> R
     let Some((decrypted, Some(pass))) = &c.unlocked else {
         return Ok("not needed".into());
     };
-    if secrets::keyring_passphrase(&c.path).is_some_and(|p| p.expose() == pass.expose()) {
+    if secrets::keyring_passphrase(&ctx.env, &c.path).is_some_and(|p| p.expose() == pass.expose()) {
         return Ok("keyring already holds the passphrase".into());
     }
     let mut options: Vec<(Cache, String)> = Vec::new();
@@ -902,7 +904,7 @@ fn cache_passphrase(ctx: &mut Ctx, args: &InitArgs, c: &Chosen, s: &Survey) -> R
     };
     match choice {
         Cache::None => Ok("not cached".into()),
-        Cache::Keyring => match secrets::keyring_store(&c.path, pass) {
+        Cache::Keyring => match secrets::keyring_store(&ctx.env, &c.path, pass) {
             Ok(()) => {
                 ctx.ui.info("The passphrase is in the keyring (service `keyclone`, account = the key's path).");
                 Ok("keyring".into())

@@ -90,7 +90,9 @@ pub fn run(cli: Cli, env: Env) -> ExitCode {
         verbosity,
     );
     crate::files::set_test_kill_point(env.get_str(crate::env::KEYCLONE_TEST_KILL_AT));
-    let (result, mut ui) = match Settings::resolve(&cli.global, &env) {
+    let settings = crate::git::clone::apply_config_env(&env)
+        .and_then(|()| Settings::resolve(&cli.global, &env));
+    let (result, mut ui) = match settings {
         Ok(settings) => {
             let stdin_tty = std::io::stdin().is_terminal();
             let mut ctx = Ctx::new(settings, env, ui, Box::new(std::io::stdin()), stdin_tty);

@@ -673,7 +673,7 @@ fn references(ctx: &mut Ctx, args: &RotateArgs, state: &State) -> Result<Vec<Str
     let mut done = Vec::new();
     let old_public = PublicKey::from_openssh(&state.old_public)
         .map_err(|e| Error::internal("the recorded old key cannot be read").with_source(e))?;
-    let keyring_had = secrets::keyring_passphrase(&state.key).is_some();
+    let keyring_had = secrets::keyring_passphrase(&ctx.env, &state.key).is_some();
     let agent = agent_socket(ctx).filter(|s| agent::client::reachable(s));
     let agent_had = agent.is_some() && agent::holds(&old_public);
     if !keyring_had && !agent_had {
@@ -682,17 +682,17 @@ fn references(ctx: &mut Ctx, args: &RotateArgs, state: &State) -> Result<Vec<Str
     let (_, decrypted, pass) = new_auth(ctx, args, state, "git")?;
     if keyring_had {
         match &pass {
-            Some(p) => match secrets::keyring_store(&state.key, p) {
+            Some(p) => match secrets::keyring_store(&ctx.env, &state.key, p) {
                 Ok(()) => done.push("The keyring now caches the new key's passphrase.".to_owned()),
                 Err(why) => {
-                    secrets::keyring_forget(&state.key);
+                    secrets::keyring_forget(&ctx.env, &state.key);
                     done.push(format!(
                         "The keyring could not take the new passphrase ({why}); the old one was removed from it."
                     ));
                 }
             },
             None => {
-                secrets::keyring_forget(&state.key);
+                secrets::keyring_forget(&ctx.env, &state.key);
                 done.push("The old passphrase was removed from the keyring.".to_owned());
             }
         }
@@ -790,13 +790,13 @@ fn passphrase_only(ctx: &mut Ctx, args: &RotateArgs, key_path: &Path) -> Result<
     let mode =
         std::fs::metadata(key_path).map_or(0o600, |m| m.permissions().mode() & 0o777) & 0o700;
     files::replace(key_path, pair.private.as_bytes(), mode)?;
-    if secrets::keyring_passphrase(key_path).is_some() {
+    if secrets::keyring_passphrase(&ctx.env, key_path).is_some() {
         match &new {
-            Some(p) if secrets::keyring_store(key_path, p).is_ok() => {
+            Some(p) if secrets::keyring_store(&ctx.env, key_path, p).is_ok() => {
                 ctx.ui.info("The keyring now caches the new passphrase.");
             }
             _ => {
-                secrets::keyring_forget(key_path);
+                secrets::keyring_forget(&ctx.env, key_path);
             }
         }
     }

@@ -14,9 +14,6 @@ use crate::ssh::known_hosts::{self, KnownHosts, Marker};
 use crate::ssh::probe;
 use crate::ssh::trust::{self, Decision, KeyInfo, Verdict};
 
-/// The system-wide known_hosts file OpenSSH reads.
-pub const GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
-
 /// Verify a host's SSH key and record it in known_hosts.
 ///
 /// keyclone connects (SSH key exchange only, no login), and decides: a key the provider
@@ -160,10 +157,12 @@ fn read_known_hosts(ctx: &mut Ctx, user_file: &Path) -> Result<Vec<KnownHosts>> 
         KnownHosts::read(user_file)
             .map_err(|e| e.hint("check the file's owner and mode (`ls -l`)"))?,
     ];
-    match KnownHosts::read(Path::new(GLOBAL_KNOWN_HOSTS)) {
+    let global = ctx.env.system_known_hosts();
+    match KnownHosts::read(&global) {
         Ok(g) => out.push(g),
         Err(e) => ctx.ui.warn(&format!(
-            "`{GLOBAL_KNOWN_HOSTS}` is ignored: {}",
+            "`{}` is ignored: {}",
+            global.display(),
             e.message()
         )),
     }
@@ -473,7 +472,7 @@ pub(crate) fn approve_host_with(
         }
     }
     let mut files = vec![KnownHosts::read(&kh_path)?];
-    if let Ok(g) = KnownHosts::read(Path::new(GLOBAL_KNOWN_HOSTS)) {
+    if let Ok(g) = KnownHosts::read(&ctx.env.system_known_hosts()) {
         files.push(g);
     }
     Ok((key, files, verdict.decision.name()))

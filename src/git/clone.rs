@@ -331,6 +331,23 @@ pub fn set_timeouts(connect: std::time::Duration, stall: std::time::Duration) ->
     }
 }
 
+/// Honours `GIT_CONFIG_NOSYSTEM` as git does: libgit2 then finds no system config (it would
+/// otherwise read `/etc/gitconfig` on every repository it opens or creates). libgit2 ignores the
+/// variable itself.
+#[allow(unsafe_code)]
+pub fn apply_config_env(env: &crate::env::Env) -> Result<()> {
+    if !env.git_config_nosystem() {
+        return Ok(());
+    }
+    // SAFETY: a process-wide libgit2 option; keyclone sets it once at start-up, from the main
+    // thread, before any libgit2 call (tests that run keyclone in-process set the same value).
+    unsafe {
+        git2::opts::set_search_path(git2::ConfigLevel::System, "").map_err(|e| {
+            Error::internal("could not turn off libgit2's system config").with_source(e)
+        })
+    }
+}
+
 /// Removes a directory tree on drop unless disarmed (and while armed, on interrupt too).
 struct Cleanup(Option<PathBuf>);
 

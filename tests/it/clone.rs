@@ -739,13 +739,14 @@ fn ctrl_c_mid_clone_exits_130_and_leaves_no_directory() {
     .stderr(std::process::Stdio::inherit());
     let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
     p.exp_string("Cloning").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let parent_during = Sandbox::ls(s.sb.root.path());
-    assert!(
-        parent_during
-            .iter()
-            .any(|n| n.starts_with(".keyclone-clone-")),
-        "the clone is under way: {parent_during:?}"
+    crate::support::wait_until(
+        "the clone is under way (a `.keyclone-clone-*` folder)",
+        std::time::Duration::from_secs(15),
+        || {
+            Sandbox::ls(s.sb.root.path())
+                .iter()
+                .any(|n| n.starts_with(".keyclone-clone-"))
+        },
     );
     p.send_control('c').unwrap();
     let rest = p.exp_eof().unwrap();

@@ -374,10 +374,8 @@ fn a_hand_written_ssh_config_is_kept_byte_for_byte_around_the_block() {
 #[test]
 fn port_22_blocked_uses_the_fallback_endpoint_only_when_allowed() {
     // The provider's main port is closed; its fallback endpoint is the real sshd.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let held = crate::support::closed_port();
+    let closed = held.port;
     let w = World::new();
     w.write_config(&format!(
         "[provider.local]\nkind = \"plain\"\nhost = \"localhost\"\nport = {closed}\nfallback-host = \"127.0.0.1\"\nfallback-port = {}\nfingerprints = [\"{}\"]\n",
@@ -427,12 +425,8 @@ fn port_22_blocked_uses_the_fallback_endpoint_only_when_allowed() {
 
 #[test]
 fn a_provider_unreachable_on_both_ports_is_a_clear_error_and_nothing_is_done() {
-    let closed: Vec<u16> = (0..2)
-        .map(|_| {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        })
-        .collect();
+    let held = [crate::support::closed_port(), crate::support::closed_port()];
+    let closed: Vec<u16> = held.iter().map(|h| h.port).collect();
     let w = World::new();
     w.write_config(&format!(
         "[provider.down]\nkind = \"plain\"\nhost = \"127.0.0.1\"\nport = {}\nfallback-port = {}\n",
@@ -685,12 +679,8 @@ fn doctor_reports_problems_with_fixes_and_exits_non_zero() {
     }
 
     // A provider that answers on neither port: a failing network check.
-    let closed: Vec<u16> = (0..2)
-        .map(|_| {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        })
-        .collect();
+    let held = [crate::support::closed_port(), crate::support::closed_port()];
+    let closed: Vec<u16> = held.iter().map(|h| h.port).collect();
     let cfg_path = w.sb.home.join(".config/keyclone/config.toml");
     let conf = std::fs::read_to_string(&cfg_path).unwrap();
     std::fs::write(
@@ -824,13 +814,7 @@ pub mod scripted {
 
     /// Runs `keyclone ARGS` in this process with a terminal-like UI answering from `answers`.
     pub fn run(w: &World, argv: &[&str], answers: Vec<Answer>, on_enter: Hook) -> Run {
-        let home = w.sb.home.to_str().unwrap();
-        let xdg = w.sb.home.join(".config");
-        let env = keyclone::env::Env::from_pairs([
-            ("HOME", home),
-            ("USER", "tester"),
-            ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
-        ]);
+        let env = w.sb.env();
         let cli = keyclone::cli::Cli::try_parse_from(
             std::iter::once("keyclone").chain(argv.iter().copied()),
         )

@@ -17,5 +17,6 @@ mod providers;
 mod pty;
 mod pubkey;
 mod rotate;
+mod sealing;
 mod signals;
 mod trust;

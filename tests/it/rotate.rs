@@ -241,10 +241,8 @@ fn bad_inputs_stop_before_anything_is_switched() {
     std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o700)).unwrap();
 
     // The host unreachable at verification: stop, keep the state, resume later.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let held = crate::support::closed_port();
+    let closed = held.port;
     let down = format!(
         "ssh://{}@127.0.0.1:{closed}{}",
         w.sshd.user,

@@ -441,11 +441,8 @@ fn a_server_that_hangs_up_or_is_not_ssh_is_a_network_error_and_nothing_is_writte
         out.code(10).stderr_has("did not complete an SSH handshake");
     }
     // Nothing listening at all.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let held = crate::support::closed_port();
+    let port = held.port;
     sb.run(&["trust", &format!("127.0.0.1:{port}"), "--accept-new"])
         .code(10)
         .stderr_has("could not connect");

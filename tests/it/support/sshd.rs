@@ -78,6 +78,7 @@ fn launch(d: &Path, addresses: &[&str], fixed_port: Option<u16>, extra: &str) ->
             format!(
                 "{listen}Port {port}\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\n\
                  StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
+                 SetEnv GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null\n\
                  PermitRootLogin prohibit-password\nPubkeyAuthentication yes\nLogLevel VERBOSE\nMaxStartups 100\n{extra}",
                 hk = d.join("host_ed25519").display(),
                 pid = d.join("sshd.pid").display(),
@@ -85,6 +86,8 @@ fn launch(d: &Path, addresses: &[&str], fixed_port: Option<u16>, extra: &str) ->
             ),
         )
         .unwrap();
+        // `-E` appends: start each attempt with an empty log, so only this server's lines count.
+        let _ = std::fs::remove_file(&log);
         let mut child = Command::new(&sshd)
             .arg("-D")
             .arg("-f")
@@ -98,9 +101,16 @@ fn launch(d: &Path, addresses: &[&str], fixed_port: Option<u16>, extra: &str) ->
             .expect("start sshd");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
+            // Our sshd says it listens (a connect alone could reach another test's server that
+            // took the port between `free_port` and this sshd's bind).
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
             if addresses
                 .iter()
-                .all(|a| TcpStream::connect((*a, port)).is_ok())
+                .all(|a| said.contains(&format!("Server listening on {a} port {port}.")))
+                && addresses
+                    .iter()
+                    .all(|a| TcpStream::connect((*a, port)).is_ok())
+                && matches!(child.try_wait(), Ok(None))
             {
                 return (child, port);
             }
@@ -260,4 +270,25 @@ impl Drop for Sshd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Another server listening on the chosen port (a parallel test's) is not mistaken for ours:
+/// a connect alone would succeed there, so `launch` waits for its own sshd to say it listens.
+#[test]
+fn a_port_another_server_holds_is_not_taken_for_ours() {
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = other.local_addr().unwrap().port();
+    let d = tempfile::Builder::new()
+        .prefix("keyclone-sshd-")
+        .tempdir()
+        .unwrap();
+    new_host_key(d.path());
+    std::fs::write(d.path().join("authorized_keys"), "").unwrap();
+    let started = std::panic::catch_unwind(|| launch(d.path(), &["127.0.0.1"], Some(port), ""));
+    if let Ok((mut child, _)) = started {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("an sshd that could not bind port {port} was taken as started");
+    }
+    drop(other);
 }
