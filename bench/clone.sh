@@ -162,4 +162,5 @@ for n in 1 2 3; do
   name=$(echo "receive resolve-deltas checkout" | cut -d' ' -f$n)
   awk -v n="$name" -v k="$k" -v g="$g" 'BEGIN { printf "  phase %-15s keyclone %7.2f s    git %7.2f s    ratio %.2fx\n", n, k, g, (g > 0 ? k/g : 0) }'
 done
-echo "  (keyclone checkout on $(col kc.phases 4) threads; phases are medians of each phase)"
+threads=$(col kc.phases 4)
+echo "  (each phase is its own median$([ "$threads" != 1 ] && echo "; keyclone's checkout ran on $threads threads"))"

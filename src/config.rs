@@ -126,19 +126,29 @@ pub fn parse(text: &str) -> Result<Config> {
                 "the name may only hold letters, digits, `-` and `_`".into()
             ));
         }
-        if p.host.is_empty()
-            || p.host
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || "/@[]".contains(c))
-        {
-            return Err(bad(format!("`host = {:?}` is not a host name", p.host)));
+        // The names rule: these values reach known_hosts, `~/.ssh/config` and messages.
+        let hosts = [
+            ("host", Some(&p.host)),
+            ("web-host", p.web_host.as_ref()),
+            ("fallback-host", p.fallback_host.as_ref()),
+        ];
+        for (key, value) in hosts {
+            if let Some(v) = value {
+                crate::names::host(v).map_err(|why| {
+                    bad(format!(
+                        "`{key} = {:?}` is not a host name: {why}",
+                        crate::names::shown(v)
+                    ))
+                })?;
+            }
         }
-        if p.user.as_deref().is_some_and(|u| {
-            u.is_empty()
-                || u.chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || "@:/".contains(c))
-        }) {
-            return Err(bad("`user` is not a user name".into()));
+        if let Some(u) = &p.user {
+            crate::names::user(u).map_err(|why| {
+                bad(format!(
+                    "`user = {:?}` is not an SSH user name: {why}",
+                    crate::names::shown(u)
+                ))
+            })?;
         }
         if p.fallback_port == Some(0) {
             return Err(bad("`fallback-port` must be between 1 and 65535".into()));

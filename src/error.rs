@@ -30,6 +30,9 @@ pub enum ErrorKind {
     HostKey,
     /// The network failed (timeout, refused, DNS).
     Network,
+    /// What a server sent would write outside the clone, into `.git`, or through a link
+    /// (git's path rules): nothing was written.
+    UnsafeRepository,
     /// The user pressed Ctrl-C or the process was told to stop.
     Interrupted,
     /// `keyclone doctor` found something wrong.
@@ -51,6 +54,7 @@ impl ErrorKind {
             ErrorKind::Auth => 8,
             ErrorKind::HostKey => 9,
             ErrorKind::Network => 10,
+            ErrorKind::UnsafeRepository => 11,
             ErrorKind::Interrupted => 130,
             ErrorKind::Unhealthy => 1,
             ErrorKind::Internal => 70,
@@ -69,6 +73,7 @@ impl ErrorKind {
             ErrorKind::Auth => "auth",
             ErrorKind::HostKey => "host-key",
             ErrorKind::Network => "network",
+            ErrorKind::UnsafeRepository => "unsafe-repository",
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::Unhealthy => "unhealthy",
             ErrorKind::Internal => "internal",
@@ -218,6 +223,7 @@ mod tests {
             ErrorKind::Auth,
             ErrorKind::HostKey,
             ErrorKind::Network,
+            ErrorKind::UnsafeRepository,
             ErrorKind::Interrupted,
             ErrorKind::Internal,
         ];

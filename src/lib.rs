@@ -12,6 +12,7 @@ pub mod error;
 pub mod files;
 pub mod git;
 pub mod interrupt;
+pub mod names;
 pub mod provenance;
 pub mod providers;
 pub mod secrets;

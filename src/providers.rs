@@ -484,7 +484,25 @@ impl Registry {
                 )
                 .hint(format!("rename `[provider.{id}]` in the config file")));
             }
-            reg.providers.push(from_config(id, pc));
+            let p = from_config(id, pc);
+            // Pinned hosts stay pinned: a config entry may not claim a host that a built-in
+            // provider pins (as its SSH host, web host or fallback host) without pinning keys
+            // of its own, or `trust --accept-new` would trust a fake github.com on first use.
+            if pc.fingerprints.is_empty()
+                && let Some((host, owner)) = claims_pinned_host(&reg, &p)
+            {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "the config file's `[provider.{id}]` claims `{host}`, a host whose keys {owner} publishes, without pinning any key (`fingerprints`)"
+                    ),
+                )
+                .hint(format!(
+                    "remove `{host}` from `[provider.{id}]` (the built-in provider `{}` already serves it), or add `fingerprints = [...]` with the host's published keys",
+                    reg.for_host(&host, None).map_or(owner.clone(), |b| b.id.clone())
+                )));
+            }
+            reg.providers.push(p);
         }
         Ok(reg)
     }
@@ -522,6 +540,27 @@ impl Registry {
     pub fn ids(&self) -> Vec<&str> {
         self.providers.iter().map(|p| p.id.as_str()).collect()
     }
+}
+
+/// The first host `p` claims (SSH endpoints, fallback, web hosts) that a built-in provider
+/// pins or serves, with that provider's name.
+fn claims_pinned_host(reg: &Registry, p: &Provider) -> Option<(String, String)> {
+    let claimed = p
+        .ssh
+        .iter()
+        .chain(p.ssh_443.iter())
+        .map(|e| e.host.clone())
+        .chain(p.web_hosts.iter().cloned());
+    for host in claimed {
+        let owner =
+            reg.providers.iter().filter(|b| b.builtin).find(|b| {
+                b.pins.iter().any(|pin| pin.endpoint.host == host) || b.serves(&host, None)
+            });
+        if let Some(b) = owner {
+            return Some((host, b.name.clone()));
+        }
+    }
+    None
 }
 
 fn from_config(id: &str, pc: &ProviderConfig) -> Provider {

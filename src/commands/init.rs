@@ -1158,9 +1158,9 @@ fn ssh_config_step(ctx: &mut Ctx, args: &InitArgs, entry: &HostEntry) -> Result<
         ));
         return Ok("already up to date".into());
     }
-    cfg.upsert(entry.clone());
+    cfg.upsert(entry.clone())?;
     let mut one = sshconfig::SshConfig::parse("", &path)?;
-    one.upsert(entry.clone());
+    one.upsert(entry.clone())?;
     ctx.ui.info(&format!(
         "So that plain `ssh` and `git` use this key for {}, keyclone adds this to `{}` (the rest of the file stays as it is):\n\n{}",
         entry.alias,

@@ -200,6 +200,12 @@ fn write_known_hosts(
     if files::check_private_dir(dir)? == files::DirState::Missing {
         files::ensure_private_dir(dir)?;
     }
+    // Every host that reaches the file passes the names rule here, whoever asked for it
+    // (`trust`, `init`, `clone`): a comma or pattern would make the line match other hosts.
+    for (host, port, _) in add {
+        known_hosts::valid_host(host)?;
+        crate::names::port(*port).map_err(Error::usage)?;
+    }
     let mut written = Vec::new();
     let mut removed = Vec::new();
     known_hosts::update(path, |current| {
@@ -540,6 +546,29 @@ fn confirm_unknown(
             "\n  This key is one {} is believed to use for this host, but no first-party source confirms it.",
             p.name
         ));
+    }
+    if v.matches_no_unconfirmed_pin {
+        let name = provider
+            .as_ref()
+            .map_or("its provider", |p| p.name.as_str());
+        intro.push_str(&format!(
+            "\n  This key matches NONE of the keys {name} is believed to use for this host."
+        ));
+        if accept_new {
+            return Err(Error::new(
+                ErrorKind::HostKey,
+                format!(
+                    "{who} presented {}, which matches none of the keys {name} is believed to use for this host; `--accept-new` does not trust it; nothing was written",
+                    v.presented.show()
+                ),
+            )
+            .hint(check)
+            .hint(format!(
+                "if the provider's page lists this key, run `keyclone trust {} --fingerprint {}`",
+                known_hosts::host_name(&v.host, v.port),
+                v.presented.fingerprint
+            )));
+        }
     }
     if accept_new {
         ctx.ui.info(&intro);

@@ -2,5 +2,6 @@
 //! provenance).
 
 pub mod clone;
+pub mod paths;
 pub mod remote;
 pub mod status;

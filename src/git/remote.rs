@@ -36,7 +36,14 @@ impl RemoteUrl {
         if input.chars().any(|c| c.is_control() || c == ' ') {
             return Err(bad("it contains spaces or control characters"));
         }
-        if input.starts_with("ext::") || input.contains("::") && !input.contains("://") {
+        // git's remote-helper form `TRANSPORT::ADDRESS` (`ext::` runs a local command): a
+        // helper name before the first `::`. An IPv6 address (`git@[::1]:o/r`) is not one.
+        if input.split_once("::").is_some_and(|(helper, _)| {
+            !helper.is_empty()
+                && helper
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        }) {
             return Err(bad(
                 "remote helpers such as `ext::` run local commands; keyclone clones over SSH only",
             ));
@@ -71,11 +78,37 @@ impl RemoteUrl {
                 "it names no repository (the path after the host is empty)",
             ));
         }
+        // The one rule for names (`names`), on the decoded values: `%0a` in a user is a
+        // newline by now, and a user or host ends up in `~/.ssh/config` and known_hosts.
+        let host = host.to_ascii_lowercase();
+        let bare_host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(&host);
+        crate::names::host(bare_host).map_err(|why| {
+            bad(&format!(
+                "its host `{}` is not a host name: {why}",
+                crate::names::shown(bare_host)
+            ))
+        })?;
+        let user = url.user().map(str::to_owned);
+        if let Some(u) = &user {
+            crate::names::user(u).map_err(|why| {
+                bad(&format!(
+                    "its user `{}` is not an SSH user name: {why}",
+                    crate::names::shown(u)
+                ))
+            })?;
+        }
+        let decoded_path = String::from_utf8_lossy(&url.path);
+        if decoded_path.chars().any(char::is_control) {
+            return Err(bad("its path holds control characters"));
+        }
         Ok(RemoteUrl {
             original: input.to_owned(),
             scheme,
-            user: url.user().map(str::to_owned),
-            host: host.to_ascii_lowercase(),
+            user,
+            host: bare_host.to_owned(),
             port: url.port,
             path,
         })
@@ -544,5 +577,50 @@ mod tests {
         assert_eq!(redact("https://tok@h/x"), "https://***@h/x");
         assert_eq!(redact("ssh://git:pw@h/x"), "ssh://git:***@h/x");
         assert_eq!(redact("git@h:x"), "git@h:x");
+    }
+}
+#[cfg(test)]
+mod names_tests {
+    use super::*;
+
+    #[test]
+    fn decoded_users_and_hosts_follow_the_names_rule() {
+        // Hole 1 of the review: `%0a` decodes to a newline that would start a `Host *` section.
+        let e = RemoteUrl::parse(
+            "ssh://git%0aHost%20*%0a%20%20ProxyCommand%20touch%20%2ftmp%2fx@host:2222/o/r.git",
+        )
+        .unwrap_err();
+        assert!(
+            e.message().contains("is not an SSH user name"),
+            "{}",
+            e.message()
+        );
+        assert!(!e.message().contains('\n'), "{}", e.message());
+        for bad in [
+            "git@x,github.com:o/r.git",
+            "git@git?ub.com:o/r.git",
+            "ssh://git@gith*b.com/o/r.git",
+            "ssh://git@-oProxyCommand=x/o/r.git",
+            "ssh://git;id@host/o/r.git",
+        ] {
+            assert!(RemoteUrl::parse(bad).is_err(), "{bad}");
+        }
+        let v6 = RemoteUrl::parse("ssh://git@[::1]:2222/o/r.git").unwrap();
+        assert_eq!((v6.host.as_str(), v6.port), ("::1", Some(2222)));
+    }
+
+    #[test]
+    fn an_ipv6_scp_url_is_not_called_a_remote_helper() {
+        let e = RemoteUrl::parse("git@[::1]:o/r.git").map(|_| ());
+        if let Err(e) = e {
+            assert!(!e.message().contains("ext::"), "{}", e.message());
+        }
+        assert!(
+            RemoteUrl::parse("ext::sh -c touch% /tmp/x").is_err()
+                && RemoteUrl::parse("ext::ssh")
+                    .unwrap_err()
+                    .message()
+                    .contains("remote helpers")
+        );
     }
 }

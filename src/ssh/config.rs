@@ -67,11 +67,31 @@ fn unquote(s: &str) -> String {
         .to_owned()
 }
 
-/// Checks a name for `Host`/`HostName`/`User`: one token, no pattern characters.
+/// Checks a name for `Host`: one token, no pattern characters (see [`crate::names`]).
 pub fn valid_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._:[]@%+".contains(c))
+    crate::names::alias(s).is_ok()
+}
+
+impl HostEntry {
+    /// Every value of the entry against the names rule: nothing that could end the line,
+    /// start another section, or expand in OpenSSH's config grammar reaches the file.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let field = |what: &str, r: std::result::Result<(), String>| {
+            r.map_err(|why| format!("its {what} is refused: {why}"))
+        };
+        field("`Host` alias", crate::names::alias(&self.alias))?;
+        field("`HostName`", crate::names::host(&self.hostname))?;
+        field("`Port`", crate::names::port(self.port))?;
+        field("`User`", crate::names::user(&self.user))?;
+        field(
+            "`IdentityFile`",
+            crate::names::config_path(&self.identity_file),
+        )?;
+        if let Some(kh) = &self.known_hosts {
+            field("`UserKnownHostsFile`", crate::names::config_path(kh))?;
+        }
+        Ok(())
+    }
 }
 
 /// The file split around the managed block.
@@ -145,8 +165,16 @@ impl SshConfig {
             .find(|e| e.alias.eq_ignore_ascii_case(alias))
     }
 
-    /// Adds or replaces the entry with the same alias (its place in the block is kept).
-    pub fn upsert(&mut self, entry: HostEntry) {
+    /// Adds or replaces the entry with the same alias (its place in the block is kept). An
+    /// entry whose values break the names rule is refused and the block stays as it was.
+    pub fn upsert(&mut self, entry: HostEntry) -> Result<()> {
+        entry.check().map_err(|why| {
+            Error::usage(format!(
+                "keyclone will not write `Host {}` into `~/.ssh/config`: {why}",
+                crate::names::shown(&entry.alias)
+            ))
+            .hint("nothing was written; check the repository URL, `--account` and the `[provider.*]` settings in keyclone's config")
+        })?;
         let block = self.block.get_or_insert_with(Vec::new);
         match block
             .iter_mut()
@@ -155,6 +183,7 @@ impl SshConfig {
             Some(e) => *e = entry,
             None => block.push(entry),
         }
+        Ok(())
     }
 
     /// The block alone, markers included.
@@ -252,6 +281,10 @@ fn parse_entries(body: &str) -> std::result::Result<Vec<HostEntry>, String> {
             other => return Err(format!("unexpected option `{other}` on line {}", n + 1)),
         }
     }
+    for e in &out {
+        e.check()
+            .map_err(|why| format!("`Host {}`: {why}", crate::names::shown(&e.alias)))?;
+    }
     Ok(out)
 }
 
@@ -311,7 +344,7 @@ mod tests {
         let p = Path::new("config");
         let mut c = SshConfig::parse(HAND_WRITTEN, p).unwrap();
         assert!(!c.has_block());
-        c.upsert(entry("github.com", "/h/.ssh/id_ed25519"));
+        c.upsert(entry("github.com", "/h/.ssh/id_ed25519")).unwrap();
         let out = c.render();
         assert!(out.starts_with(HAND_WRITTEN), "{out}");
         let tail = &out[HAND_WRITTEN.len()..];
@@ -329,11 +362,11 @@ mod tests {
     fn an_existing_block_is_replaced_in_place() {
         let p = Path::new("config");
         let mut c = SshConfig::parse("", p).unwrap();
-        c.upsert(entry("github.com", "/k1"));
+        c.upsert(entry("github.com", "/k1")).unwrap();
         let text = format!("Host a\n  User x\n\n{}Host b\n  User y\n", c.render());
         let mut c = SshConfig::parse(&text, p).unwrap();
-        c.upsert(entry("github.com", "/k2"));
-        c.upsert(entry("github.com-work", "/k3"));
+        c.upsert(entry("github.com", "/k2")).unwrap();
+        c.upsert(entry("github.com-work", "/k3")).unwrap();
         let out = c.render();
         assert!(out.starts_with("Host a\n  User x\n\n# >>> keyclone"));
         assert!(out.ends_with(&format!("{END}\nHost b\n  User y\n")));
@@ -357,7 +390,7 @@ mod tests {
         e.hostname = "ssh.github.com".into();
         e.port = 443;
         e.known_hosts = Some(PathBuf::from("/home/a b/.ssh/known_hosts"));
-        c.upsert(e.clone());
+        c.upsert(e.clone()).unwrap();
         let out = c.render();
         assert!(out.contains("    Port 443\n"));
         assert!(out.contains("IdentityFile \"/home/a b/.ssh/id\""));

@@ -487,16 +487,13 @@ pub fn edit_bytes(current: &[u8], remove: &[usize], lines: &[String]) -> Vec<u8>
 
 /// Checks a host name given by a user: no spaces, control characters or pattern characters.
 pub fn valid_host(host: &str) -> Result<()> {
-    if host.is_empty()
-        || host.len() > 253
-        || host
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "*?!,|@/[]#".contains(c))
-    {
-        return Err(Error::new(ErrorKind::Usage, format!("{host:?} is not a host name"))
-            .hint("give a host like `github.com`, `git.example.org:2222` or `[::1]:2222`, or a repository URL"));
-    }
-    Ok(())
+    crate::names::host(host).map_err(|why| {
+        Error::new(
+            ErrorKind::Usage,
+            format!("`{}` is not a host name: {why}", crate::names::shown(host)),
+        )
+        .hint("give a host like `github.com`, `git.example.org:2222` or `[::1]:2222`, or a repository URL")
+    })
 }
 
 #[cfg(test)]

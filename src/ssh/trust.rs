@@ -113,6 +113,9 @@ pub struct Verdict {
     pub provider: Option<String>,
     /// The key matches a pin that only one source confirms: shown, never trusted by itself.
     pub unconfirmed_pin: bool,
+    /// The host has pins that no first-party source confirms, and the key matches none of
+    /// them: said plainly, and `--accept-new` does not trust it.
+    pub matches_no_unconfirmed_pin: bool,
 }
 
 /// Decides about `key` presented by `host`:`port`.
@@ -141,6 +144,7 @@ pub fn decide(
         other_lines: Vec::new(),
         provider: provider.map(|p| p.id.clone()),
         unconfirmed_pin: false,
+        matches_no_unconfirmed_pin: false,
     };
 
     let mut matching: Vec<KnownLine> = Vec::new();
@@ -178,10 +182,18 @@ pub fn decide(
         return verdict;
     }
 
-    if let Some(p) = provider {
-        let pins: Vec<_> = p
-            .pins
+    // The pins of every provider for this endpoint, not only of the provider that claims
+    // the host: a config entry that claims a pinned host never unpins it.
+    let pinned_by = registry.all().iter().find(|p| {
+        p.pins
             .iter()
+            .any(|pin| pin.endpoint.host == verdict.host && pin.endpoint.port == port)
+    });
+    if let Some(p) = pinned_by.or(provider) {
+        let pins: Vec<_> = registry
+            .all()
+            .iter()
+            .flat_map(|p| p.pins.iter())
             .filter(|pin| pin.endpoint.host == verdict.host && pin.endpoint.port == port)
             .collect();
         let matched = pins
@@ -198,6 +210,9 @@ pub fn decide(
                 return verdict;
             }
             Some(_) => verdict.unconfirmed_pin = true,
+            None if !pins.is_empty() && pins.iter().all(|pin| !pin.confirmed) => {
+                verdict.matches_no_unconfirmed_pin = true;
+            }
             None if pins.iter().any(|pin| pin.confirmed) => {
                 verdict.decision = Decision::PinMismatch {
                     provider: p.id.clone(),
@@ -445,6 +460,36 @@ mod tests {
         let v = decide("altssh.gitlab.com", 443, &key(&gitlab_ed), &files(""), &reg);
         assert_eq!(v.decision, Decision::Unknown);
         assert!(v.unconfirmed_pin);
+    }
+
+    #[test]
+    fn a_key_matching_none_of_the_unconfirmed_pins_says_so() {
+        let reg = Registry::builtin();
+        let v = decide("altssh.gitlab.com", 443, &random_key(), &files(""), &reg);
+        assert_eq!(v.decision, Decision::Unknown);
+        assert!(!v.unconfirmed_pin);
+        assert!(v.matches_no_unconfirmed_pin);
+        // A host with no pins at all is merely unknown.
+        let v = decide("git.example.org", 22, &random_key(), &files(""), &reg);
+        assert!(!v.matches_no_unconfirmed_pin);
+    }
+
+    #[test]
+    fn a_config_provider_claiming_a_pinned_host_does_not_unpin_it() {
+        // Even if a registry were built around the config check (which refuses such an
+        // entry), the decision takes the pins of every provider for the endpoint.
+        let mut reg = Registry::builtin();
+        let cfg = crate::config::parse(
+            "[provider.corp]\nkind = \"plain\"\nhost = \"github.com\"\nfingerprints = [\"SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU\"]\n",
+        )
+        .unwrap();
+        reg = Registry::with_config(&cfg).unwrap_or(reg);
+        let v = decide("github.com", 22, &random_key(), &files(""), &reg);
+        assert!(
+            matches!(v.decision, Decision::PinMismatch { .. }),
+            "{:?}",
+            v.decision
+        );
     }
 
     #[test]

@@ -8,24 +8,24 @@ use crate::support::Sandbox;
 use crate::support::git::{git, git_clone_with_openssh, make_repo, ssh_url, state};
 use crate::support::sshd::Sshd;
 
-const PASS: &str = "clone test passphrase";
+pub(crate) const PASS: &str = "clone test passphrase";
 
-struct Setup {
-    sshd: Sshd,
-    sb: Sandbox,
-    repos: tempfile::TempDir,
-    pass_file: PathBuf,
-    key: PathBuf,
-    bare: PathBuf,
-    url: String,
+pub(crate) struct Setup {
+    pub(crate) sshd: Sshd,
+    pub(crate) sb: Sandbox,
+    pub(crate) repos: tempfile::TempDir,
+    pub(crate) pass_file: PathBuf,
+    pub(crate) key: PathBuf,
+    pub(crate) bare: PathBuf,
+    pub(crate) url: String,
 }
 
 impl Setup {
-    fn new(key_type: &str) -> Setup {
+    pub(crate) fn new(key_type: &str) -> Setup {
         Setup::with_sshd(Sshd::start(), key_type)
     }
 
-    fn with_sshd(sshd: Sshd, key_type: &str) -> Setup {
+    pub(crate) fn with_sshd(sshd: Sshd, key_type: &str) -> Setup {
         let repos = tempfile::Builder::new()
             .prefix("keyclone-repos-")
             .tempdir()
@@ -66,11 +66,11 @@ impl Setup {
         }
     }
 
-    fn dest(&self, name: &str) -> PathBuf {
+    pub(crate) fn dest(&self, name: &str) -> PathBuf {
         self.sb.root.path().join(name)
     }
 
-    fn clone(&self, extra: &[&str]) -> crate::support::Out {
+    pub(crate) fn clone(&self, extra: &[&str]) -> crate::support::Out {
         let mut args = vec![
             "clone",
             self.url.as_str(),
@@ -81,12 +81,12 @@ impl Setup {
         self.sb.run(&args)
     }
 
-    fn known_hosts(&self) -> PathBuf {
+    pub(crate) fn known_hosts(&self) -> PathBuf {
         self.sb.ssh_dir().join("known_hosts")
     }
 
     /// A work tree of the served repository, to change and then [`Setup::push`].
-    fn work(&self, name: &str) -> PathBuf {
+    pub(crate) fn work(&self, name: &str) -> PathBuf {
         let work = self.repos.path().join(name);
         git(
             self.repos.path(),
@@ -102,14 +102,14 @@ impl Setup {
     }
 
     /// Commits everything in `work` and pushes it to the served repository.
-    fn push(&self, work: &Path, message: &str) {
+    pub(crate) fn push(&self, work: &Path, message: &str) {
         git(work, &["add", "-A"]).ok();
         git(work, &["commit", "-q", "-m", message]).ok();
         git(work, &["push", "-q", "origin", "main"]).ok();
     }
 
     /// keyclone's clone and git's clone (over OpenSSH) of the served repository, side by side.
-    fn clone_both(&self, extra: &[&str]) -> (PathBuf, PathBuf) {
+    pub(crate) fn clone_both(&self, extra: &[&str]) -> (PathBuf, PathBuf) {
         let ours = self.dest("ours");
         let mut args = vec![ours.to_str().unwrap()];
         args.extend_from_slice(extra);
@@ -129,7 +129,7 @@ impl Setup {
 }
 
 /// Nothing but `expected` in `dir` (no temporary clone folders left behind).
-fn only(dir: &Path, expected: &[&str]) {
+pub(crate) fn only(dir: &Path, expected: &[&str]) {
     let names = Sandbox::ls(dir);
     assert_eq!(names, expected, "left in {}: {names:?}", dir.display());
 }
@@ -167,7 +167,7 @@ fn clone_with_an_encrypted_ed25519_key_equals_git_clone() {
 }
 
 #[test]
-fn a_large_tree_checked_out_in_parallel_equals_git_clone() {
+fn a_large_tree_with_nested_attributes_links_and_modes_equals_git_clone() {
     let s = Setup::new("ed25519");
     let work = s.work("large-work");
     for d in 0..25 {

@@ -6,6 +6,7 @@
 mod support;
 
 mod clone;
+mod hostile;
 mod init;
 mod keygen;
 mod login;

@@ -2,6 +2,7 @@
 //! keyclone binary in it, the real OpenSSH tools as oracles, and a real sshd (see `sshd`).
 
 pub mod agent;
+pub mod craft;
 pub mod git;
 pub mod sshd;
 
