@@ -6,6 +6,8 @@ resolve (until "Resolving deltas: 100%": index-pack's threaded delta resolution)
 is swallowed.
 
     python3 bench/git_phases.py -- /usr/bin/time -o t git clone --progress URL DEST
+
+For `git index-pack -v PACK` the first phase ends at "Indexing objects: 100%" instead.
 """
 
 import json
@@ -24,7 +26,7 @@ while True:
         break
     now = time.monotonic()
     buf = (buf + chunk)[-4096:]
-    if received is None and b"Receiving objects: 100%" in buf:
+    if received is None and (b"Receiving objects: 100%" in buf or b"Indexing objects: 100%" in buf):
         received = now
     if resolved is None and b"Resolving deltas: 100%" in buf:
         resolved = now
