@@ -95,16 +95,14 @@ pub struct ProviderConfig {
 
 /// Loads the config. A missing file is an empty config unless it was named explicitly.
 pub fn load(path: &Path, explicit: bool) -> Result<Config> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-            return Ok(Config::default());
-        }
-        Err(e) => {
-            return Err(Error::io("read the config file", path, e)
-                .hint("check the path given to `--config`"));
-        }
-    };
+    let text =
+        match crate::files::read_bounded_text(path, crate::files::CONFIG_LIMIT, "config file") {
+            Ok(t) => t,
+            Err(e) if e.kind() == ErrorKind::NotFound && !explicit => {
+                return Ok(Config::default());
+            }
+            Err(e) => return Err(e.hint("check the path given to `--config`")),
+        };
     parse(&text).map_err(|e| {
         Error::new(ErrorKind::Config, format!("the config file `{}` is invalid: {}", path.display(), e.message()))
             .hint("fix the file (its format is in the README, section \"Configuration\"), then run the same command again")
@@ -140,6 +138,20 @@ pub fn parse(text: &str) -> Result<Config> {
                         crate::names::shown(v)
                     ))
                 })?;
+            }
+        }
+        // Shown to the user as they are: no control or invisible characters.
+        for (key, value) in [
+            ("name", p.name.as_ref()),
+            ("upload-url", p.upload_url.as_ref()),
+        ] {
+            if let Some(v) = value
+                && crate::names::shown(v) != *v
+            {
+                return Err(bad(format!(
+                    "`{key} = {:?}` holds control or invisible characters",
+                    crate::names::shown(v)
+                )));
             }
         }
         if let Some(u) = &p.user {

@@ -32,8 +32,9 @@ pub const AZUREML_GIT_COMMIT: &str = "AZUREML_GIT_COMMIT";
 pub const AZUREML_GIT_DIRTY: &str = "AZUREML_GIT_DIRTY";
 pub const AZUREML_GIT_BUILD_ID: &str = "AZUREML_GIT_BUILD_ID";
 pub const AZUREML_GIT_BUILD_URI: &str = "AZUREML_GIT_BUILD_URI";
-/// Tests only, debug builds only: `keyclone rotate` kills itself (SIGKILL) right after the named
-/// step, to prove a re-run completes. Release builds ignore it.
+/// Tests only, debug builds only: keyclone kills itself (SIGKILL) right after the named `rotate`
+/// step, or just before a temporary file is renamed to `FILE` (`rename:FILE`), to prove a re-run
+/// completes. Release builds ignore it.
 pub const KEYCLONE_TEST_KILL_AT: &str = "KEYCLONE_TEST_KILL_AT";
 
 const KNOWN: &[&str] = &[

@@ -43,12 +43,45 @@ pub fn remove_tracked() {
 /// While held, an interrupt waits: the changes made inside complete as a group.
 #[derive(Debug)]
 pub struct CriticalSection {
-    _guard: MutexGuard<'static, ()>,
+    guard: Option<MutexGuard<'static, ()>>,
 }
 
 /// Enters the critical section (blocks while the signal handler is cleaning up).
 pub fn critical() -> CriticalSection {
     CriticalSection {
-        _guard: CRITICAL.lock().unwrap_or_else(|p| p.into_inner()),
+        guard: Some(CRITICAL.lock().unwrap_or_else(|p| p.into_inner())),
+    }
+}
+
+impl Drop for CriticalSection {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        if TEST_SIGNAL_RAISED.load(std::sync::atomic::Ordering::SeqCst) {
+            // Tests only: a signal was raised inside the section; let the handler, which was
+            // waiting for it, finish the process instead of racing on with the next step.
+            await_handler();
+        }
+    }
+}
+
+/// Set by [`raise_for_test`] (debug builds, `KEYCLONE_TEST_KILL_AT=POINT@SIGNAL`).
+static TEST_SIGNAL_RAISED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Tests only: delivers `signal` to this process as a user's Ctrl-C or `kill` would. Outside a
+/// critical section the caller then waits for the handler to end the process; inside one, the
+/// wait happens when the section ends, so the grouped change completes first.
+pub fn raise_for_test(signal: nix::sys::signal::Signal, inside_critical: bool) {
+    TEST_SIGNAL_RAISED.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = nix::sys::signal::raise(signal);
+    if !inside_critical {
+        await_handler();
+    }
+}
+
+fn await_handler() {
+    // The handler exits the process; if it never does, carry on rather than hang a test.
+    for _ in 0..200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

@@ -8,6 +8,10 @@ fn main() -> ExitCode {
     // A write beyond a file-size limit must fail with an error we report (EFBIG), not kill us
     // with SIGXFSZ before temporary files are cleaned up.
     ignore_sigxfsz();
+    // Before any secret is read: no core dump, no ptrace by other processes of the user.
+    if let Err(why) = keyclone::secrets::protect_process() {
+        let _ = why; // Best effort (a sandbox may forbid it); nothing else depends on it.
+    }
     if let Err(e) = keyclone::ui::signals::install() {
         let _ = e; // Without the handler Ctrl-C still stops the process; files are still atomic.
     }

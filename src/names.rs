@@ -11,8 +11,9 @@
 //! - A user is what OpenSSH's `valid_ruser` allows and more strictly: letters, digits,
 //!   `.`, `_`, `-`, `+`, not starting with `-`.
 //! - An alias (`Host` line) follows the host rule.
-//! - A path written into `~/.ssh/config` holds no control character, no `"` (the quoting
-//!   cannot carry it) and no `%` (OpenSSH expands `%` tokens in `IdentityFile` and
+//! - A path written into `~/.ssh/config` holds no control character, no quote (`"`, `'`:
+//!   OpenSSH's tokenizer ends or refuses on them), no `\\` (it is an escape there), no `%` and
+//!   no `$` (OpenSSH expands `%` tokens and `${VAR}` in `IdentityFile` and
 //!   `UserKnownHostsFile`).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -51,6 +52,10 @@ pub fn host(s: &str) -> Result<(), String> {
     }
     if s.starts_with(['-', '.']) {
         return Err("it starts with `-` or `.`".into());
+    }
+    if s.ends_with('.') {
+        // `github.com.` is github.com to DNS but not to known_hosts or the provider table.
+        return Err("it ends with `.` (write the name without the final dot)".into());
     }
     if s.contains("..") {
         return Err("it holds an empty label (`..`)".into());
@@ -105,7 +110,10 @@ pub fn config_path(p: &Path) -> Result<(), String> {
     if !p.is_absolute() {
         return Err("it is not absolute".into());
     }
-    if let Some(c) = s.chars().find(|c| c.is_control() || matches!(c, '"' | '%')) {
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '"' | '\'' | '\\' | '%' | '$' | '`'))
+    {
         return Err(format!(
             "it holds {}, which `~/.ssh/config` cannot carry",
             describe(c)
@@ -128,7 +136,10 @@ fn describe(c: char) -> String {
 pub fn shown(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
-            if c.is_control() {
+            // Control characters, and the invisible ones that reorder or hide text (bidi
+            // overrides and isolates, zero-width marks).
+            let invisible = matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}');
+            if c.is_control() || invisible {
                 c.escape_default().collect::<Vec<_>>()
             } else {
                 vec![c]
@@ -165,6 +176,7 @@ mod tests {
             "-oProxyCommand=x",
             ".github.com",
             "a..b",
+            "github.com.",
             "[::1]",
             "host:22",
             "h%0a",
@@ -214,6 +226,9 @@ mod tests {
         assert!(config_path(Path::new("/home/a\nHost */id")).is_err());
         assert!(config_path(Path::new("/home/a\"b/id")).is_err());
         assert!(config_path(Path::new("/home/%d/id")).is_err());
+        for bad in ["/h/id_o'k", "/h/a\\b", "/h/${NOPE}/kh", "/h/`x`"] {
+            assert!(config_path(Path::new(bad)).is_err(), "{bad}");
+        }
         assert!(config_path(Path::new("relative/id")).is_err());
     }
 
@@ -221,5 +236,6 @@ mod tests {
     fn shown_values_escape_control_characters() {
         assert_eq!(shown("a\nb"), "a\\nb");
         assert_eq!(shown("ok"), "ok");
+        assert_eq!(shown("a\u{202e}b"), "a\\u{202e}b");
     }
 }

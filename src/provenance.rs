@@ -474,9 +474,16 @@ fn scan(
             let r = (|| -> std::result::Result<(bool, usize), git2::Error> {
                 let repo = git2::Repository::open(&git_dir)?;
                 // The fast scan; what it does not handle goes to libgit2's full status.
-                if let Ok(d) = crate::git::status::scan(&repo, scope.as_deref(), global_attributes)
-                {
-                    return Ok((d.dirty, d.untracked));
+                match crate::git::status::scan(&repo, scope.as_deref(), global_attributes) {
+                    Ok(d) => return Ok((d.dirty, d.untracked)),
+                    Err(u) if u.damaged => {
+                        return Err(git2::Error::from_str(&format!(
+                            "the git index `{}` is damaged: {}; `git status` refuses it too (rebuild it from HEAD with `rm .git/index && git reset`, which drops what was staged)",
+                            git_dir.join("index").display(),
+                            u.reason
+                        )));
+                    }
+                    Err(_) => {}
                 }
                 let mut o = git2::StatusOptions::new();
                 o.include_untracked(true)

@@ -488,23 +488,30 @@ impl Registry {
             // Pinned hosts stay pinned: a config entry may not claim a host that a built-in
             // provider pins (as its SSH host, web host or fallback host) without pinning keys
             // of its own, or `trust --accept-new` would trust a fake github.com on first use.
-            if pc.fingerprints.is_empty()
-                && let Some((host, owner)) = claims_pinned_host(&reg, &p)
-            {
+            // Not even with fingerprints of its own: a config file (which a team may hand
+            // around) could otherwise pin a fake key for github.com.
+            if let Some((host, owner)) = claims_pinned_host(&reg, &p) {
                 return Err(Error::new(
                     ErrorKind::Config,
                     format!(
-                        "the config file's `[provider.{id}]` claims `{host}`, a host whose keys {owner} publishes, without pinning any key (`fingerprints`)"
+                        "the config file's `[provider.{id}]` claims `{host}`, a host whose keys {owner} publishes; only the keys {owner} publishes are trusted for it"
                     ),
                 )
                 .hint(format!(
-                    "remove `{host}` from `[provider.{id}]` (the built-in provider `{}` already serves it), or add `fingerprints = [...]` with the host's published keys",
+                    "remove `{host}` from `[provider.{id}]`: the built-in provider `{}` already serves it",
                     reg.for_host(&host, None).map_or(owner.clone(), |b| b.id.clone())
                 )));
             }
             reg.providers.push(p);
         }
         Ok(reg)
+    }
+
+    /// A registry of exactly these providers (for tests of decisions built around the
+    /// config check).
+    #[cfg(test)]
+    pub(crate) fn from_providers(providers: Vec<Provider>) -> Self {
+        Registry { providers }
     }
 
     pub fn all(&self) -> &[Provider] {

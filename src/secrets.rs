@@ -15,6 +15,19 @@ use crate::env::{Env, KEYCLONE_PASSPHRASE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ui::Ui;
 
+/// Keeps the secrets this process may hold (passphrases, decrypted keys) out of core dumps and
+/// away from other processes of the same user: the process is made non-dumpable
+/// (`PR_SET_DUMPABLE` 0: no core file, no `ptrace` attach, `/proc/PID/mem` closed) and its core
+/// size limit set to 0. Called first thing by the binary; returns what could not be done.
+pub fn protect_process() -> std::result::Result<(), String> {
+    use nix::sys::resource::{Resource, setrlimit};
+    let dumpable = nix::sys::prctl::set_dumpable(false)
+        .map_err(|e| format!("could not make the process non-dumpable: {e}"));
+    let core = setrlimit(Resource::RLIMIT_CORE, 0, 0)
+        .map_err(|e| format!("could not turn core dumps off: {e}"));
+    dumpable.and(core)
+}
+
 /// A secret string, wiped from memory on drop.
 #[derive(Clone)]
 pub struct Passphrase(Zeroizing<String>);
@@ -133,18 +146,14 @@ pub fn prompt_new_passphrase(ui: &mut Ui) -> Result<Passphrase> {
     .hint("run the same command again"))
 }
 
-/// Reads a passphrase file: must exist; a file readable by others gives a warning.
+/// Reads a passphrase file: must exist and be a regular file (checked on the open file, like
+/// every file keyclone reads: `/dev/zero` or a FIFO is refused); a file readable by others
+/// gives a warning.
 pub fn read_passphrase_file(path: &Path, ui: &mut Ui) -> Result<Passphrase> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Error::io("read the passphrase file", path, e)
-            .hint("check the path given to `--passphrase-file`")
-    })?;
-    if !meta.is_file() {
-        return Err(Error::usage(format!(
-            "the passphrase file `{}` is not a regular file",
-            path.display()
-        )));
-    }
+    let (bytes, meta) =
+        crate::files::read_bounded_meta(path, crate::files::PASSPHRASE_LIMIT, "passphrase file")
+            .map_err(|e| e.hint("check the path given to `--passphrase-file`"))?;
+    let bytes = Zeroizing::new(bytes);
     if meta.permissions().mode() & 0o044 != 0 {
         ui.warn(&format!(
             "the passphrase file `{}` can be read by other users (mode {:o}); run `chmod 600 {}`",
@@ -153,22 +162,29 @@ pub fn read_passphrase_file(path: &Path, ui: &mut Ui) -> Result<Passphrase> {
             path.display()
         ));
     }
-    let mut f =
-        std::fs::File::open(path).map_err(|e| Error::io("read the passphrase file", path, e))?;
-    read_passphrase_stream(&mut f, &format!("`{}`", path.display()))
+    read_passphrase_stream(&mut bytes.as_slice(), &format!("`{}`", path.display()))
 }
 
 /// Reads a passphrase from a stream: the text up to the first newline (`\n` or `\r\n`).
-/// Anything after that first line must be empty, so a wrong file is not silently truncated.
+/// Anything after that first line must be empty, so a wrong file is not silently truncated; a
+/// stream longer than 64 KiB is refused, not cut. The buffer is allocated once (never
+/// reallocated, so no copy of the secret is left in freed memory) and wiped when dropped.
 pub fn read_passphrase_stream(r: &mut dyn Read, source: &str) -> Result<Passphrase> {
-    let mut buf = Zeroizing::new(Vec::new());
-    r.take(64 * 1024).read_to_end(&mut buf).map_err(|e| {
+    let limit = crate::files::PASSPHRASE_LIMIT;
+    let mut buf = Zeroizing::new(Vec::with_capacity(limit as usize + 1));
+    r.take(limit + 1).read_to_end(&mut buf).map_err(|e| {
         Error::new(
             ErrorKind::Io,
             format!("could not read the passphrase from {source}"),
         )
         .with_source(e)
     })?;
+    if buf.len() as u64 > limit {
+        return Err(Error::usage(format!(
+            "the passphrase from {source} is more than 64 KiB long, so it is not a passphrase"
+        ))
+        .hint("put only the passphrase on the first line"));
+    }
     let text = std::str::from_utf8(&buf)
         .map_err(|_| Error::usage(format!("the passphrase from {source} is not valid UTF-8")))?;
     let (line, rest) = match text.find('\n') {
@@ -195,6 +211,16 @@ mod tests {
     }
 
     #[test]
+    fn the_process_is_not_dumpable_and_has_no_core_limit_after_protection() {
+        protect_process().unwrap();
+        assert!(!nix::sys::prctl::get_dumpable().unwrap());
+        assert_eq!(
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE).unwrap(),
+            (0, 0)
+        );
+    }
+
+    #[test]
     fn debug_never_shows_the_secret() {
         let p = Passphrase::new("hunter2".into());
         assert_eq!(format!("{p:?}"), "Passphrase(<redacted>)");
@@ -206,6 +232,15 @@ mod tests {
         assert_eq!(p.expose(), "s3cret pass");
         let p = read_passphrase_stream(&mut &b"nonl"[..], "x").unwrap();
         assert_eq!(p.expose(), "nonl");
+    }
+
+    #[test]
+    fn a_stream_longer_than_the_limit_is_refused_not_cut() {
+        let long = vec![b'a'; 70 * 1024];
+        let e = read_passphrase_stream(&mut &long[..], "standard input").unwrap_err();
+        assert!(e.message().contains("more than 64 KiB"), "{}", e.message());
+        let e = read_passphrase_stream(&mut std::io::repeat(b'a'), "x").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage);
     }
 
     #[test]

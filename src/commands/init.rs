@@ -164,7 +164,7 @@ pub fn find_keys(ctx: &Ctx) -> Vec<FoundKey> {
         if std::fs::metadata(&p).map_or(true, |m| m.len() > 64 * 1024) {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&p) else {
+        let Ok(text) = files::read_bounded_text(&p, files::KEY_LIMIT, "private key") else {
             continue;
         };
         let Ok(private) = PrivateKey::from_openssh(&text) else {
@@ -300,6 +300,31 @@ fn check_flags(ctx: &Ctx, args: &InitArgs, s: &Survey) -> Result<()> {
     }
     if let Some(fp) = &args.fingerprint {
         normalize_fingerprint(fp)?;
+    }
+    // The paths the `~/.ssh/config` block will name, checked before anything is written
+    // (the block itself is checked again when it is written).
+    if !args.no_ssh_config {
+        let key = args
+            .key
+            .as_ref()
+            .map(|k| std::path::absolute(k).unwrap_or(k.clone()));
+        let known_hosts = ctx.ssh_dir.join("known_hosts");
+        for (what, path) in [
+            ("`--key`", key.as_ref()),
+            ("the SSH directory", Some(&known_hosts)),
+        ] {
+            if let Some(p) = path {
+                crate::names::config_path(p).map_err(|why| {
+                    Error::usage(format!(
+                        "{what} `{}` cannot be written into `~/.ssh/config`: {why}",
+                        crate::names::shown(&p.display().to_string())
+                    ))
+                    .hint(
+                        "nothing was written; rename the file or folder, or pass `--no-ssh-config`",
+                    )
+                })?;
+            }
+        }
     }
     match args.cache {
         Some(Cache::Keyring) => {
@@ -1180,9 +1205,7 @@ fn ssh_config_step(ctx: &mut Ctx, args: &InitArgs, entry: &HostEntry) -> Result<
     if !ok {
         return Ok("declined".into());
     }
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&path).map_or(0o600, |m| m.permissions().mode() & 0o777);
-    files::replace(&path, cfg.render().as_bytes(), mode & !0o022)?;
+    sshconfig::write(&path, &cfg.render())?;
     ctx.ui.info(&format!("Updated `{}`.", path.display()));
     Ok("written".into())
 }

@@ -147,6 +147,11 @@ pub fn create(ctx: &mut Ctx, args: &KeygenArgs) -> Result<Created> {
 
     // Everything that can be refused is refused before the passphrase is asked.
     let dir_state = files::check_private_dir(&dir)?;
+    if dir_state == DirState::Exists {
+        // What a keyclone killed while writing here left behind: a pair it had half placed is
+        // completed, the temporary files are removed (before the pair is looked at).
+        files::sweep(&dir);
+    }
     let mut existing = Vec::new();
     for p in [&private, &public] {
         match files::occupant(p)? {

@@ -89,6 +89,7 @@ pub fn run(cli: Cli, env: Env) -> ExitCode {
         json,
         verbosity,
     );
+    crate::files::set_test_kill_point(env.get_str(crate::env::KEYCLONE_TEST_KILL_AT));
     let (result, mut ui) = match Settings::resolve(&cli.global, &env) {
         Ok(settings) => {
             let stdin_tty = std::io::stdin().is_terminal();
@@ -227,8 +228,7 @@ pub(crate) fn load_key(
             path.display()
         ));
     }
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| Error::io("read the private key", &path, e))?;
+    let text = crate::files::read_bounded_text(&path, crate::files::KEY_LIMIT, "private key")?;
     let private = ssh_key::PrivateKey::from_openssh(&text).map_err(|e| {
         Error::usage(format!("`{}` is not an OpenSSH private key keyclone can use", path.display()))
             .with_source(e)

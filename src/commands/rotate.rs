@@ -143,14 +143,14 @@ fn staging_path(key: &Path) -> PathBuf {
 
 fn read_state(key: &Path) -> Result<Option<State>> {
     let p = state_path(key);
-    match std::fs::read(&p) {
+    match files::read_bounded(&p, files::CONFIG_LIMIT, "rotation state") {
         Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
             Error::new(ErrorKind::Config, format!("the rotation state `{}` is damaged", p.display()))
                 .with_source(e)
                 .hint(format!("look at `{}` and `{}.rotating*`; delete the state file to start over (the key at `{}` is untouched until the switch)", p.display(), key.display(), key.display()))
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read the rotation state", &p, e)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -162,10 +162,59 @@ fn write_state(s: &State) -> Result<()> {
 
 /// For tests: a debug build dies with SIGKILL right after `step` when `KEYCLONE_TEST_KILL_AT`
 /// names it, to prove that a re-run completes. Release builds ignore the variable.
-fn checkpoint(ctx: &Ctx, step: &str) {
-    if cfg!(debug_assertions) && ctx.env.get_str(crate::env::KEYCLONE_TEST_KILL_AT) == Some(step) {
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+fn checkpoint(_ctx: &Ctx, step: &str) {
+    files::kill_point(step);
+}
+
+/// Refuses an archive folder that would let the old private key leave the SSH directory or be
+/// read by others, before anything is created (and again right before the old key goes in):
+/// it must be a real folder (not a symbolic link), belong to the user or root, and have no
+/// permission for group or others (700). A missing folder is created with mode 700.
+fn check_archive(archive_dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = archive_dir.display();
+    let meta = match std::fs::symlink_metadata(archive_dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return files::check_private_dir(archive_dir).map(|_| ());
+        }
+        Err(e) => return Err(Error::io("inspect the archive folder", archive_dir, e)),
+    };
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(archive_dir)
+            .map(|t| format!(" (to `{}`)", t.display()))
+            .unwrap_or_default();
+        return Err(Error::refused(format!(
+            "the archive folder `{shown}` is a symbolic link{target}: the old private key would be moved wherever it points, outside the SSH directory"
+        ))
+        .hint(format!(
+            "remove the link with `rm {shown}` (keyclone then creates a private folder, mode 700), then run `keyclone rotate` again"
+        ))
+        .hint("or delete the old pair instead of archiving it with `--delete-old`"));
     }
+    if !meta.is_dir() {
+        return Err(Error::refused(format!(
+            "the archive folder `{shown}` exists and is not a folder"
+        ))
+        .hint(format!(
+            "move `{shown}` away, then run `keyclone rotate` again"
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    let problem = files::dir_problem(meta.mode(), meta.uid(), files::my_uid()).or_else(|| {
+        (mode & 0o077 != 0).then(|| {
+            format!("others can read or enter it (mode {mode:o}), and an archived private key must be readable by you only")
+        })
+    });
+    if let Some(problem) = problem {
+        return Err(Error::refused(format!(
+            "the archive folder `{shown}` is not safe for old private keys: {problem}"
+        ))
+        .hint(format!(
+            "run `chmod 700 {shown}` (and check its owner), then `keyclone rotate` again"
+        )));
+    }
+    files::check_private_dir(archive_dir).map(|_| ())
 }
 
 /// Where the new key is tested.
@@ -260,15 +309,9 @@ pub fn run(ctx: &mut Ctx, args: RotateArgs) -> Result<()> {
     }
     let archive_dir = ctx.ssh_dir.join(ARCHIVE_DIR);
     if !args.delete_old {
-        // Refused before anything is written: an archive others can read or write.
-        files::check_private_dir(&archive_dir).map_err(|e| {
-            Error::refused(format!("the archive folder is not safe: {}", e.message())).hint(
-                format!(
-                    "run `chmod 700 {}` (and check its owner), then `keyclone rotate` again",
-                    archive_dir.display()
-                ),
-            )
-        })?;
+        // Refused before anything is written: an archive that is a link, or that others can
+        // read or write.
+        check_archive(&archive_dir)?;
     }
     let mut state = match read_state(&key_path)? {
         Some(s) => {
@@ -356,9 +399,10 @@ fn start(
             std::fs::remove_file(&p).map_err(|e| Error::io("remove a leftover", &p, e))?;
         }
     }
-    let comment = std::fs::read_to_string(key::pair_paths(key_path).1)
-        .ok()
-        .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned));
+    let comment =
+        files::read_bounded_text(&key::pair_paths(key_path).1, files::KEY_LIMIT, "public key")
+            .ok()
+            .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned));
     let created = keygen::create(
         ctx,
         &KeygenArgs {
@@ -407,9 +451,8 @@ fn new_auth(
     state: &State,
     user: &str,
 ) -> Result<(Auth, PrivateKey, Option<Passphrase>)> {
-    let text = std::fs::read_to_string(&state.staging)
-        .or_else(|_| std::fs::read_to_string(&state.key))
-        .map_err(|e| Error::io("read the new key", &state.staging, e))?;
+    let text = files::read_bounded_text(&state.staging, files::KEY_LIMIT, "new private key")
+        .or_else(|_| files::read_bounded_text(&state.key, files::KEY_LIMIT, "new private key"))?;
     let private = PrivateKey::from_openssh(&text)
         .map_err(|e| Error::internal("the new key cannot be read").with_source(e))?;
     if key::fingerprint(private.public_key()) != state.new_fingerprint {
@@ -568,7 +611,9 @@ fn verify(
 
 /// Links (or copies) the old pair into the archive; the old key stays in place.
 fn archive_old(state: &State, archive_dir: &Path) -> Result<PathBuf> {
+    check_archive(archive_dir)?;
     files::ensure_private_dir(archive_dir)?;
+    check_archive(archive_dir)?;
     let name = state
         .key
         .file_name()
@@ -582,7 +627,7 @@ fn archive_old(state: &State, archive_dir: &Path) -> Result<PathBuf> {
             continue; // done by an earlier, interrupted run (or no .pub to keep)
         }
         if std::fs::hard_link(from, to).is_err() {
-            let bytes = std::fs::read(from).map_err(|e| Error::io("read the old key", from, e))?;
+            let bytes = files::read_bounded(from, files::KEY_LIMIT, "old key")?;
             let mode = std::fs::metadata(from).map_or(0o600, |m| m.permissions().mode() & 0o777);
             files::replace(to, &bytes, mode)?;
         }
@@ -713,10 +758,10 @@ fn finish(
 
 /// Re-encrypts the key with a new passphrase, atomically (like `ssh-keygen -p`).
 fn passphrase_only(ctx: &mut Ctx, args: &RotateArgs, key_path: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(key_path).map_err(|e| {
-        Error::io("read the private key", key_path, e)
-            .hint("name the key with `--key PATH`, or create one with `keyclone init`")
-    })?;
+    let text =
+        files::read_bounded_text(key_path, files::KEY_LIMIT, "private key").map_err(|e| {
+            e.hint("name the key with `--key PATH`, or create one with `keyclone init`")
+        })?;
     let private = PrivateKey::from_openssh(&text).map_err(|e| {
         Error::usage(format!(
             "`{}` is not an OpenSSH private key",

@@ -544,6 +544,11 @@ fn update_submodules(
         .submodules()
         .map_err(|e| Error::internal("could not read .gitmodules").with_source(e))?;
     for mut sm in subs {
+        if sm.index_id().is_none() {
+            // An entry of `.gitmodules` with no gitlink in the tree (a removed submodule):
+            // git ignores it, and so does keyclone.
+            continue;
+        }
         let raw_url = sm.url().ok().flatten().unwrap_or_default().to_owned();
         let name = sm.path().display().to_string();
         let sm_name = sm.name().unwrap_or_default().to_owned();
@@ -555,6 +560,15 @@ fn update_submodules(
                 &rule,
             )
         })?;
+        if raw_url.is_empty() {
+            // libgit2, like git, drops a `.gitmodules` entry whose name is suspicious (`..`):
+            // the gitlink is then left without a URL.
+            return Err(Error::new(
+                ErrorKind::UnsafeRepository,
+                format!("submodule `{name}` has no usable entry in `.gitmodules` (no URL, or a name that leaves its folder, which git ignores)"),
+            )
+            .hint("nothing was kept; clone without `--recurse-submodules`, or ask the repository's owners to fix `.gitmodules`"));
+        }
         let url = RemoteUrl::parse(&raw_url).map_err(|e| {
             Error::usage(format!(
                 "submodule `{name}` has a URL keyclone cannot use: {}",

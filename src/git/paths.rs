@@ -135,13 +135,14 @@ fn is_link(mode: u32) -> bool {
 pub fn check_entries(entries: &[(&[u8], u32)]) -> Result<(), (usize, Rule)> {
     let mut exact: HashSet<&[u8]> = HashSet::with_capacity(entries.len());
     // Folded name -> whether an entry with it is a link, and the first entry's index.
-    let mut folded: HashMap<Vec<u8>, (bool, usize)> = HashMap::with_capacity(entries.len());
+    let mut folded: HashMap<String, (bool, usize)> = HashMap::with_capacity(entries.len());
     for (i, (name, mode)) in entries.iter().enumerate() {
         check_entry(name, *mode).map_err(|r| (i, r))?;
         if !exact.insert(name) {
             return Err((i, Rule::Duplicate));
         }
-        let key = name.to_ascii_lowercase();
+        // Case folding as a case-insensitive share does it, for non-ASCII names too (`Ä`/`ä`).
+        let key = String::from_utf8_lossy(name).to_lowercase();
         match folded.get_mut(&key) {
             Some((linked, _)) if *linked || is_link(*mode) => return Err((i, Rule::CaseFoldLink)),
             Some(_) => {}
@@ -156,16 +157,7 @@ pub fn check_entries(entries: &[(&[u8], u32)]) -> Result<(), (usize, Rule)> {
 /// A path for messages: lossy UTF-8 with control characters escaped, so a crafted name cannot
 /// draw on the terminal.
 pub fn display_path(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    crate::names::shown(&String::from_utf8_lossy(bytes))
 }
 
 /// Walks `tree` and everything below it, checking every entry before anything is written.
@@ -352,6 +344,10 @@ mod tests {
         // case-insensitive disk), nothing is written through a link.
         assert_eq!(e(&[("README", MODE_FILE), ("readme", MODE_FILE)]), Ok(()));
         assert_eq!(e(&[("a", MODE_FILE), ("b", MODE_SYMLINK)]), Ok(()));
+        assert_eq!(
+            e(&[("Ä", MODE_SYMLINK), ("ä", MODE_TREE)]),
+            Err((1, Rule::CaseFoldLink))
+        );
     }
 
     #[test]

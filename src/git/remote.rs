@@ -48,6 +48,17 @@ impl RemoteUrl {
                 "remote helpers such as `ext::` run local commands; keyclone clones over SSH only",
             ));
         }
+        if !input.contains("://")
+            && let Some((user_at, rest)) = input.split_once('[')
+            && !user_at.contains([':', '/'])
+            && let Some((addr, path)) = rest.split_once("]:")
+        {
+            // git accepts `git@[::1]:o/r.git`; gix-url and libgit2 do not: name the ssh:// form.
+            return Err(
+                bad("an IPv6 address in the `user@[addr]:path` form is not supported")
+                    .hint(format!("use `ssh://{user_at}[{addr}]/{path}`")),
+            );
+        }
         let url = gix_url::parse(input.as_bytes()).map_err(|e| bad(&e.to_string()))?;
         let scheme = match url.scheme {
             gix_url::Scheme::Ssh => Scheme::Ssh,
@@ -611,10 +622,16 @@ mod names_tests {
 
     #[test]
     fn an_ipv6_scp_url_is_not_called_a_remote_helper() {
-        let e = RemoteUrl::parse("git@[::1]:o/r.git").map(|_| ());
-        if let Err(e) = e {
-            assert!(!e.message().contains("ext::"), "{}", e.message());
-        }
+        let r = RemoteUrl::parse("git@[::1]:o/r.git");
+        let e = r.unwrap_err();
+        assert!(!e.message().contains("ext::"), "{}", e.message());
+        assert!(
+            e.hints()
+                .iter()
+                .any(|h| h.contains("ssh://git@[::1]/o/r.git")),
+            "{:?}",
+            e.hints()
+        );
         assert!(
             RemoteUrl::parse("ext::sh -c touch% /tmp/x").is_err()
                 && RemoteUrl::parse("ext::ssh")

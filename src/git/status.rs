@@ -25,13 +25,32 @@ use std::path::Path;
 
 use sha1::{Digest, Sha1};
 
-/// The scan cannot answer; the caller uses libgit2's status.
+/// The scan cannot answer. If the index is damaged (truncated, or claiming more entries than
+/// it holds), git refuses it too and the caller reports that; otherwise the caller uses
+/// libgit2's status (which would size its allocations by a damaged header).
 #[derive(Debug)]
-pub struct Unsupported(pub String);
+pub struct Unsupported {
+    pub reason: String,
+    pub damaged: bool,
+}
+
+fn unsupported(reason: String) -> Unsupported {
+    Unsupported {
+        reason,
+        damaged: false,
+    }
+}
+
+fn damaged(reason: String) -> Unsupported {
+    Unsupported {
+        reason,
+        damaged: true,
+    }
+}
 
 impl<E: std::fmt::Display> From<E> for Unsupported {
     fn from(e: E) -> Self {
-        Unsupported(e.to_string())
+        unsupported(e.to_string())
     }
 }
 
@@ -70,38 +89,82 @@ const FLAG_EXTENDED: u16 = 0x4000;
 fn be32(b: &[u8], at: usize) -> Result<u32, Unsupported> {
     b.get(at..at + 4)
         .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-        .ok_or_else(|| Unsupported("truncated index".into()))
+        .ok_or_else(|| damaged("truncated index".into()))
 }
 
 /// Git's offset varint (index v4 path compression).
 fn varint(b: &[u8], at: &mut usize) -> Result<usize, Unsupported> {
     let mut c = *b
         .get(*at)
-        .ok_or_else(|| Unsupported("truncated index".into()))?;
+        .ok_or_else(|| damaged("truncated index".into()))?;
     *at += 1;
     let mut val = usize::from(c & 0x7f);
     while c & 0x80 != 0 {
         c = *b
             .get(*at)
-            .ok_or_else(|| Unsupported("truncated index".into()))?;
+            .ok_or_else(|| damaged("truncated index".into()))?;
         *at += 1;
         val = ((val + 1) << 7) | usize::from(c & 0x7f);
     }
     Ok(val)
 }
 
-/// Reads git's index file (versions 2, 3 and 4). The trailing checksum is not verified, as git
-/// does not verify it on reads either; a split or sparse index is left to libgit2.
-fn parse_index(b: &[u8]) -> Result<Vec<Entry>, Unsupported> {
+/// The smallest entry of any index version: 62 bytes of stat data, id and flags, before the
+/// path. Bounds the entry count a file of a given size can hold.
+const MIN_ENTRY: usize = 62;
+
+/// Whether git would accept `path` in its index (git's `verify_path`, with the NTFS and HFS+
+/// protections on): components separated by single `/`, none empty, `.` or `..`, no `.git` in
+/// any spelling (`.GIT`, `git~1`, `.git.`, HFS+ ignorable code points), no symlinked
+/// `.gitmodules`, shorter than PATH_MAX. Only such paths are ever joined to the work tree, so no entry can make the
+/// scan read or hash anything outside it.
+fn valid_path(path: &[u8], mode: u32) -> bool {
+    // Longer than PATH_MAX, the file cannot exist in the work tree here: it is a change (git
+    // shows it deleted), and it is not worth a walk.
+    if path.len() >= nix::libc::PATH_MAX as usize {
+        return false;
+    }
+    let opts = gix_validate::path::component::Options {
+        protect_windows: false,
+        protect_hfs: true,
+        protect_ntfs: true,
+    };
+    if path.is_empty() {
+        return false;
+    }
+    let mut parts = path.split(|&c| c == b'/').peekable();
+    while let Some(part) = parts.next() {
+        let leaf = parts.peek().is_none();
+        let m = (leaf && mode == MODE_LINK).then_some(gix_validate::path::component::Mode::Symlink);
+        if gix_validate::path::component(part.into(), m, opts).is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Reads git's index file (versions 2, 3 and 4): the entries, and how many were left out
+/// because git's rules refuse their path (see [`valid_path`]). The trailing checksum is not
+/// verified, as git does not verify it on reads either; a split or sparse index is left to
+/// libgit2. Nothing is sized by the header alone: the entry count is capped by what the
+/// file's size can hold.
+fn parse_index(b: &[u8]) -> Result<(Vec<Entry>, usize), Unsupported> {
     if b.get(0..4) != Some(b"DIRC") {
-        return Err(Unsupported("not an index file".into()));
+        return Err(unsupported("not an index file".into()));
     }
     let version = be32(b, 4)?;
     if !(2..=4).contains(&version) {
-        return Err(Unsupported(format!("index version {version}")));
+        return Err(unsupported(format!("index version {version}")));
     }
     let count = be32(b, 8)? as usize;
+    if count > b.len().saturating_sub(12) / MIN_ENTRY {
+        return Err(damaged(format!(
+            "the index claims {count} entries, more than its {} bytes can hold",
+            b.len()
+        )));
+    }
     let mut out: Vec<Entry> = Vec::with_capacity(count);
+    let mut refused = 0;
     let mut at = 12;
     let mut prev: Vec<u8> = Vec::new();
     for _ in 0..count {
@@ -110,21 +173,21 @@ fn parse_index(b: &[u8]) -> Result<Vec<Entry>, Unsupported> {
         let id: [u8; 20] = b
             .get(start + 40..start + 60)
             .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| Unsupported("truncated index".into()))?;
+            .ok_or_else(|| damaged("truncated index".into()))?;
         let flags = b
             .get(start + 60..start + 62)
             .map(|s| u16::from_be_bytes([s[0], s[1]]))
-            .ok_or_else(|| Unsupported("truncated index".into()))?;
+            .ok_or_else(|| damaged("truncated index".into()))?;
         at = start + 62;
         let mut ext = 0u16;
         if flags & FLAG_EXTENDED != 0 {
             if version < 3 {
-                return Err(Unsupported("extended flag in a v2 index".into()));
+                return Err(unsupported("extended flag in a v2 index".into()));
             }
             ext = b
                 .get(at..at + 2)
                 .map(|s| u16::from_be_bytes([s[0], s[1]]))
-                .ok_or_else(|| Unsupported("truncated index".into()))?;
+                .ok_or_else(|| damaged("truncated index".into()))?;
             at += 2;
         }
         let path = if version == 4 {
@@ -132,11 +195,11 @@ fn parse_index(b: &[u8]) -> Result<Vec<Entry>, Unsupported> {
             let end = b[at..]
                 .iter()
                 .position(|&c| c == 0)
-                .ok_or_else(|| Unsupported("truncated index".into()))?;
+                .ok_or_else(|| damaged("truncated index".into()))?;
             let keep = prev
                 .len()
                 .checked_sub(strip)
-                .ok_or_else(|| Unsupported("bad path compression".into()))?;
+                .ok_or_else(|| damaged("bad path compression".into()))?;
             let mut p = prev[..keep].to_vec();
             p.extend_from_slice(&b[at..at + end]);
             at += end + 1;
@@ -145,18 +208,23 @@ fn parse_index(b: &[u8]) -> Result<Vec<Entry>, Unsupported> {
             let end = b
                 .get(at..)
                 .and_then(|r| r.iter().position(|&c| c == 0))
-                .ok_or_else(|| Unsupported("truncated index".into()))?;
+                .ok_or_else(|| damaged("truncated index".into()))?;
             let p = b[at..at + end].to_vec();
             // Entries are padded with 1 to 8 NULs to a multiple of 8 bytes.
             at = start + ((at - start + end + 8) & !7);
             p
         };
         prev.clone_from(&path);
+        let mode = f(6)?;
+        if !valid_path(&path, mode) {
+            refused += 1;
+            continue;
+        }
         out.push(Entry {
             ctime: (i64::from(f(0)?), f(1)?),
             mtime: (i64::from(f(2)?), f(3)?),
             ino: f(5)?,
-            mode: f(6)?,
+            mode,
             uid: f(7)?,
             gid: f(8)?,
             size: f(9)?,
@@ -170,11 +238,11 @@ fn parse_index(b: &[u8]) -> Result<Vec<Entry>, Unsupported> {
     while at + 8 <= b.len().saturating_sub(20) {
         let sig = &b[at..at + 4];
         if sig == b"link" || sig == b"sdir" {
-            return Err(Unsupported("split or sparse index".into()));
+            return Err(unsupported("split or sparse index".into()));
         }
         at += 8 + be32(b, at + 4)? as usize;
     }
-    Ok(out)
+    Ok((out, refused))
 }
 
 /// Scans `workdir` (or the part below `scope`, relative to it). `global_attributes`: a
@@ -186,23 +254,26 @@ pub fn scan(
 ) -> Result<Dirty, Unsupported> {
     let workdir = repo
         .workdir()
-        .ok_or_else(|| Unsupported("bare repository".into()))?
+        .ok_or_else(|| unsupported("bare repository".into()))?
         .to_path_buf();
     if repo
         .config()
         .and_then(|c| c.get_string("extensions.objectformat"))
         .is_ok_and(|f| !f.eq_ignore_ascii_case("sha1"))
     {
-        return Err(Unsupported("object format is not SHA-1".into()));
+        return Err(unsupported("object format is not SHA-1".into()));
     }
     let index_path = repo.path().join("index");
-    let (entries, index_mtime) = match std::fs::read(&index_path) {
-        Ok(bytes) => {
-            let m = std::fs::metadata(&index_path)?;
-            (parse_index(&bytes)?, (m.mtime(), m.mtime_nsec() as u32))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), (0, 0)),
-        Err(e) => return Err(e.into()),
+    // An entry whose path git's rules refuse (`/x`, `../f`, `.git/config`) is never joined
+    // to the work tree: it is left out of the scan, and makes the tree dirty by itself, as
+    // `git status` shows it (no checkout of a commit produces such an entry).
+    let ((entries, refused), index_mtime) = match crate::files::read_bounded_if_exists(
+        &index_path,
+        crate::files::INDEX_LIMIT,
+        "git index",
+    )? {
+        Some((bytes, m)) => (parse_index(&bytes)?, (m.mtime(), m.mtime_nsec() as u32)),
+        None => ((Vec::new(), 0), (0, 0)),
     };
     let scope_dir: Vec<u8> = scope
         .map(|s| s.trim_end_matches('/').as_bytes().to_vec())
@@ -212,10 +283,11 @@ pub fn scan(
     };
 
     // Conflicts and intent-to-add entries are changes by themselves.
-    let mut dirty = entries
-        .iter()
-        .filter(|e| in_scope(&e.path))
-        .any(|e| e.flags & STAGE_MASK != 0 || e.ext & EXT_INTENT_TO_ADD != 0);
+    let mut dirty = refused > 0
+        || entries
+            .iter()
+            .filter(|e| in_scope(&e.path))
+            .any(|e| e.flags & STAGE_MASK != 0 || e.ext & EXT_INTENT_TO_ADD != 0);
 
     // HEAD vs index: the index's trees against HEAD's.
     if !dirty {
@@ -223,7 +295,7 @@ pub fn scan(
             None => entries.iter().any(|e| in_scope(&e.path)),
             Some(head_tree) => {
                 let mut trees: Vec<(Vec<u8>, [u8; 20])> = Vec::new();
-                let root = hash_tree(&entries, 0, &[], &mut trees)?;
+                let root = hash_tree(&entries, &mut trees)?;
                 if scope_dir.is_empty() {
                     root != head_tree.id().as_bytes()
                 } else {
@@ -318,7 +390,7 @@ pub fn scan(
         for h in handles {
             all.push(
                 h.join()
-                    .unwrap_or_else(|_| Err(Unsupported("a worker panicked".into()))),
+                    .unwrap_or_else(|_| Err(unsupported("a worker panicked".into()))),
             );
         }
         all
@@ -374,6 +446,30 @@ fn walk_dir(
     w: &mut Walked,
 ) -> Result<(), Unsupported> {
     use std::os::unix::fs::OpenOptionsExt;
+    // Every folder on the way must be a real folder: git does not follow a symbolic link in a
+    // tracked path (the files below it are deleted), and neither does the scan.
+    let mut at = 0;
+    while at < dir.len() {
+        let end = dir[at..]
+            .iter()
+            .position(|&c| c == b'/')
+            .map_or(dir.len(), |k| at + k);
+        match std::fs::symlink_metadata(workdir.join(OsStr::from_bytes(&dir[..end]))) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                w.changed = true;
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !files.is_empty() {
+                    w.changed = true;
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        at = end + 1;
+    }
     let full = if dir.is_empty() {
         workdir.to_path_buf()
     } else {
@@ -454,7 +550,7 @@ fn walk_dir(
             os_name.as_os_str(),
             nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         )
-        .map_err(|e| Unsupported(e.to_string()))?;
+        .map_err(|e| unsupported(e.to_string()))?;
         let fmt = st.st_mode & nix::libc::S_IFMT;
         let kind_ok = if e.mode == MODE_LINK {
             fmt == nix::libc::S_IFLNK
@@ -477,19 +573,33 @@ fn walk_dir(
         if stat_same && !racy {
             continue;
         }
-        let path = workdir.join(rel);
         if e.mode == MODE_LINK {
-            let target = std::fs::read_link(&path)?;
-            w.changed |= blob_id(target.as_os_str().as_bytes()) != e.id;
+            let target = nix::fcntl::readlinkat(&dirfd, os_name.as_os_str())
+                .map_err(|e| unsupported(e.to_string()))?;
+            w.changed |= blob_id(target.as_bytes()) != e.id;
             continue;
         }
         if st.st_size as u32 != e.size && !filters {
             w.changed = true;
             continue;
         }
-        let mut data = Vec::with_capacity(st.st_size as usize);
-        std::fs::File::open(&path)?.read_to_end(&mut data)?;
-        if blob_id(&data) == e.id {
+        // Opened beside the listing, never through a link, and hashed as it is read.
+        let fd = nix::fcntl::openat(
+            &dirfd,
+            os_name.as_os_str(),
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| unsupported(e.to_string()))?;
+        let file = std::fs::File::from(fd);
+        let meta = file.metadata()?;
+        if !meta.is_file() || blob_id_of(file, meta.len())? == Some(e.id) {
+            if !meta.is_file() {
+                w.changed = true;
+            }
             continue;
         }
         if !filters {
@@ -502,68 +612,80 @@ fn walk_dir(
     Ok(())
 }
 
-/// Hashes the tree of the entries below `base` (a sorted slice starting at `start`), recording
-/// every folder's tree id.
+/// Hashes the tree of the sorted entries, recording every folder's tree id (path, id), the
+/// root's (empty path) last. Iterative: a folder open per depth on an explicit stack, so a deep
+/// path cannot exhaust the thread's stack.
 fn hash_tree(
     entries: &[Entry],
-    start: usize,
-    base: &[u8],
     trees: &mut Vec<(Vec<u8>, [u8; 20])>,
 ) -> Result<[u8; 20], Unsupported> {
-    let (id, _) = hash_dir(entries, start, base, trees)?;
-    Ok(id)
-}
-
-/// Returns the tree id of folder `base` and the index after its last entry.
-fn hash_dir(
-    entries: &[Entry],
-    mut i: usize,
-    base: &[u8],
-    trees: &mut Vec<(Vec<u8>, [u8; 20])>,
-) -> Result<([u8; 20], usize), Unsupported> {
-    let mut body: Vec<u8> = Vec::new();
-    let prefix_len = if base.is_empty() { 0 } else { base.len() + 1 };
-    while i < entries.len() {
-        let e = &entries[i];
-        let inside = e.path.starts_with(base) && e.path.get(base.len()) == Some(&b'/');
-        if !base.is_empty() && !inside {
-            break;
+    // The open folders, root first: (path, tree body so far).
+    let mut open: Vec<(Vec<u8>, Vec<u8>)> = vec![(Vec::new(), Vec::new())];
+    fn close(open: &mut Vec<(Vec<u8>, Vec<u8>)>, trees: &mut Vec<(Vec<u8>, [u8; 20])>) -> [u8; 20] {
+        let (path, body) = open.pop().unwrap_or_default();
+        let mut h = Sha1::new();
+        h.update(format!("tree {}\0", body.len()).as_bytes());
+        h.update(&body);
+        let id: [u8; 20] = h.finalize().into();
+        if let Some((_, parent)) = open.last_mut() {
+            let name = &path[path.iter().rposition(|&c| c == b'/').map_or(0, |k| k + 1)..];
+            parent.extend_from_slice(b"40000 ");
+            parent.extend_from_slice(name);
+            parent.push(0);
+            parent.extend_from_slice(&id);
         }
-        let rest = &e.path[prefix_len..];
-        match rest.iter().position(|&b| b == b'/') {
-            None => {
-                let mode: &[u8] = match e.mode {
-                    0o100644 => b"100644",
-                    0o100755 => b"100755",
-                    MODE_LINK => b"120000",
-                    MODE_GITLINK => b"160000",
-                    m => return Err(Unsupported(format!("index mode {m:o}"))),
-                };
-                body.extend_from_slice(mode);
-                body.push(b' ');
-                body.extend_from_slice(rest);
-                body.push(0);
-                body.extend_from_slice(&e.id);
-                i += 1;
-            }
-            Some(slash) => {
-                let name = &rest[..slash];
-                let sub = e.path[..prefix_len + slash].to_vec();
-                let (id, next) = hash_dir(entries, i, &sub, trees)?;
-                body.extend_from_slice(b"40000 ");
-                body.extend_from_slice(name);
-                body.push(0);
-                body.extend_from_slice(&id);
-                i = next;
-            }
-        }
+        trees.push((path, id));
+        id
     }
-    let mut h = Sha1::new();
-    h.update(format!("tree {}\0", body.len()).as_bytes());
-    h.update(&body);
-    let id: [u8; 20] = h.finalize().into();
-    trees.push((base.to_vec(), id));
-    Ok((id, i))
+    for e in entries {
+        let dir_len = e.path.iter().rposition(|&c| c == b'/');
+        let dir = dir_len.map_or(&e.path[..0], |k| &e.path[..k]);
+        // Close the folders this entry is not in.
+        while open.len() > 1 {
+            let top = &open[open.len() - 1].0;
+            let inside = dir == top.as_slice()
+                || (dir.starts_with(top) && dir.get(top.len()) == Some(&b'/'));
+            if inside {
+                break;
+            }
+            close(&mut open, trees);
+        }
+        // Open the folders between the innermost open one and the entry's own.
+        loop {
+            let top_len = open[open.len() - 1].0.len();
+            if top_len == dir.len() {
+                break;
+            }
+            let from = if top_len == 0 { 0 } else { top_len + 1 };
+            let next = dir[from..]
+                .iter()
+                .position(|&c| c == b'/')
+                .map_or(dir.len(), |k| from + k);
+            open.push((dir[..next].to_vec(), Vec::new()));
+        }
+        let mode: &[u8] = match e.mode {
+            0o100644 => b"100644",
+            0o100755 => b"100755",
+            MODE_LINK => b"120000",
+            MODE_GITLINK => b"160000",
+            m => return Err(unsupported(format!("index mode {m:o}"))),
+        };
+        let name = &e.path[dir_len.map_or(0, |k| k + 1)..];
+        let body = &mut open
+            .last_mut()
+            .ok_or_else(|| unsupported("no open tree".into()))?
+            .1;
+        body.extend_from_slice(mode);
+        body.push(b' ');
+        body.extend_from_slice(name);
+        body.push(0);
+        body.extend_from_slice(&e.id);
+    }
+    let mut root = [0u8; 20];
+    while !open.is_empty() {
+        root = close(&mut open, trees);
+    }
+    Ok(root)
 }
 
 /// Whether checkout filters (line endings, `filter=`, `ident`, `working-tree-encoding`) could
@@ -581,6 +703,27 @@ fn filters_may_apply(repo: &git2::Repository, workdir: &Path) -> bool {
         || set("core.autocrlf")
         || set("core.eol")
         || workdir.join(".gitattributes").exists()
+}
+
+/// The blob id of a file of `size` bytes, read in pieces; `None` if it did not hold `size`
+/// bytes (it changed while read).
+fn blob_id_of(mut file: std::fs::File, size: u64) -> Result<Option<[u8; 20]>, Unsupported> {
+    let mut h = Sha1::new();
+    h.update(format!("blob {size}\0").as_bytes());
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut seen = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        seen += n as u64;
+        if seen > size {
+            return Ok(None);
+        }
+        h.update(&buf[..n]);
+    }
+    Ok((seen == size).then(|| h.finalize().into()))
 }
 
 fn blob_id(data: &[u8]) -> [u8; 20] {
@@ -611,4 +754,71 @@ fn holds_unignored(repo: &git2::Repository, dir: &Path, rel: &[u8]) -> Result<bo
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_paths_follow_gits_rules() {
+        for ok in [
+            &b"a"[..],
+            b"src/main.rs",
+            b".gitignore",
+            b"a/.github/x",
+            b"x.git",
+        ] {
+            assert!(
+                valid_path(ok, 0o100644),
+                "{:?}",
+                String::from_utf8_lossy(ok)
+            );
+        }
+        for bad in [
+            &b""[..],
+            b"/x",
+            b"/",
+            b"////x",
+            b"a//b",
+            b"a/",
+            b"..",
+            b"../x",
+            b"a/../../x",
+            b"./x",
+            b".git",
+            b".git/config",
+            b".GIT/config",
+            b"a/.Git/hooks/x",
+            b"git~1/x",
+            b".git /x",
+            b".git./x",
+            "a/.g\u{200c}it/x".as_bytes(),
+        ] {
+            assert!(
+                !valid_path(bad, 0o100644),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(valid_path(b".gitmodules", 0o100644));
+        assert!(
+            !valid_path(b".gitmodules", MODE_LINK),
+            "a symlinked .gitmodules"
+        );
+        assert!(
+            !valid_path(&b"a/".repeat(4096), 0o100644),
+            "longer than PATH_MAX"
+        );
+    }
+
+    #[test]
+    fn the_entry_count_is_capped_by_the_file_size() {
+        let mut b = b"DIRC".to_vec();
+        b.extend_from_slice(&2u32.to_be_bytes());
+        b.extend_from_slice(&u32::MAX.to_be_bytes());
+        b.extend_from_slice(&[0u8; 100]);
+        let e = parse_index(&b).err().unwrap();
+        assert!(e.damaged && e.reason.contains("more than its"), "{e:?}");
+    }
 }

@@ -295,7 +295,7 @@ pub fn path_in(ssh_dir: &Path) -> PathBuf {
 
 /// Reads the config (a missing file is an empty one).
 pub fn read(path: &Path) -> Result<SshConfig> {
-    match std::fs::read(path) {
+    match crate::files::read_bounded(path, crate::files::CONFIG_LIMIT, "SSH config") {
         Ok(bytes) => {
             let text = String::from_utf8(bytes).map_err(|_| {
                 Error::new(
@@ -309,9 +309,39 @@ pub fn read(path: &Path) -> Result<SshConfig> {
             })?;
             SshConfig::parse(&text, path)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SshConfig::parse("", path),
-        Err(e) => Err(Error::io("read the SSH config", path, e)),
+        Err(e) if e.kind() == ErrorKind::NotFound => SshConfig::parse("", path),
+        Err(e) => Err(e),
     }
+}
+
+/// Writes the config atomically, keeping its mode (0600 for a new file; never group- or
+/// world-writable, which OpenSSH refuses). A symbolic link is refused, as for known_hosts:
+/// replacing it would silently turn a linked dotfile into a copy.
+pub fn write(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match crate::files::occupant(path)? {
+        crate::files::Occupant::Symlink => {
+            let target = std::fs::read_link(path)
+                .map(|t| format!(" (to `{}`)", t.display()))
+                .unwrap_or_default();
+            return Err(Error::refused(format!(
+                "`{}` is a symbolic link{target}; keyclone does not replace files through links, so it left it alone",
+                path.display()
+            ))
+            .hint("add the printed block to the file the link points to by hand, or replace the link with the file, then run the same command again")
+            .hint("or leave the SSH config alone with `--no-ssh-config`"));
+        }
+        crate::files::Occupant::Other => {
+            return Err(Error::refused(format!(
+                "`{}` exists and is not a regular file",
+                path.display()
+            ))
+            .hint("move it away, or leave the SSH config alone with `--no-ssh-config`"));
+        }
+        _ => {}
+    }
+    let mode = std::fs::symlink_metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o777);
+    crate::files::replace(path, text.as_bytes(), mode & !0o022)
 }
 
 #[cfg(test)]

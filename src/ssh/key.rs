@@ -12,6 +12,7 @@ use ssh_key::{Algorithm, EcdsaCurve, HashAlg, LineEnding, Mpint, PrivateKey, Pub
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::files;
 use crate::secrets::Passphrase;
 
 /// The key types keyclone creates.
@@ -220,17 +221,17 @@ pub enum PublicSource {
 pub fn read_public(path: &Path) -> Result<(PublicKey, PublicSource)> {
     let (private, public) = pair_paths(path);
     let from_private = || -> Result<Option<PublicKey>> {
-        match std::fs::read_to_string(&private) {
+        match files::read_bounded_text(&private, files::KEY_LIMIT, "private key") {
             Ok(text) => match PrivateKey::from_openssh(&text) {
                 Ok(k) => Ok(Some(k.public_key().clone())),
                 // Legacy PEM (PKCS#1) keys cannot be read here; the .pub decides.
                 Err(_) => Ok(None),
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read the private key", &private, e)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
     };
-    match std::fs::read_to_string(&public) {
+    match files::read_bounded_text(&public, files::KEY_LIMIT, "public key") {
         Ok(text) => {
             let line = text
                 .lines()
@@ -262,7 +263,7 @@ pub fn read_public(path: &Path) -> Result<(PublicKey, PublicSource)> {
             }
             Ok((pk, PublicSource::PubFile(public)))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match from_private()? {
+        Err(e) if e.kind() == ErrorKind::NotFound => match from_private()? {
             Some(pk) => Ok((pk, PublicSource::PrivateFile(private))),
             None if private.exists() => Err(Error::new(
                 ErrorKind::NotFound,
@@ -287,7 +288,7 @@ pub fn read_public(path: &Path) -> Result<(PublicKey, PublicSource)> {
             )
             .hint("create one with `keyclone keygen`, or name an existing key with `--key PATH`")),
         },
-        Err(e) => Err(Error::io("read the public key", &public, e)),
+        Err(e) => Err(e),
     }
 }
 

@@ -5,7 +5,6 @@
 //! atomic, under a lock, keeping every byte it does not change and the file's mode.
 
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -359,20 +358,18 @@ impl KnownHosts {
         kh
     }
 
-    /// Reads a file; a missing file is empty, an unreadable one is an error.
+    /// Reads a file; a missing file is empty, an unreadable one is an error, and so is one
+    /// that another user could write (see [`untrusted`]).
     pub fn read(path: &Path) -> Result<KnownHosts> {
-        match fs::File::open(path) {
-            Ok(mut f) => {
-                let mut bytes = Vec::new();
-                f.read_to_end(&mut bytes)
-                    .map_err(|e| Error::io("read the known_hosts file", path, e))?;
+        match files::read_bounded_if_exists(path, files::KNOWN_HOSTS_LIMIT, "known_hosts file")? {
+            Some((bytes, meta)) => {
+                untrusted(path, &meta)?;
                 Ok(KnownHosts::parse_owned(path, bytes))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KnownHosts {
+            None => Ok(KnownHosts {
                 path: path.to_owned(),
                 ..Default::default()
             }),
-            Err(e) => Err(Error::io("read the known_hosts file", path, e)),
         }
     }
 
@@ -395,6 +392,23 @@ impl KnownHosts {
             .iter()
             .filter_map(|r| r.entry(&self.text))
             .collect()
+    }
+}
+
+/// Refuses a known_hosts file that another user could write (or that belongs to another user
+/// than root or us): anyone able to add a line could make keyclone trust their server, so it
+/// is no trust anchor.
+fn untrusted(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    match files::file_problem(meta) {
+        None => Ok(()),
+        Some(problem) => Err(Error::refused(format!(
+            "refusing to trust or write the known_hosts file `{}`: {problem}, so anyone who can write it could make keyclone trust their server",
+            path.display()
+        ))
+        .hint(format!(
+            "run `chmod 600 {}` (and check its owner and its lines), then run the same command again",
+            path.display()
+        ))),
     }
 }
 
@@ -438,16 +452,14 @@ pub fn update(path: &Path, edit: impl FnOnce(&[u8]) -> Result<Option<Vec<u8>>>) 
         .map_err(|e| Error::io("create the lock file", &lock_path, e))?;
     let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, errno)| Error::io("lock", &lock_path, std::io::Error::from(errno)))?;
-    let (current, mode) = match fs::read(path) {
-        Ok(b) => {
-            let mode = fs::metadata(path)
-                .map(|m| m.permissions().mode() & 0o7777)
-                .unwrap_or(0o600);
-            (b, mode)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0o600),
-        Err(e) => return Err(Error::io("read the known_hosts file", path, e)),
-    };
+    let (current, mode) =
+        match files::read_bounded_if_exists(path, files::KNOWN_HOSTS_LIMIT, "known_hosts file")? {
+            Some((b, meta)) => {
+                untrusted(path, &meta)?;
+                (b, meta.permissions().mode() & 0o7777)
+            }
+            None => (Vec::new(), 0o600),
+        };
     let Some(new) = edit(&current)? else {
         return Ok(false);
     };

@@ -182,20 +182,43 @@ pub fn decide(
         return verdict;
     }
 
-    // The pins of every provider for this endpoint, not only of the provider that claims
-    // the host: a config entry that claims a pinned host never unpins it.
-    let pinned_by = registry.all().iter().find(|p| {
-        p.pins
-            .iter()
-            .any(|pin| pin.endpoint.host == verdict.host && pin.endpoint.port == port)
-    });
-    if let Some(p) = pinned_by.or(provider) {
-        let pins: Vec<_> = registry
+    // A host that a built-in provider pins is decided by the built-in pins alone, whichever
+    // provider claims it (a config entry can neither unpin it nor add a key of its own), and
+    // on every port: the pins of the same host on another port apply when this port has none
+    // (`ssh.github.com` serves port 22 with its port-443 keys).
+    let builtin_pins = |exact: bool| -> Vec<&crate::providers::Pin> {
+        registry
             .all()
             .iter()
+            .filter(|p| p.builtin)
             .flat_map(|p| p.pins.iter())
+            .filter(|pin| {
+                pin.endpoint.host == verdict.host && (!exact || pin.endpoint.port == port)
+            })
+            .collect()
+    };
+    let mut pins = builtin_pins(true);
+    if pins.is_empty() {
+        pins = builtin_pins(false);
+    }
+    let pinned_by = (!pins.is_empty())
+        .then(|| {
+            registry
+                .all()
+                .iter()
+                .find(|p| p.builtin && p.pins.iter().any(|pin| pins.contains(&pin)))
+        })
+        .flatten();
+    if pins.is_empty()
+        && let Some(p) = provider
+    {
+        pins = p
+            .pins
+            .iter()
             .filter(|pin| pin.endpoint.host == verdict.host && pin.endpoint.port == port)
             .collect();
+    }
+    if let Some(p) = pinned_by.or(provider) {
         let matched = pins
             .iter()
             .find(|pin| pin.fingerprint == presented.fingerprint);
@@ -483,10 +506,43 @@ mod tests {
             "[provider.corp]\nkind = \"plain\"\nhost = \"github.com\"\nfingerprints = [\"SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU\"]\n",
         )
         .unwrap();
-        reg = Registry::with_config(&cfg).unwrap_or(reg);
-        let v = decide("github.com", 22, &random_key(), &files(""), &reg);
+        assert!(
+            Registry::with_config(&cfg).is_err(),
+            "the config check refuses it"
+        );
+        // Built around the check: the config's own pin for github.com counts for nothing.
+        let mut corp = reg.get("github").unwrap().clone();
+        corp.id = "corp".into();
+        corp.builtin = false;
+        let fake = random_key();
+        corp.pins = vec![crate::providers::Pin {
+            endpoint: corp.pins[0].endpoint.clone(),
+            key: None,
+            fingerprint: fingerprint(&fake),
+            confirmed: true,
+        }];
+        reg = Registry::from_providers(reg.all().iter().cloned().chain([corp]).collect());
+        let v = decide("github.com", 22, &fake, &files(""), &reg);
         assert!(
             matches!(v.decision, Decision::PinMismatch { .. }),
+            "{:?}",
+            v.decision
+        );
+    }
+
+    #[test]
+    fn a_pinned_host_on_another_port_is_still_pinned() {
+        let reg = Registry::builtin();
+        let v = decide("ssh.github.com", 22, &random_key(), &files(""), &reg);
+        assert!(
+            matches!(v.decision, Decision::PinMismatch { .. }),
+            "{:?}",
+            v.decision
+        );
+        let gh = reg.get("github").unwrap().pins[0].key.clone().unwrap();
+        let v = decide("ssh.github.com", 22, &key(&gh), &files(""), &reg);
+        assert!(
+            matches!(v.decision, Decision::Pinned { .. }),
             "{:?}",
             v.decision
         );

@@ -389,7 +389,7 @@ fn a_connection_dropped_mid_transfer_leaves_nothing_and_a_second_attempt_succeed
         &script,
         format!(
             "#!/bin/sh\nif [ -e '{0}' ]; then sh -c \"$SSH_ORIGINAL_COMMAND\" | dd bs=1 count=3000 2>/dev/null; exit 1; fi\n\
-             if [ -e '{0}.stall' ]; then sh -c \"$SSH_ORIGINAL_COMMAND\" | (dd bs=1 count=3000 2>/dev/null; sleep 20); exit 1; fi\n\
+             if [ -e '{0}.stall' ]; then sh -c \"$SSH_ORIGINAL_COMMAND\" | (dd bs=1 count=3000 2>/dev/null; sleep 120); exit 1; fi\n\
              exec sh -c \"$SSH_ORIGINAL_COMMAND\"\n",
             flag.path().display()
         ),
@@ -423,9 +423,17 @@ fn a_connection_dropped_mid_transfer_leaves_nothing_and_a_second_attempt_succeed
     let flag_path = flag.path().to_owned();
     drop(flag);
     assert!(!flag_path.exists());
+    // The server would hold the connection for 120 s: a clone that ends well before that
+    // was ended by its own stall timer.
+    let started = std::time::Instant::now();
     s.clone(&[dest.to_str().unwrap(), "--stall-timeout", "2"])
         .code(10)
         .stderr_has("run the same command again");
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "the stall timeout did not fire: the clone waited {took:?}"
+    );
     assert!(!dest.exists());
     only(s.sb.root.path(), &["home", "pass"]);
     std::fs::remove_file(&stall).unwrap();

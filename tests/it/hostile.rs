@@ -324,6 +324,22 @@ fn tree_of(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// `keyclone init` as a provisioning script runs it: every answer a flag, first use accepted.
+fn init_unattended(w: &crate::init::World, url: &str) -> crate::support::Out {
+    w.init(
+        &[
+            "--non-interactive",
+            "--repo",
+            url,
+            "--yes",
+            "--accept-new",
+            "--passphrase-file",
+            w.pass_file.to_str().unwrap(),
+        ],
+        None,
+    )
+}
+
 #[test]
 fn a_url_user_with_encoded_newlines_writes_no_ssh_config() {
     let w = crate::init::World::new();
@@ -345,18 +361,7 @@ fn a_url_user_with_encoded_newlines_writes_no_ssh_config() {
         "-oProxyCommand=x".to_owned(),
     ] {
         let url = format!("ssh://{user}@127.0.0.1:{}{}", w.sshd.port, w.bare.display());
-        let out = w.init(
-            &[
-                "--non-interactive",
-                "--repo",
-                &url,
-                "--yes",
-                "--accept-new",
-                "--passphrase-file",
-                w.pass_file.to_str().unwrap(),
-            ],
-            None,
-        );
+        let out = init_unattended(&w, &url);
         out.code(2).stderr_has("is not an SSH user name");
         assert!(
             !out.stderr.lines().any(|l| {
@@ -376,20 +381,9 @@ fn a_url_user_with_encoded_newlines_writes_no_ssh_config() {
 fn hosts_with_commas_or_patterns_never_reach_known_hosts() {
     let w = crate::init::World::new();
     let before = tree_of(&w.sb.home);
-    for host in ["x,127.0.0.1", "127.0.0.?", "127.0.0.*", "!x"] {
+    for host in ["x,127.0.0.1", "127.0.0.?", "127.0.0.*", "!x", "localhost."] {
         let url = format!("git@{host}:{}", w.bare.display());
-        let out = w.init(
-            &[
-                "--non-interactive",
-                "--repo",
-                &url,
-                "--yes",
-                "--accept-new",
-                "--passphrase-file",
-                w.pass_file.to_str().unwrap(),
-            ],
-            None,
-        );
+        let out = init_unattended(&w, &url);
         assert_eq!(out.code, 2, "{host}: {}", out.stderr);
         assert!(out.stderr.contains("is not a host name"), "{}", out.stderr);
         let out = w.sb.run(&["trust", host, "--accept-new"]);
@@ -403,14 +397,19 @@ fn hosts_with_commas_or_patterns_never_reach_known_hosts() {
 fn a_config_entry_cannot_claim_a_pinned_host_without_pins() {
     let sb = crate::support::Sandbox::new();
     let cfg = sb.root.path().join("config.toml");
-    for (field, value) in [
-        ("host", "github.com"),
-        ("host", "ssh.github.com"),
-        ("web-host", "github.com"),
-        ("fallback-host", "gitlab.com"),
-        ("host", "ssh.dev.azure.com"),
+    // With or without fingerprints of its own: a config handed around by a team could
+    // otherwise pin an attacker's key for github.com (found by the attack review).
+    let own_pin = "fingerprints = [\"SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU\"]\n";
+    for (field, value, pins) in [
+        ("host", "github.com", ""),
+        ("host", "github.com", own_pin),
+        ("host", "ssh.github.com", own_pin),
+        ("web-host", "github.com", ""),
+        ("fallback-host", "gitlab.com", own_pin),
+        ("host", "ssh.dev.azure.com", ""),
+        ("host", "bitbucket.org", own_pin),
     ] {
-        let mut text = "[provider.corp]\nkind = \"gitlab\"\n".to_owned();
+        let mut text = format!("[provider.corp]\nkind = \"gitlab\"\n{pins}");
         if field != "host" {
             text.push_str("host = \"git.corp.example\"\nfallback-port = 443\n");
         }
@@ -437,6 +436,10 @@ fn a_config_entry_cannot_claim_a_pinned_host_without_pins() {
         "host = \"git.corp\\nHost *\"",
         "host = \"git.corp\"\nuser = \"git\\nProxyCommand x\"",
         "host = \"git.corp\"\nweb-host = \"a b\"",
+        "host = \"github.com.\"",
+        "host = \"git.corp\"\nname = \"Evil\\u001b]0;pwned\\u0007\\nFAKE LINE\"",
+        "host = \"git.corp\"\nupload-url = \"https://x.example/\\u001b[2J\"",
+        "host = \"git.corp\"\nname = \"Corp\\u202egnp.exe\"",
     ] {
         std::fs::write(&cfg, format!("[provider.corp]\nkind = \"plain\"\n{bad}\n")).unwrap();
         let out = sb.run(&[
@@ -448,4 +451,175 @@ fn a_config_entry_cannot_claim_a_pinned_host_without_pins() {
         ]);
         assert_eq!(out.code, 3, "{bad}: {}", out.stderr);
     }
+}
+
+#[test]
+fn a_submodule_name_that_leaves_git_modules_is_refused() {
+    let s = Setup::new("ed25519");
+    let c = Craft::new(&s.bare);
+    let readme = c.blob(b"# readme\n");
+    // The submodule is the served repository itself (its current main), reachable with the key.
+    let inner = c.publish(&c.tree(&[(FILE, b"README.md", &readme)]));
+    let evil = canary(&s, "modules");
+    let gitmodules = c.blob(
+        format!(
+            "[submodule \"../../../{evil}\"]\n\tpath = sub\n\turl = {}\n",
+            s.url
+        )
+        .as_bytes(),
+    );
+    let root = c.tree(&[
+        (FILE, b".gitmodules", &gitmodules),
+        (FILE, b"README.md", &readme),
+        (GITLINK, b"sub", &inner),
+    ]);
+    c.publish(&root);
+    let dest = s.dest("ours");
+    let out = s.clone(&[dest.to_str().unwrap(), "--recurse-submodules"]);
+    let parent = s.sb.root.path().parent().unwrap();
+    assert!(
+        std::fs::symlink_metadata(parent.join(&evil)).is_err()
+            && std::fs::symlink_metadata(s.sb.root.path().join(&evil)).is_err(),
+        "the submodule's git folder was written outside"
+    );
+    // libgit2 drops the entry as git does ("ignoring suspicious submodule name"), so the
+    // gitlink has no URL; keyclone refuses the clone rather than leave a half-made one.
+    out.code(11).stderr_has("leaves its folder");
+    only(s.sb.root.path(), &["home", "pass"]);
+    let theirs = s.dest("theirs");
+    let git = git_clone_with_openssh(
+        &s.url,
+        &theirs,
+        &s.key,
+        PASS,
+        &s.known_hosts(),
+        &["--recurse-submodules"],
+    );
+    assert!(
+        git.stderr.contains("suspicious submodule name") || git.code != 0,
+        "git accepted the name: {}",
+        git.stderr
+    );
+    assert!(std::fs::symlink_metadata(parent.join(&evil)).is_err());
+}
+
+#[test]
+fn a_host_key_swapped_between_the_probe_and_the_transfer_is_refused() {
+    use crate::support::switch::Switch;
+    use std::sync::atomic::Ordering;
+    let s = Setup::new("ed25519");
+    // A second server with another host key, serving the same repositories to the same key.
+    let other = crate::support::sshd::Sshd::start();
+    other.authorize(&std::fs::read_to_string(format!("{}.pub", s.key.display())).unwrap());
+    // Connection 1: `keyclone trust`; 2: clone's own approval probe; 3 on: libgit2 -> other key.
+    let sw = Switch::start(s.sshd.port, 2, other.port);
+    s.sb.run(&[
+        "trust",
+        &format!("127.0.0.1:{}", sw.port),
+        "--fingerprint",
+        &s.sshd.fingerprint(),
+    ])
+    .ok();
+    let url = format!(
+        "ssh://{}@127.0.0.1:{}{}",
+        s.sshd.user,
+        sw.port,
+        s.bare.display()
+    );
+    let dest = s.dest("ours");
+    let out = s.sb.run(&[
+        "clone",
+        &url,
+        dest.to_str().unwrap(),
+        "--passphrase-file",
+        s.pass_file.to_str().unwrap(),
+    ]);
+    out.code(9).stderr_has(&other.fingerprint());
+    assert_eq!(
+        sw.accepted.load(Ordering::SeqCst),
+        3,
+        "the refusal must come from libgit2's connection (the third): {}",
+        out.stderr
+    );
+    only(s.sb.root.path(), &["home", "pass"]);
+    let kh = std::fs::read_to_string(s.known_hosts()).unwrap();
+    assert!(
+        !kh.contains(other.known_hosts_line().split_whitespace().nth(2).unwrap()),
+        "the swapped key was recorded"
+    );
+}
+
+#[test]
+fn a_trailing_dot_does_not_take_a_host_out_of_its_pins() {
+    let sb = crate::support::Sandbox::new();
+    for url in [
+        "git@github.com.:o/r.git",
+        "ssh://git@GITHUB.COM.:22/o/r.git",
+        "git@gitlab.com.:g/p.git",
+    ] {
+        let out = sb.run(&["clone", url, "--non-interactive"]);
+        assert_eq!(out.code, 2, "{url}: {}", out.stderr);
+        assert!(out.stderr.contains("ends with `.`"), "{}", out.stderr);
+    }
+    assert!(!sb.ssh_dir().join("known_hosts").exists());
+}
+
+#[test]
+fn paths_that_openssh_would_read_differently_never_reach_the_ssh_config() {
+    let w = crate::init::World::new();
+    for name in ["id_o'k", "id_a\\b", "id_${HOME}", "id_%d"] {
+        let key = w.sb.ssh_dir().join(name);
+        let url = w.port_url();
+        let out = w.init(
+            &[
+                "--non-interactive",
+                "--repo",
+                &url,
+                "--yes",
+                "--no-clone",
+                "--cache",
+                "none",
+                "--key",
+                key.to_str().unwrap(),
+                "--passphrase-file",
+                w.pass_file.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(out.code, 2, "{name}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("cannot be written into `~/.ssh/config`"),
+            "{}",
+            out.stderr
+        );
+        assert!(!w.ssh_config().exists());
+    }
+}
+
+#[test]
+fn a_stale_gitmodules_entry_without_a_gitlink_is_ignored_as_git_does() {
+    let s = Setup::new("ed25519");
+    let c = Craft::new(&s.bare);
+    let readme = c.blob(b"# readme\n");
+    let inner = c.publish(&c.tree(&[(FILE, b"README.md", &readme)]));
+    c.branch("inner", &inner);
+    let gitmodules = c.blob(
+        format!(
+            "[submodule \"real\"]\n\tpath = sub\n\turl = {0}\n[submodule \"old\"]\n\tpath = removed\n\turl = {0}\n",
+            s.url
+        )
+        .as_bytes(),
+    );
+    let root = c.tree(&[
+        (FILE, b".gitmodules", &gitmodules),
+        (FILE, b"README.md", &readme),
+        (GITLINK, b"sub", &inner),
+    ]);
+    c.publish(&root);
+    let dest = s.dest("ours");
+    s.clone(&[dest.to_str().unwrap(), "--recurse-submodules"])
+        .ok();
+    assert!(dest.join("sub/README.md").exists());
+    assert!(!dest.join("removed").exists());
 }

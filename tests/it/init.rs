@@ -331,10 +331,11 @@ fn a_hand_written_ssh_config_is_kept_byte_for_byte_around_the_block() {
                 Host *\n\
                   ServerAliveInterval=30";
     std::fs::create_dir_all(w.sb.ssh_dir()).unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut std::fs::metadata(w.sb.ssh_dir()).unwrap().permissions(),
-        0o700,
-    );
+    std::fs::set_permissions(
+        w.sb.ssh_dir(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     std::fs::write(w.ssh_config(), hand).unwrap();
     w.sb.run(&["keygen", "--passphrase-file", w.pass_file.to_str().unwrap()])
         .ok();
@@ -606,18 +607,19 @@ fn a_read_only_home_fails_clearly_and_leaves_nothing() {
     let mut cmd = w.sb.cmd();
     cmd.args(["init", "--non-interactive", "--repo", &url, "--yes"])
         .args(["--passphrase-file", w.pass_file.to_str().unwrap()]);
-    let nobody = nix::unistd::User::from_name("nobody")
-        .unwrap()
-        .expect("user `nobody` exists");
-    let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
-    // HOME belongs to root (mode 755): `nobody` can read it but not create `~/.ssh`.
-    for f in [
-        w.pass_file.clone(),
-        w.sb.home.join(".config/keyclone/config.toml"),
-    ] {
-        std::os::unix::fs::chown(&f, Some(uid), Some(gid)).unwrap();
-    }
     if nix::unistd::Uid::effective().is_root() {
+        // As root (CI), run as `nobody`: HOME belongs to root (mode 755), so `nobody` can read
+        // it but not create `~/.ssh`; the files it must read are handed to it.
+        let nobody = nix::unistd::User::from_name("nobody")
+            .unwrap()
+            .expect("user `nobody` exists");
+        let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
+        for f in [
+            w.pass_file.clone(),
+            w.sb.home.join(".config/keyclone/config.toml"),
+        ] {
+            std::os::unix::fs::chown(&f, Some(uid), Some(gid)).unwrap();
+        }
         cmd.uid(uid).gid(gid);
     } else {
         std::fs::set_permissions(
@@ -1022,8 +1024,10 @@ pub mod scripted {
         assert!(!w.sb.home.join("code").exists());
     }
 
+    /// The prompter's answer "interrupted" (what dialoguer returns on Ctrl-C) stops the wizard
+    /// at once; the real signals at the write steps are in `signals.rs` and `promises.rs`.
     #[test]
-    fn ctrl_c_at_a_prompt_is_interrupted_and_leaves_no_half_written_file() {
+    fn an_interrupted_answer_stops_init_before_anything_is_written() {
         let w = World::new();
         let url = w.port_url();
         // At the passphrase: no key at all.

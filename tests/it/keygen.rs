@@ -476,6 +476,18 @@ fn custom_path_and_pub_suffix_refusal() {
 fn passphrase_never_on_the_command_line() {
     let sb = Sandbox::new();
     let out = sb.run(&["keygen", "--passphrase", "x"]);
-    out.code(2);
+    out.code(2).stderr_has("unexpected argument '--passphrase'");
     assert!(!sb.ssh_dir().exists());
+    // No flag of any command takes the passphrase itself.
+    for cmd in ["keygen", "init", "clone", "rotate", "pubkey", "test"] {
+        let help = sb.run(&[cmd, "--help"]);
+        help.ok();
+        for line in help.stdout.lines() {
+            let flag = line.trim_start();
+            assert!(
+                !(flag.starts_with("--passphrase ") || flag.starts_with("--passphrase=")),
+                "`{cmd}` takes a passphrase on the command line: {line}"
+            );
+        }
+    }
 }

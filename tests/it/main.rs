@@ -7,12 +7,15 @@ mod support;
 
 mod clone;
 mod hostile;
+mod hostile_files;
 mod init;
 mod keygen;
 mod login;
+mod promises;
 mod provenance;
 mod providers;
 mod pty;
 mod pubkey;
 mod rotate;
+mod signals;
 mod trust;

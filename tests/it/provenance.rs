@@ -598,7 +598,31 @@ fn bad_paths_and_damaged_repositories() {
     std::fs::write(r.dir.join(".git/HEAD"), b"ref: refs/heads/x\xff\n").unwrap();
     r.git(&["branch", "-q", "-m", "br\u{e9}", "tmp"]).ok();
     let out = r.run("", &[]);
-    assert!(!out.stdout.contains("azureml.git.branch"), "{}", out.stdout);
+    // It still succeeds and reports the rest; only the branch is left out.
+    out.ok();
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON output");
+    assert!(json.get("azureml.git.branch").is_none(), "{}", out.stdout);
+    assert!(
+        json.get("mlflow.source.git.branch").is_none(),
+        "{}",
+        out.stdout
+    );
+    // HEAD names a branch that does not exist (unborn): git has no commit, nor does keyclone.
+    assert_ne!(r.git(&["rev-parse", "--verify", "-q", "HEAD"]).code, 0);
+    assert!(json.get("azureml.git.commit").is_none(), "{}", out.stdout);
+    assert_eq!(
+        json.get("azureml.git.repository_uri")
+            .and_then(|v| v.as_str()),
+        Some("https://github.com/example/r.git"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        json.get("azureml.git.dirty").and_then(|v| v.as_str()),
+        Some("True"),
+        "the non-UTF-8 file is untracked, so the tree is dirty: {}",
+        out.stdout
+    );
     // A damaged .git: a clear error, not a crash.
     std::fs::write(r.dir.join(".git/HEAD"), "garbage\n").unwrap();
     let out = r.run("", &[]);

@@ -27,18 +27,25 @@ fn exit_code(p: &PtySession) -> i32 {
 fn interactive_passphrase_is_asked_twice_and_a_mismatch_is_asked_again() {
     let sb = Sandbox::new();
     let mut p = spawn(&sb, &["keygen"]);
-    p.exp_string("Passphrase for the new key").unwrap();
-    p.send_line("first try 1").unwrap();
-    p.exp_string("Same passphrase again").unwrap();
-    p.send_line("first try 2").unwrap();
-    p.exp_string("differ").unwrap();
-    p.exp_string("Passphrase for the new key").unwrap();
-    p.send_line("pty pass word").unwrap();
-    p.exp_string("Same passphrase again").unwrap();
-    p.send_line("pty pass word").unwrap();
+    let mut shown = String::new();
+    for (prompt, answer) in [
+        ("Passphrase for the new key", Some("first try 1")),
+        ("Same passphrase again", Some("first try 2")),
+        ("differ", None),
+        ("Passphrase for the new key", Some("pty pass word")),
+        ("Same passphrase again", Some("pty pass word")),
+    ] {
+        shown.push_str(&p.exp_string(prompt).unwrap());
+        if let Some(a) = answer {
+            p.send_line(a).unwrap();
+        }
+    }
     let rest = p.exp_eof().unwrap();
     assert_eq!(exit_code(&p), 0, "{rest}");
-    assert!(!rest.contains("pty pass word"), "the passphrase was echoed");
+    shown.push_str(&rest);
+    for secret in ["first try 1", "first try 2", "pty pass word"] {
+        assert!(!shown.contains(secret), "a passphrase was echoed");
+    }
     let derived = openssh_public_of(&sb.ssh_dir().join("id_ed25519"), "pty pass word");
     derived.ok();
     let public = std::fs::read_to_string(sb.ssh_dir().join("id_ed25519.pub")).unwrap();
@@ -145,31 +152,45 @@ fn the_whole_init_wizard_in_a_terminal() {
     let url = w.port_url();
     let mut answers = 0;
     let mut keys = 0;
-    let mut answer = |p: &mut PtySession, prompt: &str, text: &str| {
-        p.exp_string(prompt)
+    // Everything the terminal showed, so the passphrase is looked for in all of it.
+    let mut transcript = String::new();
+    let mut answer = |p: &mut PtySession, transcript: &mut String, prompt: &str, text: &str| {
+        let before = p
+            .exp_string(prompt)
             .unwrap_or_else(|e| panic!("waiting for {prompt:?}: {e}"));
+        transcript.push_str(&before);
+        transcript.push_str(prompt);
         p.send_line(text).unwrap();
         answers += 1;
         keys += text.chars().count() + 1;
     };
-    answer(&mut p, "Repository URL", &url);
-    answer(&mut p, "Passphrase for the new key", PASS);
-    answer(&mut p, "Same passphrase again", PASS);
-    answer(&mut p, "Keep the passphrase for this session?", "");
-    p.exp_string("The passphrase is in the keyring").unwrap();
-    p.exp_string("ssh-ed25519 ").unwrap();
+    let t = &mut transcript;
+    answer(&mut p, t, "Repository URL", &url);
+    answer(&mut p, t, "Passphrase for the new key", PASS);
+    answer(&mut p, t, "Same passphrase again", PASS);
+    answer(&mut p, t, "Keep the passphrase for this session?", "");
+    t.push_str(&p.exp_string("The passphrase is in the keyring").unwrap());
+    t.push_str(&p.exp_string("ssh-ed25519 ").unwrap());
     w.authorize(&w.sb.ssh_dir().join("id_ed25519"));
-    answer(&mut p, "Press Enter once the key is added", "");
-    p.exp_string("accepted").unwrap();
-    answer(&mut p, "Your folder name under Users/", "");
-    answer(&mut p, "Write this to", "");
-    answer(&mut p, "Set them now?", "");
-    answer(&mut p, "Your name for commits", "Ada Lovelace");
-    answer(&mut p, "Your email for commits", "ada@example.com");
+    answer(&mut p, t, "Press Enter once the key is added", "");
+    t.push_str(&p.exp_string("accepted").unwrap());
+    answer(&mut p, t, "Your folder name under Users/", "");
+    answer(&mut p, t, "Write this to", "");
+    answer(&mut p, t, "Set them now?", "");
+    answer(&mut p, t, "Your name for commits", "Ada Lovelace");
+    answer(&mut p, t, "Your email for commits", "ada@example.com");
     let rest = p.exp_eof().unwrap();
     assert_eq!(exit_code(&p), 0, "{rest}");
     assert!(rest.contains("Done."), "{rest}");
-    assert!(!rest.contains(PASS), "the passphrase was echoed");
+    transcript.push_str(&rest);
+    assert!(
+        transcript.contains("Repository URL") && transcript.contains("Ada Lovelace"),
+        "the transcript misses parts of the session"
+    );
+    assert!(
+        !transcript.contains(PASS),
+        "the passphrase was shown somewhere in the session"
+    );
     eprintln!(
         "first-time wizard: {answers} answers, {keys} keystrokes (URL {} characters, passphrase {} twice)",
         url.len(),

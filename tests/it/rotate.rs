@@ -8,13 +8,18 @@ use std::path::{Path, PathBuf};
 use crate::init::{Agent, PASS, World};
 use crate::support::{Out, Sandbox, ssh_keygen};
 
+/// `SHA256:...` of a public key, as `ssh-keygen -l` prints it; a failure fails the test (an
+/// empty fingerprint would be "contained" in any listing).
 fn fingerprint_of(public: &Path) -> String {
     let out = ssh_keygen(&["-lf", public.to_str().unwrap()]);
-    out.stdout
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned()
+    out.ok();
+    let fp = out.stdout.split_whitespace().nth(1).unwrap_or_default();
+    assert!(
+        fp.starts_with("SHA256:") && fp.len() > 20,
+        "ssh-keygen -lf gave no fingerprint: {}",
+        out.stdout
+    );
+    fp.to_owned()
 }
 
 /// A world whose key is authorized, with keyclone's config block and the key in ssh-agent.
@@ -317,4 +322,46 @@ fn interactive_rotation_waits_for_the_upload_and_asks_before_switching() {
     );
     ssh_keygen(&["-y", "-P", "a new passphrase", "-f", key.to_str().unwrap()]).ok();
     assert!(r.stderr.contains("remove the OLD key"));
+}
+
+#[test]
+fn an_archive_that_is_a_link_or_readable_by_others_is_refused_before_anything_is_created() {
+    let (w, agent, key) = set_up();
+    let ssh = w.sb.ssh_dir();
+    let archive = ssh.join("keyclone-archive");
+    let private = std::fs::read(&key).unwrap();
+
+    // A link to a folder outside ~/.ssh: the old private key would leave ~/.ssh.
+    let elsewhere = w.sb.root.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &archive).unwrap();
+    let before = Sandbox::ls(&ssh);
+    rotate(&w, &agent, &["--yes"], None)
+        .code(5)
+        .stderr_has("symbolic link")
+        .stderr_has(&format!("rm {}", archive.display()));
+    assert_eq!(Sandbox::ls(&ssh), before, "nothing was created");
+    assert!(Sandbox::ls(&elsewhere).is_empty());
+    std::fs::remove_file(&archive).unwrap();
+
+    // A real folder others can read (755): an archived private key must be yours only.
+    std::fs::create_dir(&archive).unwrap();
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = Sandbox::ls(&ssh);
+    rotate(&w, &agent, &["--yes"], None)
+        .code(5)
+        .stderr_has("mode 755")
+        .stderr_has(&format!("chmod 700 {}", archive.display()));
+    assert_eq!(Sandbox::ls(&ssh), before, "nothing was created");
+    assert_eq!(std::fs::read(&key).unwrap(), private);
+
+    // Fixed as told: the rotation runs and the archive is what the output says.
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o700)).unwrap();
+    rotate(&w, &agent, &[], None).code(8); // the new key is not authorized yet
+    w.authorize(&staging(&key));
+    rotate(&w, &agent, &["--yes"], None)
+        .ok()
+        .stderr_has("folder 700");
+    assert_eq!(crate::support::mode(&archive), 0o700);
 }

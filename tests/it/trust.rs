@@ -60,7 +60,8 @@ fn right_fingerprint_is_accepted_and_the_line_works_for_openssh() {
         "--fingerprint",
         &sshd.fingerprint(),
     ]);
-    out.ok().stderr_has("verified");
+    out.ok().stderr_has("the fingerprint you gave: verified");
+    assert!(!out.stderr.contains("NOT verified"), "{}", out.stderr);
     let text = std::fs::read_to_string(kh(&sb)).unwrap();
     assert_eq!(
         text,
@@ -455,12 +456,19 @@ fn a_server_that_hangs_up_or_is_not_ssh_is_a_network_error_and_nothing_is_writte
 fn a_silent_server_times_out() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    // The server accepts and says nothing; it hangs up only when the client does, or after
+    // 60 s. A client that ends well before that was ended by its own timeout.
     let hold = std::thread::spawn(move || {
-        let conn = listener.accept();
-        std::thread::sleep(std::time::Duration::from_secs(4));
-        drop(conn);
+        use std::io::Read;
+        if let Ok((mut conn, _)) = listener.accept() {
+            conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+                .unwrap();
+            let mut sink = Vec::new();
+            let _ = conn.read_to_end(&mut sink);
+        }
     });
     let sb = Sandbox::new();
+    let started = std::time::Instant::now();
     sb.run(&[
         "trust",
         &format!("127.0.0.1:{port}"),
@@ -469,6 +477,11 @@ fn a_silent_server_times_out() {
         "1",
     ])
     .code(10);
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "the timeout did not fire: trust waited {took:?}"
+    );
     assert!(!kh(&sb).exists());
     hold.join().unwrap();
 }

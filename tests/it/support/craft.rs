@@ -87,6 +87,13 @@ impl Craft {
     }
 }
 
+impl Craft {
+    /// Keeps `commit` reachable from `refs/heads/NAME` (a submodule's commit must be served).
+    pub fn branch(&self, name: &str, commit: &str) {
+        self.git(&["update-ref", &format!("refs/heads/{name}"), commit], b"");
+    }
+}
+
 fn hex(id: &str) -> Vec<u8> {
     (0..id.len())
         .step_by(2)

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod craft;
 pub mod git;
 pub mod sshd;
+pub mod switch;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
