@@ -37,7 +37,9 @@ fn is_indexer_pack(path: &str) -> bool {
 /// resident: the whole pack counted in the clone's peak memory (rust-lang/cargo: 123 MiB peak,
 /// 68 of it the pack). git's index-pack reads with pread, its pages stay in the page cache.
 /// Dropping our mappings' pages does the same: the bytes stay in the page cache and a later
-/// read maps them again (a minor fault). Measured: peak 123 -> 66 MiB, no slower.
+/// read maps them again (a minor fault, often for 16 pages at once). Measured on the same build
+/// with and without it, rust-lang/cargo (median of 5): peak 121 -> 66 MiB for 23,650 instead of
+/// 23,102 minor faults; git/git (median of 3): 392 -> 120 MiB.
 ///
 /// Call only from libgit2's transfer-progress callback (the indexer's own thread).
 #[cfg(target_os = "linux")]
