@@ -1,17 +1,36 @@
 #!/usr/bin/env bash
-# Benchmark: clone a real, sizeable repository from a local sshd, keyclone against `git clone`
-# with OpenSSH, interleaved in the same run; wall time and peak memory (GNU time's max RSS,
-# which covers git's helper processes too).
+# Benchmark: clone a sizeable repository from a local sshd, keyclone against `git clone` with
+# OpenSSH, interleaved in the same run (alternating which goes first); wall time, peak memory
+# (GNU time's max RSS) and each tool's phases, all medians.
 #
-#   bash bench/clone.sh [RUNS]     (default 5; medians; ratio = keyclone / git)
-#   REPACKED=1 bash bench/clone.sh  (serve the same history repacked, as a host serves it)
+#   bash bench/clone.sh [RUNS]                  the synthetic history (default 5 runs)
+#   REPO=/path/to/bare.git bash bench/clone.sh  any bare repository, e.g. a real history:
+#     REPO=$(bash bench/real-repos.sh path rust-lang/cargo) bash bench/clone.sh 3
+#   REPACKED=1 ...                              serve the history after `git repack -a -d -f`
 #
-# Clones go to a tmpfs (/dev/shm) when there is one, so that the checkout of ~1 GB of files
-# measures the tools and not the virtual disk's write-back; DEST_DIR=/path picks another place.
+# A real repository is not served as is: the snapshots (bench/real-repos.sh) hold thousands of
+# pull-request refs (and the objects only they reach), no config and promisor-marked packs.
+# It is first copied once by `git clone --bare --no-local` into target/bench/<name>.git: its
+# branches and tags, which is what a `git clone` from GitHub transfers (GitHub advertises
+# refs/pull/* but clone does not fetch them), in one clean pack made by pack-objects, which
+# reuses the deltas the snapshot got from GitHub, so the served pack is close to what GitHub
+# itself sends. SINGLE_BRANCH=1 copies only the default branch (and its tags) instead.
 #
-# The repository is built once (cached in target/bench/) with git fast-import from real text
-# on this machine: the cargo registry sources, Rust's HTML documentation and Python's standard
-# library, committed 20 files at a time (thousands of commits, a pack of about 150 MB).
+# Phases: keyclone reports its own (`--json`: receive, resolve deltas, checkout); git's come
+# from the moments its --progress lines reach 100% (bench/git_phases.py): receive (connect,
+# server counting/compressing, receiving; index-pack hashes whole objects meanwhile), resolve
+# deltas (index-pack, threaded), checkout (the rest). The server side (sshd, upload-pack,
+# pack-objects) runs on the same cores for both tools.
+# Peak RSS is GNU time's %M: for git that is the largest single process among git clone,
+# index-pack and ssh (the maximum over its processes, not their sum); keyclone is one process.
+#
+# Clones go to a tmpfs (/dev/shm) when there is one, so that the checkout measures the tools
+# and not the virtual disk's write-back; DEST_DIR=/path picks another place.
+#
+# Without REPO the repository is built once (cached in target/bench/) with git fast-import
+# from real text on this machine: the cargo registry sources, Rust's HTML documentation and
+# Python's standard library, committed 20 files at a time (thousands of commits, a pack of
+# about 150 MB). This synthetic history is not a real project's.
 # Needs: python3, git, openssh-server, GNU time (/usr/bin/time).
 set -euo pipefail
 RUNS=${1:-5}
@@ -23,8 +42,27 @@ done
 cargo build --release --locked --quiet
 BIN=$ROOT/target/release/keyclone
 CACHE=$ROOT/target/bench
-REPO=$CACHE/history.git
-if [ ! -f "$REPO/done" ]; then
+if [ -n "${REPO:-}" ]; then
+  SRC=$(cd "$REPO" && git rev-parse --absolute-git-dir)
+  # /work/.mirror/rust-lang+cargo/repo -> rust-lang+cargo; /x/y.git -> y
+  name=$(basename "$SRC")
+  if [ "$name" = repo ] || [ "$name" = .git ]; then name=$(basename "$(dirname "$SRC")"); fi
+  name=${name%.git}
+  single=(); [ -n "${SINGLE_BRANCH:-}" ] && single=(--single-branch) && name=$name-single
+  REPO=$CACHE/$name.git
+  src_head=$(git -C "$SRC" rev-parse HEAD)
+  if [ "$(cat "$REPO/done" 2>/dev/null)" != "$src_head" ]; then
+    rm -rf "$REPO"; mkdir -p "$CACHE"
+    echo "copying the branches and tags of $SRC to $REPO" >&2
+    git clone -q --bare --no-local "${single[@]}" "$SRC" "$REPO"
+    echo "$src_head" > "$REPO/done"
+  fi
+  SYNTHETIC=
+else
+  SYNTHETIC=1
+  REPO=$CACHE/history.git
+fi
+if [ -n "$SYNTHETIC" ] && [ ! -f "$REPO/done" ]; then
   rm -rf "$REPO"; mkdir -p "$CACHE"; git init -q --bare "$REPO"
   sources=()
   for d in "$HOME/.cargo/registry/src" "$(rustc --print sysroot)/share/doc/rust/html" \
@@ -39,16 +77,19 @@ fi
 if [ -n "${REPACKED:-}" ]; then
   # The same history after `git gc`-style repacking, as hosting services serve repositories
   # (fast-import's own pack keeps long delta chains ending at the newest objects).
-  if [ ! -f "$CACHE/repacked.git/done" ]; then
-    rm -rf "$CACHE/repacked.git"
-    git clone -q --bare --no-local "$REPO" "$CACHE/repacked.git"
-    git -C "$CACHE/repacked.git" repack -q -a -d -f --depth=50 --window=10
-    touch "$CACHE/repacked.git/done"
+  packed=${REPO%.git}-repacked.git; [ -n "$SYNTHETIC" ] && packed=$CACHE/repacked.git
+  if [ "$(cat "$packed/done" 2>/dev/null)" != "$(git -C "$REPO" rev-parse HEAD)" ]; then
+    rm -rf "$packed"
+    git clone -q --bare --no-local "$REPO" "$packed"
+    git -C "$packed" repack -q -a -d -f --depth=50 --window=10
+    git -C "$REPO" rev-parse HEAD > "$packed/done"
   fi
-  REPO=$CACHE/repacked.git
+  REPO=$packed
 fi
 pack_mb=$(du -sm "$REPO/objects/pack" | cut -f1)
-commits=$(git -C "$REPO" rev-list --count main)
+BRANCH=$(git -C "$REPO" symbolic-ref --short HEAD)
+commits=$(git -C "$REPO" rev-list --count HEAD)
+head=$(git -C "$REPO" rev-parse HEAD)
 
 work=$(mktemp -d)
 DEST_PARENT=${DEST_DIR:-}
@@ -87,34 +128,39 @@ export GIT_SSH_COMMAND="ssh -F /dev/null -i $work/home/.ssh/id_ed25519 -o Identi
 # The median of the numbers on stdin (as in bench/lib.sh, which this script does not source:
 # it keeps its own scratch folder and sshd cleanup).
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-: > "$work/kc"; : > "$work/git"
+: > "$work/kc"; : > "$work/git"; : > "$work/kc.phases"; : > "$work/git.phases"
 for i in $(seq 1 "$RUNS"); do
   order=(kc git); [ $((i % 2)) -eq 0 ] && order=(git kc)
   for who in "${order[@]}"; do
     rm -rf "$DEST"; sync
     if [ "$who" = kc ]; then
-      HOME="$work/home" /usr/bin/time -f "%e %M" -o "$work/t" "$BIN" -q clone "$URL" "$DEST" --non-interactive
+      HOME="$work/home" /usr/bin/time -f "%e %M" -o "$work/t" "$BIN" --json clone "$URL" "$DEST" --non-interactive > "$work/out"
       cat "$work/t" >> "$work/kc"
+      # checkout_threads is optional (gone once checkout is libgit2's alone).
+      python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["phases"]; print(p["receive"], p["resolve"], p["checkout"], p.get("checkout_threads", 1))' "$work/out" >> "$work/kc.phases"
     else
-      HOME="$work/home" GIT_CONFIG_GLOBAL=/dev/null /usr/bin/time -f "%e %M" -o "$work/t" git clone -q "$URL" "$DEST"
+      HOME="$work/home" GIT_CONFIG_GLOBAL=/dev/null python3 bench/git_phases.py -- \
+        /usr/bin/time -f "%e %M" -o "$work/t" git clone --progress "$URL" "$DEST" > "$work/out"
       cat "$work/t" >> "$work/git"
+      python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p["receive"], p["resolve"], p["checkout"])' "$work/out" >> "$work/git.phases"
     fi
   done
 done
 rm -rf "$DEST"
-# Where the time goes: keyclone's own phase timings, and git split into fetch and checkout.
-phases=$(HOME="$work/home" "$BIN" --json clone "$URL" "$DEST" --non-interactive \
-  | python3 -c 'import json,sys; p=json.load(sys.stdin)["phases"]; print("receive %.1f s, resolve deltas %.1f s, checkout %.1f s" % (p["receive"], p["resolve"], p["checkout"]))')
-rm -rf "$DEST"; sync
-t0=$(date +%s.%N); HOME="$work/home" GIT_CONFIG_GLOBAL=/dev/null git clone -q --no-checkout "$URL" "$DEST"; t1=$(date +%s.%N)
-git -C "$DEST" checkout -q main; t2=$(date +%s.%N)
-rm -rf "$DEST"
-kw=$(cut -d' ' -f1 "$work/kc" | median); gw=$(cut -d' ' -f1 "$work/git" | median)
-km=$(cut -d' ' -f2 "$work/kc" | median); gm=$(cut -d' ' -f2 "$work/git" | median)
+col() { cut -d' ' -f"$2" "$work/$1" | median; }
+kw=$(col kc 1); gw=$(col git 1); km=$(col kc 2); gm=$(col git 2)
 echo "$(git --version); $(ssh -V 2>&1); $("$BIN" --version); $(nproc) cores"
-echo "repository: ${pack_mb} MB pack, $commits commits; clones written to $DEST_PARENT"
+if [ -n "$SYNTHETIC" ]; then what="synthetic history (bench/make_history.py)"; else what="$SRC"; fi
+[ -n "${REPACKED:-}" ] && what="$what, repacked (git repack -a -d -f --depth=50 --window=10)"
+echo "repository: $what"
+echo "  served from $REPO: branch $BRANCH at $head, ${pack_mb} MB pack, $commits commits; clones written to $DEST_PARENT"
 awk -v kw="$kw" -v gw="$gw" -v km="$km" -v gm="$gm" -v r="$RUNS" 'BEGIN {
   printf "clone wall     keyclone %7.2f s    git %7.2f s    ratio %.2fx   (median of %d)\n", kw, gw, kw/gw, r
-  printf "clone peak RSS keyclone %7.0f MB   git %7.0f MB   ratio %.2fx\n", km/1024, gm/1024, km/gm }'
-echo "keyclone phases (one more run): $phases"
-awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "git phases (one more run): fetch + index-pack %.1f s, checkout %.1f s\n", b-a, c-b }'
+  printf "clone peak RSS keyclone %7.0f MB   git %7.0f MB   ratio %.2fx   (git: its largest process)\n", km/1024, gm/1024, km/gm }'
+for n in 1 2 3; do
+  k=$(col kc.phases $n); g=$(col git.phases $n)
+  name=$(echo "receive resolve-deltas checkout" | cut -d' ' -f$n)
+  awk -v n="$name" -v k="$k" -v g="$g" 'BEGIN { printf "  phase %-15s keyclone %7.2f s    git %7.2f s    ratio %.2fx\n", n, k, g, (g > 0 ? k/g : 0) }'
+done
+threads=$(col kc.phases 4)
+echo "  (each phase is its own median$([ "$threads" != 1 ] && echo "; keyclone's checkout ran on $threads threads"))"

@@ -237,6 +237,7 @@ fn callbacks<'a>(
         }
     });
     cb.transfer_progress(move |stats| {
+        super::tuning::trim_pack_maps();
         let mut st = state.borrow_mut();
         st.received_bytes = stats.received_bytes();
         st.received_objects = stats.received_objects();
@@ -379,6 +380,7 @@ pub fn clone(
     check: &HostCheck<'_>,
     progress: &dyn CloneProgress,
 ) -> Result<CloneSummary> {
+    super::tuning::tune_for_clone();
     let started = Instant::now();
     let parent = req
         .dest
@@ -407,9 +409,6 @@ pub fn clone(
     if let Some(b) = &req.branch {
         builder.branch(b);
     }
-    // Objects are hashed once, when the pack is indexed during the fetch; like git, do not hash
-    // them again each time checkout reads them (that alone made checkout ~25% slower).
-    git2::opts::strict_hash_verification(false);
     let repo = builder
         .clone(&req.url.original, &tmp)
         .map_err(|e| failure(e, &state, &req.url, auth))?;

@@ -5,3 +5,4 @@ pub mod clone;
 pub mod paths;
 pub mod remote;
 pub mod status;
+pub mod tuning;
