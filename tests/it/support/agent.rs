@@ -28,13 +28,16 @@ impl Agent {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        for _ in 0..200 {
-            if sock.exists() {
-                break;
-            }
+        // The socket file appears at bind(), before listen(): wait until the agent answers a
+        // connection, not merely until the file exists (a loaded machine shows the gap).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "ssh-agent did not start listening on its socket"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert!(sock.exists(), "ssh-agent did not create its socket");
         Agent {
             child,
             sock,
