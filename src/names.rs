@@ -238,4 +238,15 @@ mod tests {
         assert_eq!(shown("ok"), "ok");
         assert_eq!(shown("a\u{202e}b"), "a\\u{202e}b");
     }
+
+    #[test]
+    fn the_longest_names_allowed_pass_and_one_more_character_does_not() {
+        // 253 characters is the longest DNS name, 64 the longest user keyclone writes.
+        let longest_host = format!("{}.example", "a".repeat(MAX_HOST - ".example".len()));
+        assert_eq!(longest_host.len(), 253);
+        assert_eq!(host(&longest_host), Ok(()));
+        assert!(host(&format!("a{longest_host}")).is_err());
+        assert_eq!(user(&"u".repeat(MAX_USER)), Ok(()));
+        assert!(user(&"u".repeat(MAX_USER + 1)).is_err());
+    }
 }
