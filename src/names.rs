@@ -249,4 +249,18 @@ mod tests {
         assert_eq!(user(&"u".repeat(MAX_USER)), Ok(()));
         assert!(user(&"u".repeat(MAX_USER + 1)).is_err());
     }
+
+    #[test]
+    fn a_refused_character_is_named_and_a_control_character_escaped() {
+        let e = host("a\u{1b}[2Jb").unwrap_err();
+        assert!(e.contains("\\u{1b}") && !e.contains('\u{1b}'), "{e:?}");
+        let e = user("a\tb").unwrap_err();
+        assert!(e.contains("\\t") && !e.contains('\t'), "{e:?}");
+        assert!(host("a|b").unwrap_err().contains("`|`"));
+        assert!(
+            config_path(Path::new("/h/a$b"))
+                .unwrap_err()
+                .contains("`$`")
+        );
+    }
 }
