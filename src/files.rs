@@ -885,6 +885,9 @@ mod tests {
             check_private_dir(&file).unwrap_err().kind(),
             ErrorKind::Refused
         );
+        // A path through a file is an I/O error, not a directory still to be created.
+        let e = check_private_dir(&file.join("ssh")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{}", e.message());
         assert!(ensure_private_dir(&file).is_err());
     }
 
