@@ -839,4 +839,111 @@ mod tests {
         let second = backup_path(&p, "20260101T000000Z");
         assert!(second.ends_with("id_ed25519.bak-20260101T000000Z-2"));
     }
+
+    #[test]
+    fn the_read_limits_are_the_ones_security_md_documents() {
+        // SECURITY.md's table: keys and passphrases 64 KiB, configs 1 MiB, known_hosts 64 MiB,
+        // the git index 1 GiB.
+        let shown: Vec<String> = [
+            KEY_LIMIT,
+            PASSPHRASE_LIMIT,
+            CONFIG_LIMIT,
+            KNOWN_HOSTS_LIMIT,
+            INDEX_LIMIT,
+        ]
+        .into_iter()
+        .map(human)
+        .collect();
+        assert_eq!(shown, ["64 KiB", "64 KiB", "1 MiB", "64 MiB", "1 GiB"]);
+        assert_eq!(human(1536), "1536 bytes");
+        assert_eq!(human(3 << 20), "3 MiB");
+        assert_eq!(human((1 << 30) + (1 << 20)), "1025 MiB");
+    }
+
+    #[test]
+    fn a_key_directory_is_checked_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("ssh");
+        assert_eq!(check_private_dir(&keys).unwrap(), DirState::Missing);
+        assert_eq!(
+            check_private_dir(&keys.join("deeper")).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        ensure_private_dir(&keys).unwrap();
+        assert_eq!(fs::metadata(&keys).unwrap().mode() & 0o7777, 0o700);
+        ensure_private_dir(&keys).unwrap();
+        assert_eq!(check_private_dir(&keys).unwrap(), DirState::Exists);
+        fs::set_permissions(&keys, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_private_dir(&keys).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Refused);
+        assert!(e.message().contains("every user"), "{}", e.message());
+        let file = dir.path().join("file");
+        fs::write(&file, "x").unwrap();
+        assert_eq!(
+            check_private_dir(&file).unwrap_err().kind(),
+            ErrorKind::Refused
+        );
+        // A path through a file is an I/O error, not a directory still to be created.
+        let e = check_private_dir(&file.join("ssh")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{}", e.message());
+        assert!(ensure_private_dir(&file).is_err());
+    }
+
+    #[test]
+    fn occupants_are_told_apart_without_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, "x").unwrap();
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(occupant(&file).unwrap(), Occupant::File);
+        assert_eq!(occupant(&link).unwrap(), Occupant::Symlink);
+        assert_eq!(occupant(dir.path()).unwrap(), Occupant::Other);
+        assert_eq!(
+            occupant(&dir.path().join("none")).unwrap(),
+            Occupant::Nothing
+        );
+    }
+
+    #[test]
+    fn a_move_never_replaces_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, "A").unwrap();
+        fs::write(&b, "B").unwrap();
+        assert!(move_noclobber(&a, &b).is_err());
+        assert_eq!(fs::read(&a).unwrap(), b"A");
+        assert_eq!(fs::read(&b).unwrap(), b"B");
+        let c = dir.path().join("c");
+        move_noclobber(&a, &c).unwrap();
+        assert!(!a.exists());
+        assert_eq!(fs::read(&c).unwrap(), b"A");
+    }
+
+    #[test]
+    fn an_old_empty_temporary_file_of_a_dead_writer_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join(".keyclone-config.Yy1111.tmp");
+        fs::write(&empty, b"").unwrap();
+        let old = std::time::SystemTime::now() - EMPTY_TEMP_AGE * 2;
+        fs::File::options()
+            .write(true)
+            .open(&empty)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        sweep(dir.path());
+        assert!(!empty.exists());
+    }
+
+    #[test]
+    fn replace_writes_the_new_bytes_with_the_given_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("config");
+        fs::write(&f, "old").unwrap();
+        replace(&f, b"new", 0o640).unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"new");
+        assert_eq!(fs::metadata(&f).unwrap().mode() & 0o7777, 0o640);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }

@@ -238,4 +238,29 @@ mod tests {
         assert_eq!(shown("ok"), "ok");
         assert_eq!(shown("a\u{202e}b"), "a\\u{202e}b");
     }
+
+    #[test]
+    fn the_longest_names_allowed_pass_and_one_more_character_does_not() {
+        // 253 characters is the longest DNS name, 64 the longest user keyclone writes.
+        let longest_host = format!("{}.example", "a".repeat(MAX_HOST - ".example".len()));
+        assert_eq!(longest_host.len(), 253);
+        assert_eq!(host(&longest_host), Ok(()));
+        assert!(host(&format!("a{longest_host}")).is_err());
+        assert_eq!(user(&"u".repeat(MAX_USER)), Ok(()));
+        assert!(user(&"u".repeat(MAX_USER + 1)).is_err());
+    }
+
+    #[test]
+    fn a_refused_character_is_named_and_a_control_character_escaped() {
+        let e = host("a\u{1b}[2Jb").unwrap_err();
+        assert!(e.contains("\\u{1b}") && !e.contains('\u{1b}'), "{e:?}");
+        let e = user("a\tb").unwrap_err();
+        assert!(e.contains("\\t") && !e.contains('\t'), "{e:?}");
+        assert!(host("a|b").unwrap_err().contains("`|`"));
+        assert!(
+            config_path(Path::new("/h/a$b"))
+                .unwrap_err()
+                .contains("`$`")
+        );
+    }
 }

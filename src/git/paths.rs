@@ -370,4 +370,124 @@ mod tests {
     fn displayed_paths_escape_control_characters() {
         assert_eq!(display_path(b"a\nb\x1b[31m"), "a\\nb\\u{1b}[31m");
     }
+
+    #[test]
+    fn a_submodule_leaving_its_folder_is_named_as_such() {
+        for (n, p) in [
+            ("x/../../y", "x"),
+            ("x", "a/./b"),
+            ("x", "a//b"),
+            ("x", "a\\..\\b"),
+        ] {
+            assert_eq!(check_submodule(n, p), Err(Rule::SubmoduleName), "{n} {p}");
+        }
+        assert_eq!(check_submodule("x", "a/.git"), Err(Rule::DotGit));
+    }
+
+    #[test]
+    fn every_rule_says_what_was_wrong() {
+        let rules = [
+            Rule::Empty,
+            Rule::Separator,
+            Rule::Relative,
+            Rule::DotGit,
+            Rule::SymlinkedDotfile(".gitignore"),
+            Rule::Other("a name holding a NUL byte".into()),
+            Rule::Duplicate,
+            Rule::CaseFoldLink,
+            Rule::Mode(0o100600),
+            Rule::SubmoduleName,
+        ];
+        let shown: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+        for (r, s) in rules.iter().zip(&shown) {
+            assert!(!s.is_empty(), "{r:?}");
+        }
+        assert!(shown[4].contains(".gitignore"));
+        assert!(shown[5].contains("NUL"));
+        assert!(shown[8].contains("100600"), "{}", shown[8]);
+        let distinct: HashSet<&String> = shown.iter().collect();
+        assert_eq!(distinct.len(), rules.len(), "{shown:?}");
+    }
+
+    /// A tree object written byte by byte, so that names git itself refuses can be stored.
+    fn raw_tree(repo: &git2::Repository, entries: &[(&[u8], u32, git2::Oid)]) -> git2::Oid {
+        let mut buf = Vec::new();
+        for (name, mode, id) in entries {
+            buf.extend_from_slice(format!("{mode:o} ").as_bytes());
+            buf.extend_from_slice(name);
+            buf.push(0);
+            buf.extend_from_slice(id.as_bytes());
+        }
+        repo.odb()
+            .unwrap()
+            .write(git2::ObjectType::Tree, &buf)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_walk_counts_what_is_written_below_every_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let blob = repo.blob(b"x").unwrap();
+        let commit = git2::Oid::from_bytes(&[7; 20]).unwrap();
+        let sub = raw_tree(
+            &repo,
+            &[
+                (b"a", MODE_FILE, blob),
+                (b"l", MODE_SYMLINK, blob),
+                (b"m", MODE_GITLINK, commit),
+            ],
+        );
+        let deeper = raw_tree(&repo, &[(b"d", MODE_TREE, sub)]);
+        let root = raw_tree(
+            &repo,
+            &[
+                (b".gitattributes", MODE_FILE, blob),
+                (b"README", MODE_FILE, blob),
+                (b"s", MODE_TREE, deeper),
+            ],
+        );
+        assert_eq!(
+            check_tree(&repo, root).unwrap(),
+            TreeFacts {
+                has_attributes: true,
+                files: 5
+            }
+        );
+        let plain = raw_tree(
+            &repo,
+            &[(b"README", MODE_FILE, blob), (b"s", MODE_TREE, deeper)],
+        );
+        assert_eq!(
+            check_tree(&repo, plain).unwrap(),
+            TreeFacts {
+                has_attributes: false,
+                files: 4
+            }
+        );
+    }
+
+    #[test]
+    fn the_walk_refuses_a_bad_name_at_any_depth_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init_bare(dir.path()).unwrap();
+        let blob = repo.blob(b"#!/bin/sh\n").unwrap();
+        let hooks = raw_tree(&repo, &[(b"post-checkout", MODE_EXEC, blob)]);
+        let dot_git = raw_tree(&repo, &[(b"hooks", MODE_TREE, hooks)]);
+        let inner = raw_tree(&repo, &[(b".GIT", MODE_TREE, dot_git)]);
+        let root = raw_tree(
+            &repo,
+            &[(b"README", MODE_FILE, blob), (b"d\n", MODE_TREE, inner)],
+        );
+        match check_tree(&repo, root) {
+            Err(TreeError::Refused(r)) => assert_eq!(
+                r,
+                Refusal {
+                    path: "d\\n/.GIT".into(),
+                    rule: Rule::DotGit
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -662,4 +662,179 @@ mod tests {
         assert!(valid_host("github.com").is_ok());
         assert!(valid_host("::1").is_ok());
     }
+
+    #[test]
+    fn a_line_of_the_longest_length_is_read_and_one_byte_more_is_not() {
+        let line = |len: usize| {
+            let start = format!("h {ED} ");
+            format!("{start}{}", "c".repeat(len - start.len()))
+        };
+        let k = kh(&format!("{}\n{}\n", line(MAX_LINE), line(MAX_LINE + 1)));
+        assert_eq!(
+            k.entries().iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(k.problems.len(), 1, "{:?}", k.problems);
+        assert_eq!(k.problems[0].line, 2);
+        assert!(k.problems[0].reason.contains("longer than 16384 bytes"));
+    }
+
+    #[test]
+    fn control_characters_in_valid_text_are_reported() {
+        let k = kh(&format!("h\u{1b}[2J {ED}\nh\u{7f} {ED}\nh {ED}\n"));
+        assert_eq!(
+            k.entries().iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![3]
+        );
+        assert_eq!(
+            k.problems
+                .iter()
+                .map(|p| (p.line, p.reason.contains("control characters")))
+                .collect::<Vec<_>>(),
+            vec![(1, true), (2, true)]
+        );
+    }
+
+    #[test]
+    fn bad_base64_and_bad_hashes_are_reported_when_read_not_dropped_later() {
+        let blob = ED.split_once(' ').unwrap().1;
+        let salt = Base64::encode_string(&[1u8; 20]);
+        let short = Base64::encode_string(&[1u8; 10]);
+        let lines = [
+            format!("h ssh-ed25519 {}", &blob[..blob.len() - 1]),
+            format!("h ssh-ed25519 {}A===", &blob[..blob.len() - 4]),
+            format!("h ssh-ed25519 {}!AAA", &blob[..blob.len() - 4]),
+            format!("|1|{short}|{salt} {ED}"),
+            format!("|1|{salt}|{short} {ED}"),
+            format!("|2|{salt}|{salt} {ED}"),
+            format!("h {ED}"),
+        ];
+        let k = kh(&lines.join("\n"));
+        assert_eq!(
+            k.entries().iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![7]
+        );
+        let reasons: Vec<(usize, &str)> = k
+            .problems
+            .iter()
+            .map(|p| (p.line, p.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (1, "a `ssh-ed25519` key with bad base64"),
+                (2, "a `ssh-ed25519` key with bad base64"),
+                (3, "a `ssh-ed25519` key with bad base64"),
+                (4, "a hashed host name of the wrong length"),
+                (5, "a hashed host name of the wrong length"),
+                (6, "an unknown hashed host name format"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_trailing_star_matches_nothing_more_and_a_longer_pattern_does_not_match() {
+        assert!(wildcard_match("abc", "abc*"));
+        assert!(wildcard_match("abc", "a**"));
+        assert!(!wildcard_match("ab", "abc"));
+        assert!(!wildcard_match("ab", "ab?"));
+        assert!(wildcard_match("a.b.example", "a*.example"));
+        assert!(!wildcard_match("a.b.example", "*b.c*"));
+        assert!(wildcard_match("xaab", "*ab"));
+    }
+
+    #[test]
+    fn host_fields_match_their_host_and_port_only() {
+        let plain = HostField::Patterns("h.example,[h.example]:2222,!bad.example".into());
+        assert!(plain.matches("H.Example", 22));
+        assert!(plain.matches("h.example", 2222));
+        assert!(!plain.matches("h.example", 2200));
+        assert!(!plain.matches("bad.example", 22));
+        let KnownHosts { raw, .. } = kh(&format!("{} {ED}\n", hash_name("[h.example]:2222")));
+        let hashed = &raw[0].hosts;
+        assert!(hashed.matches("h.example", 2222));
+        assert!(!hashed.matches("h.example", 22));
+        assert!(!hashed.matches("g.example", 2222));
+    }
+
+    #[test]
+    fn hosts_are_shown_with_their_port_unless_it_is_22() {
+        assert_eq!(display_host("h.example", 22), "h.example");
+        assert_eq!(display_host("h.example", 2222), "h.example:2222");
+        assert_eq!(host_name("H.example", 22), "h.example");
+    }
+
+    #[test]
+    fn removing_a_line_without_adding_one_keeps_the_end_as_it_was() {
+        assert_eq!(edit_bytes(b"a\nb", &[1], &[]), b"b");
+        assert_eq!(edit_bytes(b"a\nb\n", &[2], &[]), b"a\n");
+        assert_eq!(edit_bytes(b"a\nb", &[], &[]), b"a\nb");
+    }
+
+    #[test]
+    fn read_takes_a_private_file_and_refuses_one_others_can_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let k = KnownHosts::read(&path).unwrap();
+        assert_eq!(k.path, path);
+        assert!(k.entries().is_empty());
+
+        fs::write(&path, format!("h {ED}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let k = KnownHosts::read(&path).unwrap();
+        assert_eq!(k.path, path);
+        assert_eq!(k.lookup("h", 22).count(), 1);
+
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o664)).unwrap();
+        let e = KnownHosts::read(&path).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Refused);
+        assert!(e.message().contains("group can write"), "{}", e.message());
+    }
+
+    #[test]
+    fn update_writes_only_a_change_keeps_the_mode_and_locks_beside_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let line = format!("h {ED}");
+        // A new file: mode 0600.
+        let changed = update(&path, |cur| {
+            assert!(cur.is_empty());
+            Ok(Some(edit_bytes(cur, &[], std::slice::from_ref(&line))))
+        })
+        .unwrap();
+        assert!(changed);
+        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{line}\n"));
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
+        assert!(dir.path().join(".known_hosts.keyclone-lock").exists());
+
+        // The same bytes, or no answer, change nothing.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(!update(&path, |cur| Ok(Some(cur.to_vec()))).unwrap());
+        assert!(!update(&path, |_| Ok(None)).unwrap());
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            0o644
+        );
+
+        // A change keeps the existing file's mode.
+        assert!(update(&path, |cur| Ok(Some(edit_bytes(cur, &[1], &["x".into()])))).unwrap());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "x\n");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            0o644
+        );
+
+        // Not through a link, and not a file others can write.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let e = update(&link, |_| Ok(Some(b"y\n".to_vec()))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Refused);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o646)).unwrap();
+        let e = update(&path, |_| Ok(Some(b"y\n".to_vec()))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Refused);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "x\n");
+    }
 }

@@ -568,4 +568,206 @@ mod tests {
             Decision::PinMismatch { .. }
         ));
     }
+
+    #[test]
+    fn only_known_and_pinned_keys_are_trusted_and_each_decision_has_its_name() {
+        let line = KnownLine {
+            path: PathBuf::from("/h/.ssh/known_hosts"),
+            line: 1,
+            key: KeyInfo::of(&key(GITHUB_ED)),
+            revoked: None,
+        };
+        let cases = [
+            (Decision::Known { line: line.clone() }, true, "known"),
+            (
+                Decision::Pinned {
+                    provider: "github".into(),
+                },
+                true,
+                "pinned",
+            ),
+            (Decision::Unknown, false, "unknown"),
+            (
+                Decision::Changed {
+                    expected: vec![line.clone()],
+                },
+                false,
+                "changed",
+            ),
+            (
+                Decision::Revoked {
+                    reason: "r".into(),
+                    line: None,
+                },
+                false,
+                "revoked",
+            ),
+            (
+                Decision::PinMismatch {
+                    provider: "github".into(),
+                    expected: vec![],
+                },
+                false,
+                "pin-mismatch",
+            ),
+        ];
+        for (d, trusted, name) in cases {
+            assert_eq!(d.trusted(), trusted, "{d:?}");
+            assert_eq!(d.name(), name, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn a_revoked_line_for_another_key_does_not_revoke_this_one() {
+        let reg = Registry::builtin();
+        let k = random_key();
+        let other = random_key();
+        let text = format!(
+            "@revoked h {}\nh {}\n",
+            other.to_openssh().unwrap(),
+            k.to_openssh().unwrap()
+        );
+        let v = decide("h", 22, &k, &files(&text), &reg);
+        assert!(
+            matches!(v.decision, Decision::Known { ref line } if line.line == 2),
+            "{:?}",
+            v.decision
+        );
+    }
+
+    #[test]
+    fn a_pinned_key_is_pinned_by_its_own_provider() {
+        let reg = Registry::builtin();
+        let gitlab_ed = reg.get("gitlab").unwrap().pins[0].key.clone().unwrap();
+        let v = decide("gitlab.com", 22, &key(&gitlab_ed), &files(""), &reg);
+        assert_eq!(
+            v.decision,
+            Decision::Pinned {
+                provider: "gitlab".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_port_with_pins_of_its_own_is_decided_by_them_alone() {
+        // A built-in provider pinning one host on two ports: the key published for 2222 is no
+        // key for 22, and 22's keys are none for 2222.
+        let mut reg = Registry::builtin();
+        let mut gh = reg.get("github").unwrap().clone();
+        let other_port = random_key();
+        gh.id = "github-2222".into();
+        gh.pins = vec![crate::providers::Pin {
+            endpoint: crate::providers::Endpoint {
+                host: "github.com".into(),
+                port: 2222,
+            },
+            key: None,
+            fingerprint: fingerprint(&other_port),
+            confirmed: true,
+        }];
+        reg = Registry::from_providers(reg.all().iter().cloned().chain([gh]).collect());
+        let v = decide("github.com", 22, &other_port, &files(""), &reg);
+        assert!(
+            matches!(v.decision, Decision::PinMismatch { ref expected, .. } if expected.len() == 3),
+            "{:?}",
+            v.decision
+        );
+        let v = decide("github.com", 2222, &key(GITHUB_ED), &files(""), &reg);
+        assert!(
+            matches!(v.decision, Decision::PinMismatch { ref expected, .. } if expected.len() == 1),
+            "{:?}",
+            v.decision
+        );
+        let v = decide("github.com", 2222, &other_port, &files(""), &reg);
+        assert!(v.decision.trusted(), "{:?}", v.decision);
+    }
+
+    #[test]
+    fn config_fingerprints_speak_for_their_port_and_no_fingerprints_refuse_nothing() {
+        let k = random_key();
+        let cfg = crate::config::parse(&format!(
+            "[provider.corp]\nkind = \"gitea\"\nhost = \"git.corp\"\nport = 2222\nfingerprints = [\"{}\"]\n\n[provider.open]\nkind = \"gitea\"\nhost = \"git.open\"\n",
+            fingerprint(&k)
+        ))
+        .unwrap();
+        let reg = Registry::with_config(&cfg).unwrap();
+        // The web host names the provider on any port, but its pins are for port 2222.
+        let v = decide("git.corp", 22, &random_key(), &files(""), &reg);
+        assert_eq!(v.provider.as_deref(), Some("corp"));
+        assert_eq!(v.decision, Decision::Unknown);
+        // A provider without fingerprints leaves the decision to known_hosts.
+        let v = decide("git.open", 22, &random_key(), &files(""), &reg);
+        assert_eq!(v.provider.as_deref(), Some("open"));
+        assert_eq!(v.decision, Decision::Unknown);
+        assert!(!v.matches_no_unconfirmed_pin);
+    }
+
+    #[test]
+    fn every_refused_key_is_an_error_that_shows_both_keys_and_where_to_check() {
+        let reg = Registry::builtin();
+        let presented = random_key();
+        let fp = fingerprint(&presented);
+
+        let v = decide("github.com", 22, &presented, &files(""), &reg);
+        let e = refusal(&v, &reg).expect("a pin mismatch is refused");
+        assert_eq!(e.kind(), ErrorKind::HostKey);
+        assert!(
+            e.message().contains(&format!("ED25519 {fp}")),
+            "{}",
+            e.message()
+        );
+        let published = fingerprint(&key(GITHUB_ED));
+        assert!(e.message().contains(&published), "{}", e.message());
+        let page = reg
+            .get("github")
+            .unwrap()
+            .fingerprints_page
+            .clone()
+            .unwrap();
+        assert!(
+            e.hints().iter().any(|h| h.contains(&page)),
+            "{:?}",
+            e.hints()
+        );
+
+        let old = random_key();
+        let text = format!("# c\n[git.example]:2222 {}\n", old.to_openssh().unwrap());
+        let v = decide("git.example", 2222, &presented, &files(&text), &reg);
+        let e = refusal(&v, &reg).expect("a changed key is refused");
+        assert_eq!(e.kind(), ErrorKind::HostKey);
+        assert!(e.message().contains(&fp), "{}", e.message());
+        assert!(
+            e.message().contains(&format!(
+                "ED25519 {} (`/h/.ssh/known_hosts` line 2)",
+                fingerprint(&old)
+            )),
+            "{}",
+            e.message()
+        );
+        assert!(
+            e.hints().iter().any(|h| h.contains("git.example:2222")),
+            "{:?}",
+            e.hints()
+        );
+        assert!(
+            e.hints().iter().any(|h| h.contains(&format!(
+                "keyclone trust [git.example]:2222 --replace --fingerprint {fp}"
+            ))),
+            "{:?}",
+            e.hints()
+        );
+
+        for d in [
+            Decision::Unknown,
+            Decision::Pinned {
+                provider: "github".into(),
+            },
+        ] {
+            let v = Verdict {
+                decision: d,
+                ..v.clone()
+            };
+            assert!(refusal(&v, &reg).is_none());
+        }
+    }
 }
