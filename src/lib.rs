@@ -13,6 +13,7 @@ pub mod files;
 pub mod git;
 pub mod interrupt;
 pub mod names;
+pub mod ops;
 pub mod provenance;
 pub mod providers;
 pub mod secrets;

@@ -6,10 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::commands::init::{agent_socket, find_keys};
 use crate::context::Ctx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::files;
+use crate::ops::survey::{agent_socket, find_keys};
 use crate::providers::{Endpoint, ProviderKind};
 use crate::secrets;
 use crate::ssh::agent;

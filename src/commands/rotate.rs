@@ -15,24 +15,24 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use ssh_key::{PrivateKey, PublicKey};
 
-use crate::commands::init::agent_socket;
-use crate::commands::keygen::{self, KeygenArgs};
-use crate::commands::pubkey::{self, PubkeyArgs};
-use crate::commands::trust::approve_host;
-use crate::commands::{NetArgs, now_stamps};
+use crate::commands::NetArgs;
 use crate::context::Ctx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::files;
-use crate::git::clone::{self as gitclone, Auth, HostCheck};
+use crate::git::clone::{self as gitclone, Auth};
 use crate::git::remote::RemoteUrl;
 use crate::interrupt;
+use crate::ops::access::{self, Access};
+use crate::ops::host::approve_host;
+use crate::ops::key::{self as keyops, NewKey, ShowPublic};
+use crate::ops::now_stamps;
+use crate::ops::survey::agent_socket;
 use crate::providers::Provider;
 use crate::secrets::{self, NewPassphraseArgs, Passphrase, Unlock, UnlockArgs};
 use crate::ssh::agent;
 use crate::ssh::config as sshconfig;
 use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
 use crate::ssh::known_hosts;
-use crate::ssh::probe;
 
 /// The folder under the SSH directory where replaced keys are kept.
 pub const ARCHIVE_DIR: &str = "keyclone-archive";
@@ -250,7 +250,7 @@ fn find_key(ctx: &Ctx, args: &RotateArgs, provider: Option<&Provider>) -> Result
     {
         return Ok(e.identity_file.clone());
     }
-    crate::commands::default_key(ctx, provider).map_err(|e| {
+    keyops::default_key(ctx, provider).map_err(|e| {
         Error::new(
             ErrorKind::NotFound,
             format!("there is no key to rotate: {}", e.message()),
@@ -403,15 +403,14 @@ fn start(
         files::read_bounded_text(&key::pair_paths(key_path).1, files::KEY_LIMIT, "public key")
             .ok()
             .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned));
-    let created = keygen::create(
+    let created = keyops::create(
         ctx,
-        &KeygenArgs {
-            key_type: Some(kind),
+        &NewKey {
+            kind: Some(kind),
             path: Some(staging.clone()),
             comment,
-            provider: provider.map(|p| p.id.clone()),
-            repo: None,
-            passphrase: args.passphrase.clone(),
+            provider: provider.cloned(),
+            passphrase: &args.passphrase,
             force: false,
             kdf_rounds: DEFAULT_KDF_ROUNDS,
         },
@@ -470,19 +469,15 @@ fn new_auth(
     } else {
         state.key.clone()
     };
-    let unlock = match ctx.remembered(&state.staging).cloned() {
-        Some(p) => Unlock::Passphrase(p),
-        None => secrets::unlock_key(
-            &path,
-            &private,
-            false,
-            &UnlockArgs {
-                passphrase_file: args.passphrase.passphrase_file.clone(),
-            },
-            &ctx.env,
-            &mut ctx.ui,
-        )?,
-    };
+    let unlock = keyops::unlock(
+        ctx,
+        &path,
+        &state.staging,
+        &private,
+        &UnlockArgs {
+            passphrase_file: args.passphrase.passphrase_file.clone(),
+        },
+    )?;
     let (decrypted, pass) = match &unlock {
         Unlock::Passphrase(p) => (
             private.decrypt(p.expose().as_bytes()).map_err(|e| {
@@ -516,21 +511,22 @@ fn accepted(ctx: &mut Ctx, auth: &Auth, target: &TestTarget, timeout: Duration) 
         TestTarget::Url(url) => {
             let port = url.port.unwrap_or(22);
             let (host_key, files) = approve_host(ctx, &url.host, port, timeout)?;
-            let check = HostCheck {
-                approved: (url.host.clone(), port, host_key),
-                files: &files,
-                registry: &ctx.registry,
+            let to = Access::Repo {
+                url,
+                host: &url.host,
+                port,
             };
-            match gitclone::list_refs(url, auth, &check) {
-                Ok(_) => Ok(true),
-                Err(e) if e.kind() == ErrorKind::Auth => Ok(false),
-                Err(e) => Err(e),
-            }
+            access::accepted(ctx, &to, auth, &host_key, &files)
         }
         TestTarget::Host { host, port, user } => {
-            let (host_key, _) = approve_host(ctx, host, *port, timeout)?;
-            let login = auth.login_key();
-            probe::check_login(host, *port, timeout, &host_key, user, login)
+            let (host_key, files) = approve_host(ctx, host, *port, timeout)?;
+            let to = Access::Login {
+                host,
+                port: *port,
+                user,
+                timeout,
+            };
+            access::accepted(ctx, &to, auth, &host_key, &files)
         }
     }
 }
@@ -563,12 +559,11 @@ fn verify(
         return Ok(());
     }
     if !ctx.ui.json() {
-        pubkey::run(
+        keyops::show_public(
             ctx,
-            PubkeyArgs {
+            &ShowPublic {
                 key: Some(state.staging.clone()),
-                provider: provider.map(|p| p.id.clone()),
-                repo: None,
+                provider: provider.cloned(),
                 org: None,
                 copy: false,
             },
