@@ -795,11 +795,11 @@ mod tests {
 
     #[test]
     fn sweep_completes_a_half_placed_pair_only_with_its_own_public_key() {
-        use crate::ssh::key::{self, KeyKind};
+        use crate::ssh::key::{self, KeyType};
         let dir = tempfile::tempdir().unwrap();
-        let k = key::generate(KeyKind::Ed25519, "me@box").unwrap();
+        let k = key::generate(KeyType::Ed25519, "me@box").unwrap();
         let pair = key::encode(&k, None, 16).unwrap();
-        let other = key::generate(KeyKind::Ed25519, "other").unwrap();
+        let other = key::generate(KeyType::Ed25519, "other").unwrap();
         let other_pair = key::encode(&other, None, 16).unwrap();
         let private = dir.path().join("id_ed25519");
         fs::write(&private, pair.private.as_bytes()).unwrap();

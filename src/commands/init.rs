@@ -20,11 +20,11 @@ use crate::ops::key::{self as keyops, NewKey, ShowPublic, auth_for};
 use crate::ops::login_name;
 use crate::ops::survey::{FoundKey, Survey, agent_socket, survey};
 use crate::ops::workspace::{CloneOptions, clone_into};
-use crate::providers::{KeyType, Provider};
+use crate::providers::Provider;
 use crate::secrets::{self, NewPassphraseArgs, Passphrase, Unlock, UnlockArgs};
 use crate::ssh::agent;
 use crate::ssh::config::{self as sshconfig, HostEntry};
-use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
+use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyType};
 use crate::ssh::known_hosts::{self, KnownHosts};
 use crate::workspace::{self, Choice};
 
@@ -561,9 +561,9 @@ struct Chosen {
 /// providers), or `id_ed25519_ACCOUNT`.
 fn default_key_path(ctx: &Ctx, t: &Target, account: Option<&str>) -> PathBuf {
     let kind = if t.provider.as_ref().is_some_and(Provider::rsa_only) {
-        KeyKind::Rsa
+        KeyType::Rsa
     } else {
-        KeyKind::Ed25519
+        KeyType::Ed25519
     };
     let base = kind.default_file_name();
     match account {

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::ops::key::{self as keyops, Created, NewKey};
 use crate::ops::resolve_provider;
 use crate::secrets::NewPassphraseArgs;
-use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
+use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyType};
 
 /// Create a new SSH key pair, protected by a passphrase.
 ///
@@ -23,7 +23,7 @@ use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
 pub struct KeygenArgs {
     /// Key type [default: ed25519, or rsa for a provider that accepts only RSA]
     #[arg(long = "type", value_enum, value_name = "TYPE")]
-    pub key_type: Option<KeyKind>,
+    pub key_type: Option<KeyType>,
 
     /// Where to write the private key (`.pub` is added for the public key) [default:
     /// SSH_DIR/id_ed25519, or SSH_DIR/id_rsa]

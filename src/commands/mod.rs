@@ -1,7 +1,8 @@
 //! One module per subcommand: its `Args` (the doc comment is the `--help` text) and
 //! `run(ctx, args)`, which parses its flags into the typed options of [`crate::ops`] and
-//! reports the result. A command never imports another command; this module builds the
-//! context, dispatches, reports errors, and holds the flag groups several commands share.
+//! reports the result. A command never imports another command; this module holds the
+//! [`Command`] enum, [`dispatch`], and the flag groups several commands share. The process
+//! entry (terminal, UI, error report) is `cli::run`, one layer up.
 
 pub mod clone;
 pub mod doctor;
@@ -13,17 +14,10 @@ pub mod rotate;
 pub mod test;
 pub mod trust;
 
-use std::io::IsTerminal;
-use std::process::ExitCode;
-
-use crate::cli::{Cli, Command};
-use crate::context::{Ctx, Settings};
-use crate::env::Env;
 use std::path::PathBuf;
 
+use crate::context::Ctx;
 use crate::error::Result;
-use crate::ui::prompt::{DialoguerPrompter, NoPrompter, Prompter};
-use crate::ui::{Ui, Verbosity};
 
 /// Network time limits (`clone`, `test`).
 #[derive(Debug, Clone, clap::Args)]
@@ -65,58 +59,18 @@ impl WorkspaceArgs {
     }
 }
 
-/// Runs the parsed command line in this process's terminal and environment.
-pub fn run(cli: Cli, env: Env) -> ExitCode {
-    let interactive = !cli.global.non_interactive
-        && std::io::stdin().is_terminal()
-        && std::io::stderr().is_terminal();
-    let prompter: Box<dyn Prompter> = if interactive {
-        Box::new(DialoguerPrompter)
-    } else {
-        Box::new(NoPrompter)
-    };
-    let verbosity = match (cli.global.quiet, cli.global.verbose) {
-        (true, _) => Verbosity::Quiet,
-        (false, 0) => Verbosity::Normal,
-        _ => Verbosity::Verbose,
-    };
-    let json = cli.global.json;
-    let ui = Ui::new(
-        Box::new(std::io::stdout()),
-        Box::new(std::io::stderr()),
-        prompter,
-        interactive,
-        json,
-        verbosity,
-    );
-    crate::files::set_test_kill_point(env.get_str(crate::env::KEYCLONE_TEST_KILL_AT));
-    let settings = crate::git::clone::apply_config_env(&env)
-        .and_then(|()| Settings::resolve(&cli.global, &env));
-    let (result, mut ui) = match settings {
-        Ok(settings) => {
-            let stdin_tty = std::io::stdin().is_terminal();
-            let mut ctx = Ctx::new(settings, env, ui, Box::new(std::io::stdin()), stdin_tty);
-            let r = dispatch(&mut ctx, cli.command);
-            (r, ctx.ui)
-        }
-        Err(e) => (Err(e), ui),
-    };
-    if ui.broken_pipe() {
-        // The reader of stdout went away (`| head`): not an error worth reporting.
-        return ExitCode::SUCCESS;
-    }
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            ui.error(&e);
-            if json {
-                let _ = ui.json_value(&serde_json::json!({
-                    "error": { "kind": e.kind().name(), "message": e.message(), "hints": e.hints() }
-                }));
-            }
-            ExitCode::from(e.kind().exit_code())
-        }
-    }
+/// The subcommands, one per step of the wizard (the doc comment of each `Args` is its `--help`).
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    Init(init::InitArgs),
+    Keygen(keygen::KeygenArgs),
+    Pubkey(pubkey::PubkeyArgs),
+    Trust(trust::TrustArgs),
+    Test(test::TestArgs),
+    Clone(clone::CloneArgs),
+    Rotate(rotate::RotateArgs),
+    Provenance(provenance::ProvenanceArgs),
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Runs one command with a ready context (tests call this with a scripted prompter).

@@ -31,7 +31,7 @@ use crate::providers::Provider;
 use crate::secrets::{self, NewPassphraseArgs, Passphrase, Unlock, UnlockArgs};
 use crate::ssh::agent;
 use crate::ssh::config as sshconfig;
-use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
+use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyType};
 use crate::ssh::known_hosts;
 
 /// The folder under the SSH directory where replaced keys are kept.
@@ -387,10 +387,10 @@ fn start(
     let old_line = old_public
         .to_openssh()
         .map_err(|e| Error::internal("could not encode the public key").with_source(e))?;
-    let kind = match (provider, KeyKind::of_algorithm(&old_public.algorithm())) {
-        (Some(p), _) if p.rsa_only() => KeyKind::Rsa,
+    let kind = match (provider, KeyType::of_algorithm(&old_public.algorithm())) {
+        (Some(p), _) if p.rsa_only() => KeyType::Rsa,
         (_, Some(k)) => k,
-        (_, None) => KeyKind::Ed25519,
+        (_, None) => KeyType::Ed25519,
     };
     let staging = staging_path(key_path);
     // Leftovers of a run killed while writing (before the state file): never a usable key.
@@ -764,7 +764,7 @@ fn passphrase_only(ctx: &mut Ctx, args: &RotateArgs, key_path: &Path) -> Result<
         ))
         .with_source(e)
     })?;
-    let unlock = secrets::unlock_key(
+    let unlock = crate::ops::passphrase::unlock_key(
         key_path,
         &private,
         false,
@@ -780,7 +780,12 @@ fn passphrase_only(ctx: &mut Ctx, args: &RotateArgs, key_path: &Path) -> Result<
         })?,
         _ => private.clone(),
     };
-    let new = secrets::new_passphrase(&args.passphrase, &ctx.env, &mut ctx.ui, ctx.stdin.as_mut())?;
+    let new = crate::ops::passphrase::new_passphrase(
+        &args.passphrase,
+        &ctx.env,
+        &mut ctx.ui,
+        ctx.stdin.as_mut(),
+    )?;
     let pair = key::encode(&decrypted, new.as_ref(), DEFAULT_KDF_ROUNDS)?;
     let mode =
         std::fs::metadata(key_path).map_or(0o600, |m| m.permissions().mode() & 0o777) & 0o700;

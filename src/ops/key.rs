@@ -10,10 +10,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::files::{self, DirState, NewFile, Occupant};
 use crate::git::clone::Auth;
 use crate::interrupt;
-use crate::providers::{KeyType, Provider};
+use crate::providers::Provider;
 use crate::secrets::{self, NewPassphraseArgs, UnlockArgs};
 use crate::ssh::agent;
-use crate::ssh::key::{self, KeyKind, PublicSource};
+use crate::ssh::key::{self, KeyType, PublicSource};
 use crate::templates::{self, UploadVars};
 use crate::ui::clipboard;
 
@@ -117,7 +117,14 @@ pub(crate) fn auth_for(
         Some(p) if !agent_has && private.decrypt(p.expose().as_bytes()).is_ok() => {
             secrets::Unlock::Passphrase(p.clone())
         }
-        _ => secrets::unlock_key(&path, &private, agent_has, unlock, &ctx.env, &mut ctx.ui)?,
+        _ => crate::ops::passphrase::unlock_key(
+            &path,
+            &private,
+            agent_has,
+            unlock,
+            &ctx.env,
+            &mut ctx.ui,
+        )?,
     };
     if let secrets::Unlock::Passphrase(p) = &unlock {
         ctx.remember(&path, p.clone());
@@ -142,14 +149,16 @@ pub(crate) fn unlock(
 ) -> Result<secrets::Unlock> {
     match ctx.remembered(remembered_as).cloned() {
         Some(p) => Ok(secrets::Unlock::Passphrase(p)),
-        None => secrets::unlock_key(path, private, false, args, &ctx.env, &mut ctx.ui),
+        None => {
+            crate::ops::passphrase::unlock_key(path, private, false, args, &ctx.env, &mut ctx.ui)
+        }
     }
 }
 
 /// The key type to create: the one asked for, unless the provider refuses it.
-fn choose_kind(asked: Option<KeyKind>, provider: Option<&Provider>) -> Result<(KeyKind, bool)> {
+fn choose_kind(asked: Option<KeyType>, provider: Option<&Provider>) -> Result<(KeyType, bool)> {
     match (asked, provider) {
-        (Some(KeyKind::Ed25519), Some(p)) if p.rsa_only() => Err(Error::refused(format!(
+        (Some(KeyType::Ed25519), Some(p)) if p.rsa_only() => Err(Error::refused(format!(
             "{} accepts only RSA keys, so an ed25519 key would not work there",
             p.name
         ))
@@ -158,8 +167,8 @@ fn choose_kind(asked: Option<KeyKind>, provider: Option<&Provider>) -> Result<(K
             p.id
         ))),
         (Some(k), _) => Ok((k, false)),
-        (None, Some(p)) if p.rsa_only() => Ok((KeyKind::Rsa, true)),
-        (None, _) => Ok((KeyKind::Ed25519, false)),
+        (None, Some(p)) if p.rsa_only() => Ok((KeyType::Rsa, true)),
+        (None, _) => Ok((KeyType::Ed25519, false)),
     }
 }
 
@@ -177,7 +186,7 @@ fn valid_comment(c: &str) -> Result<()> {
 pub struct Created {
     pub private: PathBuf,
     pub public: PathBuf,
-    pub kind: KeyKind,
+    pub kind: KeyType,
     /// The new key, decrypted (for ssh-agent).
     pub key: ssh_key::PrivateKey,
     pub public_key: ssh_key::PublicKey,
@@ -200,7 +209,7 @@ impl std::fmt::Debug for Created {
 #[derive(Debug, Clone)]
 pub(crate) struct NewKey<'a> {
     /// The key type [default: ed25519, or RSA for a provider that accepts only RSA].
-    pub kind: Option<KeyKind>,
+    pub kind: Option<KeyType>,
     /// The private key's path [default: SSH_DIR/id_ed25519 or id_rsa].
     pub path: Option<PathBuf>,
     /// [default: user@host]
@@ -296,9 +305,13 @@ pub(crate) fn create(ctx: &mut Ctx, args: &NewKey<'_>) -> Result<Created> {
         )
         .hint("leave out `--passphrase-stdin`: keyclone then asks without showing what you type"));
     }
-    let passphrase =
-        secrets::new_passphrase(args.passphrase, &ctx.env, &mut ctx.ui, ctx.stdin.as_mut())?;
-    if kind == KeyKind::Rsa {
+    let passphrase = crate::ops::passphrase::new_passphrase(
+        args.passphrase,
+        &ctx.env,
+        &mut ctx.ui,
+        ctx.stdin.as_mut(),
+    )?;
+    if kind == KeyType::Rsa {
         ctx.ui.detail("generating RSA 4096 (OpenSSL)...");
     }
     let generated = key::generate(kind, &comment)?;
@@ -475,16 +488,16 @@ mod tests {
         let reg = Registry::builtin();
         let az = reg.get("azure-devops").unwrap();
         let gh = reg.get("github").unwrap();
-        assert_eq!(choose_kind(None, Some(az)).unwrap(), (KeyKind::Rsa, true));
+        assert_eq!(choose_kind(None, Some(az)).unwrap(), (KeyType::Rsa, true));
         assert_eq!(
             choose_kind(None, Some(gh)).unwrap(),
-            (KeyKind::Ed25519, false)
+            (KeyType::Ed25519, false)
         );
         assert_eq!(
-            choose_kind(Some(KeyKind::Rsa), Some(gh)).unwrap(),
-            (KeyKind::Rsa, false)
+            choose_kind(Some(KeyType::Rsa), Some(gh)).unwrap(),
+            (KeyType::Rsa, false)
         );
-        let e = choose_kind(Some(KeyKind::Ed25519), Some(az)).unwrap_err();
+        let e = choose_kind(Some(KeyType::Ed25519), Some(az)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Refused);
         assert!(e.hints()[0].contains("--type rsa"));
     }

@@ -4,6 +4,7 @@
 //!
 //! - [`host`]: host approval (pins, known_hosts, confirmation; the port-443 fallback)
 //! - [`key`]: locate, load, create, unlock and show keys
+//! - [`passphrase`]: where a passphrase comes from (flags, file, stdin, keyring, prompt)
 //! - [`access`]: the URL to connect to, and "is the key accepted?"
 //! - [`workspace`]: clone into the workspace
 //! - [`survey`]: what is on the machine (for `init` and `doctor`)
@@ -11,6 +12,7 @@
 pub mod access;
 pub mod host;
 pub mod key;
+pub mod passphrase;
 pub mod survey;
 pub mod workspace;
 

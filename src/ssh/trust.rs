@@ -349,7 +349,7 @@ pub fn refusal(v: &Verdict, registry: &Registry) -> Option<Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ssh::key::{KeyKind, generate};
+    use crate::ssh::key::{KeyType, generate};
     use std::path::Path;
 
     const GITHUB_ED: &str =
@@ -361,7 +361,7 @@ mod tests {
     }
 
     fn random_key() -> PublicKey {
-        generate(KeyKind::Ed25519, "").unwrap().public_key().clone()
+        generate(KeyType::Ed25519, "").unwrap().public_key().clone()
     }
 
     fn files(text: &str) -> Vec<KnownHosts> {
