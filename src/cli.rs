@@ -22,7 +22,8 @@ use crate::ui::{Ui, Verbosity};
 /// passphrase-protected key, `pubkey` prints it with your provider's upload link and steps,
 /// `trust` verifies a host's key and records it, `test` checks that your key is accepted,
 /// `clone` brings the repository into your per-user folder, `rotate` replaces a key safely,
-/// `doctor` checks it all later, `provenance` records a training job's Git state.
+/// `doctor` checks it all later, `provenance` records a training job's Git state, `ssh-config`
+/// shows, writes or removes keyclone's block of `~/.ssh/config`.
 #[derive(Debug, Parser)]
 #[command(
     name = "keyclone",

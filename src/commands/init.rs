@@ -18,6 +18,7 @@ use crate::ops::access::{self, Access, explain_auth, ssh_remote};
 use crate::ops::host;
 use crate::ops::key::{self as keyops, NewKey, ShowPublic, auth_for};
 use crate::ops::login_name;
+use crate::ops::ssh_config;
 use crate::ops::survey::{FoundKey, Survey, agent_socket, survey};
 use crate::ops::workspace::{CloneOptions, clone_into};
 use crate::providers::Provider;
@@ -122,14 +123,6 @@ pub struct InitArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
-}
-
-/// The user's home in the password database: where OpenSSH looks for `~/.ssh`.
-fn passwd_home() -> Option<PathBuf> {
-    nix::unistd::User::from_uid(nix::unistd::Uid::effective())
-        .ok()
-        .flatten()
-        .map(|u| u.dir)
 }
 
 /// What the wizard is setting up access to.
@@ -328,15 +321,14 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
     }
 
     // 7. ~/.ssh/config.
-    let entry = HostEntry {
-        alias: alias.clone().unwrap_or_else(|| target.host.clone()),
-        hostname: target.connect_host.clone(),
-        port: target.connect_port,
-        user: target.ssh_user.clone(),
-        identity_file: chosen.path.clone(),
-        known_hosts: (passwd_home().map(|h| h.join(".ssh")) != Some(ctx.ssh_dir.clone()))
-            .then(|| ctx.ssh_dir.join("known_hosts")),
-    };
+    let entry = ssh_config::host_entry(
+        ctx,
+        alias.clone().unwrap_or_else(|| target.host.clone()),
+        target.connect_host.clone(),
+        target.connect_port,
+        target.ssh_user.clone(),
+        chosen.path.clone(),
+    );
     let config_done = ssh_config_step(ctx, &args, &entry)?;
     steps.push("ssh_config", config_done);
 
@@ -999,40 +991,7 @@ fn ssh_config_step(ctx: &mut Ctx, args: &InitArgs, entry: &HostEntry) -> Result<
     if args.no_ssh_config {
         return Ok("left alone (--no-ssh-config)".into());
     }
-    let path = sshconfig::path_in(&ctx.ssh_dir);
-    let mut cfg = sshconfig::read(&path)?;
-    if cfg.find(&entry.alias) == Some(entry) {
-        ctx.ui.detail(&format!(
-            "`{}` already has this host in keyclone's block",
-            path.display()
-        ));
-        return Ok("already up to date".into());
-    }
-    cfg.upsert(entry.clone())?;
-    let mut one = sshconfig::SshConfig::parse("", &path)?;
-    one.upsert(entry.clone())?;
-    ctx.ui.info(&format!(
-        "So that plain `ssh` and `git` use this key for {}, keyclone adds this to `{}` (the rest of the file stays as it is):\n\n{}",
-        entry.alias,
-        path.display(),
-        one.block_text()
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| format!("    {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    ));
-    let ok = args.yes
-        || ctx
-            .ui
-            .prompter()
-            .confirm(&format!("Write this to {}?", path.display()), true)?;
-    if !ok {
-        return Ok("declined".into());
-    }
-    sshconfig::write(&path, &cfg.render())?;
-    ctx.ui.info(&format!("Updated `{}`.", path.display()));
-    Ok("written".into())
+    ssh_config::write_entry(ctx, entry, args.yes)
 }
 
 fn identity_step(ctx: &mut Ctx, args: &InitArgs, s: &Survey) -> Result<String> {

@@ -11,6 +11,7 @@ pub mod keygen;
 pub mod provenance;
 pub mod pubkey;
 pub mod rotate;
+pub mod ssh_config;
 pub mod test;
 pub mod trust;
 
@@ -71,6 +72,7 @@ pub enum Command {
     Rotate(rotate::RotateArgs),
     Provenance(provenance::ProvenanceArgs),
     Doctor(doctor::DoctorArgs),
+    SshConfig(ssh_config::SshConfigArgs),
 }
 
 /// Runs one command with a ready context (tests call this with a scripted prompter).
@@ -85,5 +87,6 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Doctor(args) => doctor::run(ctx, args),
         Command::Rotate(args) => rotate::run(ctx, args),
         Command::Provenance(args) => provenance::run(ctx, args),
+        Command::SshConfig(args) => ssh_config::run(ctx, args),
     }
 }
