@@ -2,7 +2,8 @@
 //! hosts users paste https URLs from, the key types each accepts, the key-upload page, the
 //! template with the upload steps, and the host keys pinned from the providers' own
 //! documentation (plus revoked keys). Self-hosted providers come from the config file and take
-//! the same shape. Facts and sources: `shared/reference/providers.md` (see SECURITY.md).
+//! the same shape. The pinned keys and where each comes from: SECURITY.md ("What is pinned,
+//! and why some pins are marked unconfirmed"); each entry below names its sources.
 
 use serde::Serialize;
 use ssh_key::Algorithm;

@@ -1,6 +1,7 @@
 //! The one decision about a host key: given a host, a port and the key the server presented,
 //! what do known_hosts files and the providers' pins say? Pure: no I/O, unit-tested. The same
-//! function serves `keyclone trust` and (later) libgit2's certificate check.
+//! function serves `keyclone trust` (through `ops::host`) and libgit2's certificate check
+//! (`git::clone`).
 
 use std::path::PathBuf;
 
