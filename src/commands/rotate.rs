@@ -12,7 +12,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use ssh_key::{PrivateKey, PublicKey};
 
 use crate::commands::NetArgs;
@@ -26,6 +25,7 @@ use crate::ops::access::{self, Access};
 use crate::ops::host::approve_host;
 use crate::ops::key::{self as keyops, NewKey, ShowPublic};
 use crate::ops::now_stamps;
+use crate::ops::rotation::{State, Step, read_state, staging_path, state_path, write_state};
 use crate::ops::survey::agent_socket;
 use crate::providers::Provider;
 use crate::secrets::{self, NewPassphraseArgs, Passphrase, Unlock, UnlockArgs};
@@ -83,81 +83,6 @@ pub struct RotateArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
-}
-
-/// The steps of a rotation, in order; the state file holds the last one finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Step {
-    /// The new pair is at the staging path.
-    Generated,
-    /// The new key authenticated.
-    Verified,
-    /// The old pair is linked into the archive.
-    Archived,
-    /// The new pair is at the key's path.
-    Switched,
-    /// The keyring and ssh-agent hold the new key.
-    References,
-}
-
-impl Step {
-    fn name(self) -> &'static str {
-        match self {
-            Step::Generated => "generated",
-            Step::Verified => "verified",
-            Step::Archived => "archived",
-            Step::Switched => "switched",
-            Step::References => "references",
-        }
-    }
-}
-
-/// What the state file records.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct State {
-    version: u32,
-    key: PathBuf,
-    staging: PathBuf,
-    old_fingerprint: String,
-    /// The old public key (to remove it from ssh-agent, and to tell the user which one to delete
-    /// at the provider).
-    old_public: String,
-    new_fingerprint: String,
-    archive: Option<PathBuf>,
-    step: Step,
-    started: String,
-}
-
-fn state_path(key: &Path) -> PathBuf {
-    let name = key
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    key.with_file_name(format!(".keyclone-rotate-{name}.json"))
-}
-
-fn staging_path(key: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.rotating", key.display()))
-}
-
-fn read_state(key: &Path) -> Result<Option<State>> {
-    let p = state_path(key);
-    match files::read_bounded(&p, files::CONFIG_LIMIT, "rotation state") {
-        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
-            Error::new(ErrorKind::Config, format!("the rotation state `{}` is damaged", p.display()))
-                .with_source(e)
-                .hint(format!("look at `{}` and `{}.rotating*`; delete the state file to start over (the key at `{}` is untouched until the switch)", p.display(), key.display(), key.display()))
-        }),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-fn write_state(s: &State) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(s)
-        .map_err(|e| Error::internal("could not encode the rotation state").with_source(e))?;
-    files::replace(&state_path(&s.key), &bytes, 0o600)
 }
 
 /// For tests: a debug build dies with SIGKILL right after `step` when `KEYCLONE_TEST_KILL_AT`
@@ -327,44 +252,36 @@ pub fn run(ctx: &mut Ctx, args: RotateArgs) -> Result<()> {
     };
     let target = test_target(ctx, &args, &key_path, provider.as_ref())?;
 
-    if state.step < Step::Verified {
-        verify(ctx, &args, &state, &target, provider.as_ref())?;
-        state.step = Step::Verified;
-        write_state(&state)?;
-        checkpoint(ctx, "verified");
-    }
-    if state.step < Step::Archived {
-        if !args.yes
-            && ctx.ui.interactive()
-            && !ctx.ui.prompter().confirm(
-                &format!("Switch `{}` to the new key now?", key_path.display()),
-                true,
-            )?
-        {
-            return Err(
-                Error::refused("nothing was switched: the old key is still in place")
-                    .hint("run `keyclone rotate` again to continue"),
-            );
+    while let Some(next) = state.step.next() {
+        match next {
+            Step::Generated => {}
+            Step::Verified => verify(ctx, &args, &state, &target, provider.as_ref())?,
+            Step::Archived => {
+                if !args.yes
+                    && ctx.ui.interactive()
+                    && !ctx.ui.prompter().confirm(
+                        &format!("Switch `{}` to the new key now?", key_path.display()),
+                        true,
+                    )?
+                {
+                    return Err(Error::refused(
+                        "nothing was switched: the old key is still in place",
+                    )
+                    .hint("run `keyclone rotate` again to continue"));
+                }
+                state.archive = Some(archive_old(&state, &archive_dir)?);
+            }
+            Step::Switched => switch(ctx, &state)?,
+            Step::References => {
+                let done = references(ctx, &args, &state)?;
+                for d in done {
+                    ctx.ui.info(&d);
+                }
+            }
         }
-        state.archive = Some(archive_old(&state, &archive_dir)?);
-        state.step = Step::Archived;
+        state.step = next;
         write_state(&state)?;
-        checkpoint(ctx, "archived");
-    }
-    if state.step < Step::Switched {
-        switch(ctx, &state)?;
-        state.step = Step::Switched;
-        write_state(&state)?;
-        checkpoint(ctx, "switched");
-    }
-    if state.step < Step::References {
-        let done = references(ctx, &args, &state)?;
-        for d in done {
-            ctx.ui.info(&d);
-        }
-        state.step = Step::References;
-        write_state(&state)?;
-        checkpoint(ctx, "references");
+        checkpoint(ctx, next.name());
     }
     let provider = provider.or_else(|| {
         let (host, port) = match &target {

@@ -6,6 +6,7 @@
 //! - [`key`]: locate, load, create, unlock and show keys
 //! - [`passphrase`]: where a passphrase comes from (flags, file, stdin, keyring, prompt)
 //! - [`access`]: the URL to connect to, and "is the key accepted?"
+//! - [`rotation`]: rotation's state machine (the steps, the state file)
 //! - [`ssh_config`]: keyclone's block of `~/.ssh/config` (write, remove)
 //! - [`workspace`]: clone into the workspace
 //! - [`survey`]: what is on the machine (for `init` and `doctor`)
@@ -14,6 +15,7 @@ pub mod access;
 pub mod host;
 pub mod key;
 pub mod passphrase;
+pub mod rotation;
 pub mod ssh_config;
 pub mod survey;
 pub mod workspace;
