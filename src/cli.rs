@@ -1,18 +1,20 @@
-//! The command line: global flags and one subcommand per step of the wizard.
+//! The command line, the top layer: the parsed flags ([`Cli`]: the global flags and one
+//! subcommand per step of the wizard) and [`run`], which builds the UI and the context in this
+//! process's terminal and environment, dispatches, and reports errors. The subcommands live in
+//! [`crate::commands`]; the global flags in [`crate::context`], which resolves them.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 
-use crate::commands::clone::CloneArgs;
-use crate::commands::doctor::DoctorArgs;
-use crate::commands::init::InitArgs;
-use crate::commands::keygen::KeygenArgs;
-use crate::commands::provenance::ProvenanceArgs;
-use crate::commands::pubkey::PubkeyArgs;
-use crate::commands::rotate::RotateArgs;
-use crate::commands::test::TestArgs;
-use crate::commands::trust::TrustArgs;
+pub use crate::commands::Command;
+use crate::commands::dispatch;
+pub use crate::context::GlobalArgs;
+use crate::context::{Ctx, Settings};
+use crate::env::Env;
+use crate::ui::prompt::{DialoguerPrompter, NoPrompter, Prompter};
+use crate::ui::{Ui, Verbosity};
 
 /// From a fresh machine to a verified clone of a private Git repository over SSH.
 ///
@@ -20,7 +22,8 @@ use crate::commands::trust::TrustArgs;
 /// passphrase-protected key, `pubkey` prints it with your provider's upload link and steps,
 /// `trust` verifies a host's key and records it, `test` checks that your key is accepted,
 /// `clone` brings the repository into your per-user folder, `rotate` replaces a key safely,
-/// `doctor` checks it all later, `provenance` records a training job's Git state.
+/// `doctor` checks it all later, `provenance` records a training job's Git state, `ssh-config`
+/// shows, writes or removes keyclone's block of `~/.ssh/config`.
 #[derive(Debug, Parser)]
 #[command(
     name = "keyclone",
@@ -36,43 +39,67 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags every command takes.
-#[derive(Debug, Clone, Args)]
-pub struct GlobalArgs {
-    /// The SSH directory to use [default: $HOME/.ssh]
-    #[arg(long, global = true, value_name = "DIR")]
-    pub ssh_dir: Option<PathBuf>,
-
-    /// The config file [default: $XDG_CONFIG_HOME/keyclone/config.toml]
-    #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Print results as JSON on stdout (messages stay on stderr)
-    #[arg(long, global = true)]
-    pub json: bool,
-
-    /// Never ask: a missing answer is an error naming its flag (implied without a terminal)
-    #[arg(long, global = true)]
-    pub non_interactive: bool,
-
-    /// Print only warnings and errors
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub quiet: bool,
-
-    /// Print more detail
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+/// Runs the parsed command line in this process's terminal and environment.
+pub fn run(cli: Cli, env: Env) -> ExitCode {
+    let interactive = !cli.global.non_interactive
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal();
+    let prompter: Box<dyn Prompter> = if interactive {
+        Box::new(DialoguerPrompter)
+    } else {
+        Box::new(NoPrompter)
+    };
+    let verbosity = match (cli.global.quiet, cli.global.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, 0) => Verbosity::Normal,
+        _ => Verbosity::Verbose,
+    };
+    let json = cli.global.json;
+    let ui = Ui::new(
+        Box::new(std::io::stdout()),
+        Box::new(std::io::stderr()),
+        prompter,
+        interactive,
+        json,
+        verbosity,
+    );
+    crate::files::set_test_kill_point(env.get_str(crate::env::KEYCLONE_TEST_KILL_AT));
+    let settings = crate::git::clone::apply_config_env(&env)
+        .and_then(|()| Settings::resolve(&cli.global, &env));
+    let (result, mut ui) = match settings {
+        Ok(settings) => {
+            let stdin_tty = std::io::stdin().is_terminal();
+            let mut ctx = Ctx::new(settings, env, ui, Box::new(std::io::stdin()), stdin_tty);
+            let r = dispatch(&mut ctx, cli.command);
+            (r, ctx.ui)
+        }
+        Err(e) => (Err(e), ui),
+    };
+    if ui.broken_pipe() {
+        // The reader of stdout went away (`| head`): not an error worth reporting.
+        return ExitCode::SUCCESS;
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            ui.error(&e);
+            if json {
+                let _ = ui.json_value(&serde_json::json!({
+                    "error": { "kind": e.kind().name(), "message": e.message(), "hints": e.hints() }
+                }));
+            }
+            ExitCode::from(e.kind().exit_code())
+        }
+    }
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    Init(InitArgs),
-    Keygen(KeygenArgs),
-    Pubkey(PubkeyArgs),
-    Trust(TrustArgs),
-    Test(TestArgs),
-    Clone(CloneArgs),
-    Rotate(RotateArgs),
-    Provenance(ProvenanceArgs),
-    Doctor(DoctorArgs),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

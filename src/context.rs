@@ -4,7 +4,6 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use crate::cli::GlobalArgs;
 use crate::config::{self, Config};
 use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
@@ -21,7 +20,7 @@ pub struct Ctx {
     /// Standard input is a terminal (typing a passphrase there would echo it).
     pub stdin_is_terminal: bool,
     /// Passphrases given earlier in this run (`init` asks once, then tests and clones).
-    pub unlocked: Vec<(PathBuf, crate::secrets::Passphrase)>,
+    pub unlocked: Vec<(PathBuf, crate::passphrase::Passphrase)>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -61,14 +60,42 @@ impl Ctx {
 
 impl Ctx {
     /// Remembers the passphrase of a key for the rest of this run.
-    pub fn remember(&mut self, key: &std::path::Path, p: crate::secrets::Passphrase) {
+    pub fn remember(&mut self, key: &std::path::Path, p: crate::passphrase::Passphrase) {
         self.unlocked.retain(|(k, _)| k != key);
         self.unlocked.push((key.to_owned(), p));
     }
 
-    pub fn remembered(&self, key: &std::path::Path) -> Option<&crate::secrets::Passphrase> {
+    pub fn remembered(&self, key: &std::path::Path) -> Option<&crate::passphrase::Passphrase> {
         self.unlocked.iter().find(|(k, _)| k == key).map(|(_, p)| p)
     }
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalArgs {
+    /// The SSH directory to use [default: $HOME/.ssh]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub ssh_dir: Option<PathBuf>,
+
+    /// The config file [default: $XDG_CONFIG_HOME/keyclone/config.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print results as JSON on stdout (messages stay on stderr)
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Never ask: a missing answer is an error naming its flag (implied without a terminal)
+    #[arg(long, global = true)]
+    pub non_interactive: bool,
+
+    /// Print only warnings and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// The global flags resolved against the environment, with the config loaded.

@@ -211,27 +211,74 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 mod tests {
     use super::*;
 
+    /// Every kind, in declaration order.
+    const ALL: [ErrorKind; 13] = [
+        ErrorKind::Usage,
+        ErrorKind::Config,
+        ErrorKind::NeedsInput,
+        ErrorKind::Refused,
+        ErrorKind::NotFound,
+        ErrorKind::Io,
+        ErrorKind::Auth,
+        ErrorKind::HostKey,
+        ErrorKind::Network,
+        ErrorKind::UnsafeRepository,
+        ErrorKind::Interrupted,
+        ErrorKind::Unhealthy,
+        ErrorKind::Internal,
+    ];
+
+    /// A kind's place in [`ALL`]. The match has no wildcard: a new kind does not compile until
+    /// it is listed here, and the test below then fails until it is in `ALL` too.
+    fn position(k: ErrorKind) -> usize {
+        match k {
+            ErrorKind::Usage => 0,
+            ErrorKind::Config => 1,
+            ErrorKind::NeedsInput => 2,
+            ErrorKind::Refused => 3,
+            ErrorKind::NotFound => 4,
+            ErrorKind::Io => 5,
+            ErrorKind::Auth => 6,
+            ErrorKind::HostKey => 7,
+            ErrorKind::Network => 8,
+            ErrorKind::UnsafeRepository => 9,
+            ErrorKind::Interrupted => 10,
+            ErrorKind::Unhealthy => 11,
+            ErrorKind::Internal => 12,
+        }
+    }
+
+    #[test]
+    fn the_list_of_kinds_is_exhaustive() {
+        for (i, k) in ALL.iter().enumerate() {
+            assert_eq!(position(*k), i, "{k:?}");
+        }
+    }
+
     #[test]
     fn exit_codes_are_distinct_per_kind() {
-        let kinds = [
-            ErrorKind::Usage,
-            ErrorKind::Config,
-            ErrorKind::NeedsInput,
-            ErrorKind::Refused,
-            ErrorKind::NotFound,
-            ErrorKind::Io,
-            ErrorKind::Auth,
-            ErrorKind::HostKey,
-            ErrorKind::Network,
-            ErrorKind::UnsafeRepository,
-            ErrorKind::Interrupted,
-            ErrorKind::Internal,
-        ];
-        let mut codes: Vec<u8> = kinds.iter().map(|k| k.exit_code()).collect();
+        let mut codes: Vec<u8> = ALL.iter().map(|k| k.exit_code()).collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), kinds.len());
-        assert!(!codes.contains(&0) && !codes.contains(&1));
+        assert_eq!(codes.len(), ALL.len());
+        assert!(!codes.contains(&0));
+        // 1 is `doctor`'s "a check failed"; no error kind shares it.
+        for k in ALL {
+            assert_eq!(k.exit_code() == 1, k == ErrorKind::Unhealthy, "{k:?}");
+        }
+    }
+
+    #[test]
+    fn kind_names_are_distinct_and_kebab_case() {
+        let mut names: Vec<&str> = ALL.iter().map(|k| k.name()).collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        );
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
     }
 
     #[test]

@@ -795,11 +795,11 @@ mod tests {
 
     #[test]
     fn sweep_completes_a_half_placed_pair_only_with_its_own_public_key() {
-        use crate::ssh::key::{self, KeyKind};
+        use crate::ssh::key::{self, KeyType};
         let dir = tempfile::tempdir().unwrap();
-        let k = key::generate(KeyKind::Ed25519, "me@box").unwrap();
+        let k = key::generate(KeyType::Ed25519, "me@box").unwrap();
         let pair = key::encode(&k, None, 16).unwrap();
-        let other = key::generate(KeyKind::Ed25519, "other").unwrap();
+        let other = key::generate(KeyType::Ed25519, "other").unwrap();
         let other_pair = key::encode(&other, None, 16).unwrap();
         let private = dir.path().join("id_ed25519");
         fs::write(&private, pair.private.as_bytes()).unwrap();
@@ -856,6 +856,7 @@ mod tests {
         .collect();
         assert_eq!(shown, ["64 KiB", "64 KiB", "1 MiB", "64 MiB", "1 GiB"]);
         assert_eq!(human(1536), "1536 bytes");
+        assert_eq!(human(0), "0 bytes");
         assert_eq!(human(3 << 20), "3 MiB");
         assert_eq!(human((1 << 30) + (1 << 20)), "1025 MiB");
     }

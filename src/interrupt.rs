@@ -29,14 +29,24 @@ pub fn untrack(path: &Path) {
 pub fn remove_tracked() {
     for p in temps().drain(..) {
         match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => {
-                let _ = std::fs::remove_dir_all(&p);
-            }
+            Ok(m) if m.is_dir() => remove_busy_dir(&p),
             Ok(_) => {
                 let _ = std::fs::remove_file(&p);
             }
             Err(_) => {}
         }
+    }
+}
+
+/// Removes a folder that another thread (libgit2's clone) may still be writing into: until it
+/// stays gone, bounded. `remove_dir_all` alone can fail when a file appears while it runs.
+fn remove_busy_dir(p: &Path) {
+    for _ in 0..50 {
+        let _ = std::fs::remove_dir_all(p);
+        if std::fs::symlink_metadata(p).is_err() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 

@@ -1,6 +1,6 @@
 //! keyclone: from a fresh machine to a verified clone of a private Git repository over SSH.
 //!
-//! The binary is a thin shell around [`commands::run`]. Library code never prints or prompts:
+//! The binary is a thin shell around [`cli::run`]. Library code never prints or prompts:
 //! [`ui`] does, and commands receive it through [`context::Ctx`].
 
 pub mod cli;
@@ -12,7 +12,10 @@ pub mod error;
 pub mod files;
 pub mod git;
 pub mod interrupt;
+pub mod key_type;
 pub mod names;
+pub mod ops;
+pub mod passphrase;
 pub mod provenance;
 pub mod providers;
 pub mod secrets;

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         let _ = e; // Without the handler Ctrl-C still stops the process; files are still atomic.
     }
     let cli = keyclone::cli::Cli::parse();
-    keyclone::commands::run(cli, keyclone::env::Env::from_process())
+    keyclone::cli::run(cli, keyclone::env::Env::from_process())
 }
 
 #[allow(unsafe_code)]

@@ -1,6 +1,6 @@
 //! The Git state of a training job, as Azure ML and MLflow record it, through libgit2 (no git
 //! binary): repository URL (credentials removed), branch, commit, dirty, plus what the peers
-//! miss (`provenance.git.*`). The contract is `shared/reference/provenance.md`: flat string
+//! miss (`provenance.git.*`). The contract (README, "`keyclone provenance`"): flat string
 //! properties, a key left out rather than emitted empty, `AZUREML_GIT_*` overrides honoured
 //! field by field, `KEYCLONE_PROVENANCE=off` turns capture off.
 //!

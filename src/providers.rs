@@ -2,13 +2,15 @@
 //! hosts users paste https URLs from, the key types each accepts, the key-upload page, the
 //! template with the upload steps, and the host keys pinned from the providers' own
 //! documentation (plus revoked keys). Self-hosted providers come from the config file and take
-//! the same shape. Facts and sources: `shared/reference/providers.md` (see SECURITY.md).
+//! the same shape. The pinned keys and where each comes from: SECURITY.md ("What is pinned,
+//! and why some pins are marked unconfirmed"); each entry below names its sources.
 
 use serde::Serialize;
 use ssh_key::Algorithm;
 
 use crate::config::{Config, ProviderConfig, SelfHostedKind};
 use crate::error::{Error, ErrorKind, Result};
+use crate::key_type::KeyType;
 
 /// The family a provider belongs to: decides the upload steps template and defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -34,52 +36,6 @@ impl ProviderKind {
             ProviderKind::AzureDevops => "azure-devops",
             ProviderKind::Gitea => "gitea",
             ProviderKind::Plain => "plain",
-        }
-    }
-}
-
-/// A user key type as providers list them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KeyType {
-    Ed25519,
-    Ecdsa,
-    Rsa,
-    SkEd25519,
-    SkEcdsa,
-}
-
-impl KeyType {
-    pub fn of(alg: &Algorithm) -> Option<KeyType> {
-        match alg {
-            Algorithm::Ed25519 => Some(KeyType::Ed25519),
-            Algorithm::Ecdsa { .. } => Some(KeyType::Ecdsa),
-            Algorithm::Rsa { .. } => Some(KeyType::Rsa),
-            Algorithm::SkEd25519 => Some(KeyType::SkEd25519),
-            Algorithm::SkEcdsaSha2NistP256 => Some(KeyType::SkEcdsa),
-            _ => None,
-        }
-    }
-
-    /// The name as it appears at the start of a public key line.
-    pub fn ssh_name(self) -> &'static str {
-        match self {
-            KeyType::Ed25519 => "ssh-ed25519",
-            KeyType::Ecdsa => "ecdsa-sha2-nistp256/384/521",
-            KeyType::Rsa => "ssh-rsa",
-            KeyType::SkEd25519 => "sk-ssh-ed25519@openssh.com",
-            KeyType::SkEcdsa => "sk-ecdsa-sha2-nistp256@openssh.com",
-        }
-    }
-
-    /// A short name for messages: `ed25519`, `rsa`, ...
-    pub fn short(self) -> &'static str {
-        match self {
-            KeyType::Ed25519 => "ed25519",
-            KeyType::Ecdsa => "ecdsa",
-            KeyType::Rsa => "rsa",
-            KeyType::SkEd25519 => "ed25519-sk",
-            KeyType::SkEcdsa => "ecdsa-sk",
         }
     }
 }

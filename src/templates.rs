@@ -1,5 +1,5 @@
-//! Text rendered from `templates/`: the per-provider key-upload steps (and later the ssh config
-//! block). Templates are compiled into the binary; a variable missing at render time is an
+//! Text rendered from `templates/`: the per-provider key-upload steps (the `~/.ssh/config`
+//! block is rendered by `ssh::config`). Templates are compiled into the binary; a variable missing at render time is an
 //! error, never an empty gap or a leftover placeholder.
 
 use minijinja::{Environment, UndefinedBehavior};

@@ -4,19 +4,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::commands::trust::approve_host;
 use crate::commands::{NetArgs, WorkspaceArgs};
-use crate::commands::{load_key, login_name};
 use crate::context::Ctx;
-use crate::env::SSH_AUTH_SOCK;
-use crate::error::{Error, ErrorKind, Result};
-use crate::git::clone::{self, Auth, CloneProgress, CloneRequest, HostCheck, Silent};
-use crate::git::remote::{RemoteUrl, redact};
-use crate::providers::Provider;
-use crate::secrets::{self, UnlockArgs};
-use crate::ssh::agent;
-use crate::ui::Verbosity;
-use crate::ui::progress::Bars;
+use crate::error::{Error, Result};
+use crate::git::clone;
+use crate::ops::access::{explain_auth, ssh_remote};
+use crate::ops::host::approve_host;
+use crate::ops::key::auth_for;
+use crate::ops::login_name;
+use crate::ops::workspace::{CloneOptions, clone_into, resolve_alias};
+use crate::secrets::UnlockArgs;
 use crate::workspace::{self, Choice};
 
 /// Clone a private repository over SSH into your per-user folder.
@@ -63,185 +60,6 @@ pub struct CloneArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
-}
-
-/// The SSH remote for what the user gave: an SSH URL as is, a known https URL mapped (and
-/// said), an unknown https URL asked again on a terminal.
-pub(crate) fn ssh_remote(ctx: &mut Ctx, input: &str) -> Result<RemoteUrl> {
-    let parsed = RemoteUrl::parse(input)?;
-    match parsed.to_ssh(&ctx.registry) {
-        Ok((url, mapped)) => {
-            if mapped {
-                ctx.ui.info(&format!(
-                    "Using the SSH form of {}: {}",
-                    redact(input),
-                    url.original
-                ));
-            }
-            Ok(url)
-        }
-        Err(e) if ctx.ui.interactive() && parsed.scheme != crate::git::remote::Scheme::Ssh => {
-            ctx.ui.warn(e.message());
-            for _ in 0..3 {
-                let answer = ctx
-                    .ui
-                    .prompter()
-                    .input("SSH URL of the repository (git@HOST:OWNER/REPO.git)", None)?;
-                match RemoteUrl::parse(answer.trim()).and_then(|u| u.to_ssh(&ctx.registry)) {
-                    Ok((url, _)) => return Ok(url),
-                    Err(e) => ctx.ui.warn(e.message()),
-                }
-            }
-            Err(e)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// The key, unlocked, for `provider`.
-pub(crate) fn auth_for(
-    ctx: &mut Ctx,
-    key: Option<&std::path::Path>,
-    unlock: &UnlockArgs,
-    provider: Option<&Provider>,
-    default_user: &str,
-) -> Result<Auth> {
-    let (path, private) = load_key(ctx, key, provider)?;
-    let agent_has =
-        ctx.env.get_nonempty(SSH_AUTH_SOCK).is_some() && agent::holds(private.public_key());
-    let unlock = match ctx.remembered(&path) {
-        Some(p) if !agent_has && private.decrypt(p.expose().as_bytes()).is_ok() => {
-            secrets::Unlock::Passphrase(p.clone())
-        }
-        _ => secrets::unlock_key(&path, &private, agent_has, unlock, &ctx.env, &mut ctx.ui)?,
-    };
-    if let secrets::Unlock::Passphrase(p) = &unlock {
-        ctx.remember(&path, p.clone());
-    }
-    Ok(Auth {
-        default_user: default_user.to_owned(),
-        fingerprint: crate::ssh::key::fingerprint(private.public_key()),
-        key: path,
-        unlock,
-    })
-}
-
-/// Adds the provider's upload link and the `pubkey` command to an "key not accepted" error.
-pub(crate) fn explain_auth(
-    e: Error,
-    provider: Option<&Provider>,
-    key: &std::path::Path,
-    org: Option<&str>,
-) -> Error {
-    if e.kind() != ErrorKind::Auth {
-        return e;
-    }
-    match provider {
-        Some(p) => {
-            let e = match p.upload_url(org) {
-                Some(u) => e.hint(format!("add the public key to your {} account: {u}", p.name)),
-                None => e,
-            };
-            e.hint(format!("show the key and the steps: `keyclone pubkey --key {} --provider {}`", key.display(), p.id))
-        }
-        None => e.hint(format!("show the public key: `keyclone pubkey --key {}`; add it where your server expects SSH keys", key.display())),
-    }
-}
-
-/// Whether git's user-wide attributes file exists (`$XDG_CONFIG_HOME/git/attributes`, else
-/// `~/.config/git/attributes`): then checkout must apply attributes to every file.
-pub(crate) fn global_git_attributes(env: &crate::env::Env) -> bool {
-    let base = env
-        .get_nonempty(crate::env::XDG_CONFIG_HOME)
-        .map(PathBuf::from)
-        .or_else(|| env.home().map(|h| h.join(".config")));
-    base.is_some_and(|b| b.join("git/attributes").exists())
-}
-
-/// What to fetch besides the default branch.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct CloneOptions {
-    pub branch: Option<String>,
-    pub depth: Option<u32>,
-    pub recurse_submodules: bool,
-}
-
-/// Clones `url` into `dest` with an unlocked key, the host approved before; `origin` replaces
-/// the URL recorded for `origin` (an `~/.ssh/config` alias, so plain git picks the same key).
-pub(crate) fn clone_into(
-    ctx: &mut Ctx,
-    url: &RemoteUrl,
-    dest: &std::path::Path,
-    auth: &Auth,
-    approved: (ssh_key::PublicKey, Vec<crate::ssh::known_hosts::KnownHosts>),
-    opts: &CloneOptions,
-    origin: Option<&str>,
-) -> Result<clone::CloneSummary> {
-    let (host_key, files) = approved;
-    let check = HostCheck {
-        approved: (url.host.clone(), url.port.unwrap_or(22), host_key),
-        files: &files,
-        registry: &ctx.registry,
-    };
-    let req = CloneRequest {
-        url: url.clone(),
-        dest: dest.to_owned(),
-        branch: opts.branch.clone(),
-        depth: opts.depth,
-        recurse_submodules: opts.recurse_submodules,
-        global_attributes: global_git_attributes(&ctx.env),
-    };
-    let show_bars = ctx.ui.interactive() && !ctx.ui.json() && ctx.ui.verbosity() > Verbosity::Quiet;
-    let bars;
-    let silent = Silent;
-    let progress: &dyn CloneProgress = if show_bars {
-        bars = Bars::new();
-        &bars
-    } else {
-        &silent
-    };
-    ctx.ui.info(&format!(
-        "Cloning {} into `{}`...",
-        origin.unwrap_or(&url.original),
-        dest.display()
-    ));
-    let summary = clone::clone(&req, auth, &check, progress)?;
-    if let Some(o) = origin {
-        let set = git2::Repository::open(&summary.path).and_then(|r| r.remote_set_url("origin", o));
-        if let Err(e) = set {
-            ctx.ui.warn(&format!(
-                "the clone worked, but its `origin` could not be set to `{o}`: {}; run `git -C {} remote set-url origin {o}`",
-                e.message(),
-                summary.path.display()
-            ));
-        }
-    }
-    Ok(summary)
-}
-
-/// A host of keyclone's block in `~/.ssh/config` (`github.com-work`): the URL to connect to
-/// and the entry (its key is the default key).
-pub(crate) fn resolve_alias(
-    ctx: &Ctx,
-    url: &RemoteUrl,
-) -> Result<Option<(RemoteUrl, crate::ssh::config::HostEntry)>> {
-    if url.scheme != crate::git::remote::Scheme::Ssh || url.provider(&ctx.registry).is_some() {
-        return Ok(None);
-    }
-    let path = crate::ssh::config::path_in(&ctx.ssh_dir);
-    let Ok(cfg) = crate::ssh::config::read(&path) else {
-        return Ok(None);
-    };
-    let Some(entry) = cfg.find(&url.host).cloned() else {
-        return Ok(None);
-    };
-    if entry.hostname.eq_ignore_ascii_case(&entry.alias) && url.port.is_some() {
-        return Ok(None);
-    }
-    let port = url.port.unwrap_or(entry.port);
-    let user = url.user.clone().unwrap_or_else(|| entry.user.clone());
-    let connect = url.at(&entry.hostname, port, Some(&user))?;
-    Ok(Some((connect, entry)))
 }
 
 pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {

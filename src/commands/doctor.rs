@@ -6,10 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::commands::init::{agent_socket, find_keys};
 use crate::context::Ctx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::files;
+use crate::ops::survey::{agent_socket, find_keys};
 use crate::providers::{Endpoint, ProviderKind};
 use crate::secrets;
 use crate::ssh::agent;
@@ -90,16 +90,10 @@ pub fn run(ctx: &mut Ctx, args: DoctorArgs) -> Result<()> {
     let block = check_config(ctx, &mut r);
     check_keys(ctx, &mut r, &block);
     check_known_hosts(ctx, &mut r);
-    check_agent(ctx, &mut r);
-    match secrets::keyring_works(&ctx.env) {
-        Ok(()) => r.ok("keyring", "a keyring backend works here".into()),
-        Err(why) => r.warn(
-            "keyring",
-            format!("no keyring can cache passphrases here ({why})"),
-            "optional: run keyclone inside `keyctl session -` (package keyutils), or use ssh-agent"
-                .into(),
-        ),
-    }
+    let socket = agent_socket(ctx);
+    let reachable = socket.as_deref().is_some_and(agent::client::reachable);
+    check_agent(&mut r, socket.as_deref(), reachable);
+    check_keyring(&mut r, &secrets::keyring_works(&ctx.env));
     if !args.offline {
         check_network(ctx, &args, &mut r, &block)?;
     }
@@ -349,14 +343,15 @@ fn check_known_hosts(ctx: &Ctx, r: &mut Report) {
     }
 }
 
-fn check_agent(ctx: &Ctx, r: &mut Report) {
-    match agent_socket(ctx) {
+/// ssh-agent: `socket` is `SSH_AUTH_SOCK`, `reachable` whether an agent answers there.
+fn check_agent(r: &mut Report, socket: Option<&Path>, reachable: bool) {
+    match socket {
         None => r.warn(
             "agent",
             "no ssh-agent (`SSH_AUTH_SOCK` is unset): the passphrase is asked at each use".into(),
             "optional: `eval \"$(ssh-agent)\"`, then `keyclone init` offers to add the key".into(),
         ),
-        Some(s) if !agent::client::reachable(&s) => r.warn(
+        Some(s) if !reachable => r.warn(
             "agent",
             format!(
                 "`SSH_AUTH_SOCK` points at `{}`, where no agent answers",
@@ -365,6 +360,19 @@ fn check_agent(ctx: &Ctx, r: &mut Report) {
             "start a new one: `eval \"$(ssh-agent)\"`".into(),
         ),
         Some(_) => r.ok("agent", "ssh-agent answers".into()),
+    }
+}
+
+/// The keyring, from whether a backend works here.
+fn check_keyring(r: &mut Report, works: &std::result::Result<(), String>) {
+    match works {
+        Ok(()) => r.ok("keyring", "a keyring backend works here".into()),
+        Err(why) => r.warn(
+            "keyring",
+            format!("no keyring can cache passphrases here ({why})"),
+            "optional: run keyclone inside `keyctl session -` (package keyutils), or use ssh-agent"
+                .into(),
+        ),
     }
 }
 
@@ -473,4 +481,37 @@ fn report(ctx: &mut Ctx, r: &Report) -> Result<()> {
         ctx.ui.info(&format!("No failures ({warns} warning(s))."));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(f: impl FnOnce(&mut Report)) -> Check {
+        let mut r = Report::default();
+        f(&mut r);
+        assert_eq!(r.0.len(), 1);
+        r.0.remove(0)
+    }
+
+    #[test]
+    fn the_agent_check_tells_unset_dead_and_answering_apart() {
+        let unset = one(|r| check_agent(r, None, false));
+        assert_eq!(unset.status, Status::Warn);
+        assert!(unset.what.contains("unset"));
+        let sock = Path::new("/tmp/agent.sock");
+        let dead = one(|r| check_agent(r, Some(sock), false));
+        assert_eq!(dead.status, Status::Warn);
+        assert!(dead.what.contains("/tmp/agent.sock"));
+        assert!(dead.fix.as_deref().unwrap().contains("ssh-agent"));
+        assert_eq!(one(|r| check_agent(r, Some(sock), true)).status, Status::Ok);
+    }
+
+    #[test]
+    fn a_keyring_that_does_not_work_is_a_warning_with_the_reason() {
+        assert_eq!(one(|r| check_keyring(r, &Ok(()))).status, Status::Ok);
+        let c = one(|r| check_keyring(r, &Err("no backend".into())));
+        assert_eq!(c.status, Status::Warn);
+        assert!(c.what.contains("no backend"));
+    }
 }

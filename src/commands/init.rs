@@ -1,5 +1,6 @@
 //! `keyclone init`: the guided path from a fresh machine to a working clone. It composes the
-//! single steps (keygen, pubkey, trust, test, clone) and adds what only a wizard does: reusing
+//! operations of [`crate::ops`] that the single-step commands (keygen, pubkey, trust, test,
+//! clone) are made of, and adds what only a wizard does: reusing
 //! what is there, caching the passphrase, waiting for the upload, the `~/.ssh/config` block and
 //! the git identity. Every question has a flag, so provisioning scripts run the same steps.
 
@@ -8,24 +9,24 @@ use std::time::Duration;
 
 use ssh_key::{PrivateKey, PublicKey};
 
-use crate::commands::clone::{CloneOptions, auth_for, clone_into, explain_auth, ssh_remote};
-use crate::commands::keygen::{self, KeygenArgs};
-use crate::commands::pubkey::{self, PubkeyArgs};
-use crate::commands::trust::{approve_host_with, normalize_fingerprint};
-use crate::commands::{NetArgs, WorkspaceArgs, login_name};
+use crate::commands::{NetArgs, WorkspaceArgs};
 use crate::context::Ctx;
-use crate::env::SSH_AUTH_SOCK;
 use crate::error::{Error, ErrorKind, Result};
-use crate::files;
-use crate::git::clone::{self as gitclone, Auth, HostCheck};
+use crate::git::clone::{self as gitclone, Auth};
 use crate::git::remote::RemoteUrl;
-use crate::providers::{KeyType, Provider};
+use crate::ops::access::{self, Access, explain_auth, ssh_remote};
+use crate::ops::host;
+use crate::ops::key::{self as keyops, NewKey, ShowPublic, auth_for};
+use crate::ops::login_name;
+use crate::ops::ssh_config;
+use crate::ops::survey::{FoundKey, Survey, agent_socket, survey};
+use crate::ops::workspace::{CloneOptions, clone_into};
+use crate::providers::Provider;
 use crate::secrets::{self, NewPassphraseArgs, Passphrase, Unlock, UnlockArgs};
 use crate::ssh::agent;
 use crate::ssh::config::{self as sshconfig, HostEntry};
-use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
+use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyType};
 use crate::ssh::known_hosts::{self, KnownHosts};
-use crate::ssh::probe;
 use crate::workspace::{self, Choice};
 
 /// Where to keep the passphrase between runs.
@@ -124,124 +125,6 @@ pub struct InitArgs {
     pub net: NetArgs,
 }
 
-/// A key found in the SSH directory.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FoundKey {
-    pub path: PathBuf,
-    pub algorithm: String,
-    pub fingerprint: String,
-    pub encrypted: bool,
-    /// Ids of the providers that accept its type.
-    pub accepted_by: Vec<String>,
-}
-
-/// What is on the machine before anything is changed.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Survey {
-    pub ssh_dir: PathBuf,
-    pub ssh_dir_problem: Option<String>,
-    pub keys: Vec<FoundKey>,
-    pub agent: bool,
-    pub keyring: std::result::Result<(), String>,
-    pub code_share: bool,
-    pub git_name: Option<String>,
-    pub git_email: Option<String>,
-}
-
-/// The private keys of the SSH directory: the files that parse as OpenSSH private keys.
-pub fn find_keys(ctx: &Ctx) -> Vec<FoundKey> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(&ctx.ssh_dir) else {
-        return out;
-    };
-    let mut paths: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-    paths.sort();
-    for p in paths {
-        if p.extension().is_some_and(|e| e == "pub") || !p.is_file() {
-            continue;
-        }
-        // Private keys are small; known_hosts and other files can be large.
-        if std::fs::metadata(&p).map_or(true, |m| m.len() > 64 * 1024) {
-            continue;
-        }
-        let Ok(text) = files::read_bounded_text(&p, files::KEY_LIMIT, "private key") else {
-            continue;
-        };
-        let Ok(private) = PrivateKey::from_openssh(&text) else {
-            continue;
-        };
-        let public = private.public_key();
-        out.push(FoundKey {
-            algorithm: key::type_label(&public.algorithm()).to_owned(),
-            fingerprint: key::fingerprint(public),
-            encrypted: private.is_encrypted(),
-            accepted_by: ctx
-                .registry
-                .all()
-                .iter()
-                .filter(|pr| pr.accepts(&public.algorithm()))
-                .map(|pr| pr.id.clone())
-                .collect(),
-            path: p,
-        });
-    }
-    out
-}
-
-/// git's `user.name` and `user.email` from the files git reads for them outside a repository:
-/// `$HOME/.gitconfig`, `$XDG_CONFIG_HOME/git/config` (else `~/.config/git/config`) and
-/// `/etc/gitconfig` (unless `GIT_CONFIG_NOSYSTEM` says not to).
-pub fn git_identity(env: &crate::env::Env) -> (Option<String>, Option<String>) {
-    let Ok(mut cfg) = git2::Config::new() else {
-        return (None, None);
-    };
-    if !env.git_config_nosystem() {
-        let _ = cfg.add_file(
-            Path::new("/etc/gitconfig"),
-            git2::ConfigLevel::System,
-            false,
-        );
-    }
-    if let Some(home) = env.home() {
-        let xdg = env
-            .get_nonempty(crate::env::XDG_CONFIG_HOME)
-            .map_or_else(|| home.join(".config"), PathBuf::from);
-        let _ = cfg.add_file(&xdg.join("git/config"), git2::ConfigLevel::XDG, false);
-        let _ = cfg.add_file(&home.join(".gitconfig"), git2::ConfigLevel::Global, false);
-    }
-    let get = |k: &str| cfg.get_string(k).ok().filter(|v| !v.trim().is_empty());
-    (get("user.name"), get("user.email"))
-}
-
-pub fn survey(ctx: &Ctx) -> Survey {
-    let (git_name, git_email) = git_identity(&ctx.env);
-    let home = ctx.env.home().unwrap_or_default();
-    Survey {
-        ssh_dir: ctx.ssh_dir.clone(),
-        ssh_dir_problem: files::check_private_dir(&ctx.ssh_dir)
-            .err()
-            .map(|e| e.message().to_owned()),
-        keys: find_keys(ctx),
-        agent: agent_socket(ctx).is_some_and(|s| agent::client::reachable(&s)),
-        keyring: secrets::keyring_works(&ctx.env),
-        code_share: home.join(workspace::AZUREML_CODE_SHARE).is_dir(),
-        git_name,
-        git_email,
-    }
-}
-
-pub(crate) fn agent_socket(ctx: &Ctx) -> Option<PathBuf> {
-    ctx.env.get_nonempty(SSH_AUTH_SOCK).map(PathBuf::from)
-}
-
-/// The user's home in the password database: where OpenSSH looks for `~/.ssh`.
-fn passwd_home() -> Option<PathBuf> {
-    nix::unistd::User::from_uid(nix::unistd::Uid::effective())
-        .ok()
-        .flatten()
-        .map(|u| u.dir)
-}
-
 /// What the wizard is setting up access to.
 #[derive(Debug, Clone)]
 struct Target {
@@ -301,7 +184,7 @@ fn check_flags(ctx: &Ctx, args: &InitArgs, s: &Survey) -> Result<()> {
         }
     }
     if let Some(fp) = &args.fingerprint {
-        normalize_fingerprint(fp)?;
+        host::normalize_fingerprint(fp)?;
     }
     // The paths the `~/.ssh/config` block will name, checked before anything is written
     // (the block itself is checked again when it is written).
@@ -438,15 +321,14 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
     }
 
     // 7. ~/.ssh/config.
-    let entry = HostEntry {
-        alias: alias.clone().unwrap_or_else(|| target.host.clone()),
-        hostname: target.connect_host.clone(),
-        port: target.connect_port,
-        user: target.ssh_user.clone(),
-        identity_file: chosen.path.clone(),
-        known_hosts: (passwd_home().map(|h| h.join(".ssh")) != Some(ctx.ssh_dir.clone()))
-            .then(|| ctx.ssh_dir.join("known_hosts")),
-    };
+    let entry = ssh_config::host_entry(
+        ctx,
+        alias.clone().unwrap_or_else(|| target.host.clone()),
+        target.connect_host.clone(),
+        target.connect_port,
+        target.ssh_user.clone(),
+        chosen.path.clone(),
+    );
     let config_done = ssh_config_step(ctx, &args, &entry)?;
     steps.push("ssh_config", config_done);
 
@@ -628,80 +510,31 @@ fn verify_host(
     args: &InitArgs,
     t: &mut Target,
 ) -> Result<(PublicKey, Vec<KnownHosts>, &'static str)> {
-    let timeout = Duration::from_secs(args.net.timeout);
     let fp = args
         .fingerprint
         .as_deref()
-        .map(normalize_fingerprint)
+        .map(host::normalize_fingerprint)
         .transpose()?;
-    let first = approve_host_with(
+    let provider_name = t.provider_name();
+    let (r, fallback) = host::approve_with_fallback(
         ctx,
-        &t.connect_host,
-        t.connect_port,
-        timeout,
-        fp.as_deref(),
-        args.accept_new,
-    );
-    let err = match first {
-        Ok(r) => return Ok(r),
-        Err(e) if e.kind() == ErrorKind::Network => e,
-        Err(e) => return Err(e),
-    };
-    let Some(alt) = t.provider.as_ref().and_then(|p| p.ssh_443.clone()) else {
-        return Err(
-            err.hint("nothing was changed; run `keyclone init` again once the host can be reached")
-        );
-    };
-    ctx.ui.warn(&format!(
-        "{} cannot be reached ({}). {} also answers on {}.",
-        t.who(),
-        err.message(),
-        t.provider_name(),
-        known_hosts::display_host(&alt.host, alt.port)
-    ));
-    let use_alt = if args.port_443 {
-        true
-    } else if ctx.ui.interactive() {
-        ctx.ui.prompter().confirm(
-            &format!(
-                "Use {} instead (written into ~/.ssh/config)?",
-                known_hosts::display_host(&alt.host, alt.port)
-            ),
-            true,
-        )?
-    } else {
-        return Err(err.hint(format!(
-            "pass `--port-443` to use {} instead",
-            known_hosts::display_host(&alt.host, alt.port)
-        )));
-    };
-    if !use_alt {
-        return Err(err.hint(
-            "nothing was changed; run `keyclone init` again on a network that allows port 22",
-        ));
-    }
-    let r = approve_host_with(ctx, &alt.host, alt.port, timeout, fp.as_deref(), args.accept_new)
-        .map_err(|e| {
-            if e.kind() == ErrorKind::Network {
-                Error::new(
-                    ErrorKind::Network,
-                    format!(
-                        "{} cannot be reached on port {} nor on {}: {}",
-                        t.provider_name(),
-                        t.connect_port,
-                        known_hosts::display_host(&alt.host, alt.port),
-                        e.message()
-                    ),
-                )
-                .hint("nothing was changed; check this machine's network or proxy (`keyclone doctor` tests both ports), then run `keyclone init` again")
-            } else {
-                e
-            }
-        })?;
-    t.connect_host = alt.host.clone();
-    t.connect_port = alt.port;
-    if let Some(u) = &t.url {
-        t.url = Some(u.at(&alt.host, alt.port, Some(&t.ssh_user))?);
+        &host::Approval {
+            host: &t.connect_host,
+            port: t.connect_port,
+            timeout: Duration::from_secs(args.net.timeout),
+            fingerprint: fp.as_deref(),
+            accept_new: args.accept_new,
+            fallback: t.provider.as_ref().and_then(|p| p.ssh_443.clone()),
+            use_fallback: args.port_443,
+            provider_name: &provider_name,
+        },
+    )?;
+    if let Some((alt_host, alt_port)) = fallback {
+        if let Some(u) = &t.url {
+            t.url = Some(u.at(&alt_host, alt_port, Some(&t.ssh_user))?);
+        }
+        t.connect_host = alt_host;
+        t.connect_port = alt_port;
     }
     Ok(r)
 }
@@ -720,9 +553,9 @@ struct Chosen {
 /// providers), or `id_ed25519_ACCOUNT`.
 fn default_key_path(ctx: &Ctx, t: &Target, account: Option<&str>) -> PathBuf {
     let kind = if t.provider.as_ref().is_some_and(Provider::rsa_only) {
-        KeyKind::Rsa
+        KeyType::Rsa
     } else {
-        KeyKind::Ed25519
+        KeyType::Ed25519
     };
     let base = kind.default_file_name();
     match account {
@@ -768,15 +601,14 @@ fn choose_key(ctx: &mut Ctx, args: &InitArgs, t: &Target, s: &Survey) -> Result<
     if let Some(path) = existing {
         return reuse_key(ctx, args, t, &path);
     }
-    let created = keygen::create(
+    let created = keyops::create(
         ctx,
-        &KeygenArgs {
-            key_type: None,
+        &NewKey {
+            kind: None,
             path: Some(default.clone()),
             comment: None,
-            provider: t.provider.as_ref().map(|p| p.id.clone()),
-            repo: None,
-            passphrase: args.passphrase.clone(),
+            provider: t.provider.clone(),
+            passphrase: &args.passphrase,
             force: false,
             kdf_rounds: DEFAULT_KDF_ROUNDS,
         },
@@ -805,7 +637,7 @@ fn choose_key(ctx: &mut Ctx, args: &InitArgs, t: &Target, s: &Survey) -> Result<
 }
 
 fn reuse_key(ctx: &mut Ctx, args: &InitArgs, t: &Target, path: &Path) -> Result<Chosen> {
-    let (path, private) = crate::commands::load_key(ctx, Some(path), t.provider.as_ref())?;
+    let (path, private) = keyops::load_key(ctx, Some(path), t.provider.as_ref())?;
     let public = private.public_key().clone();
     ctx.ui.info(&format!(
         "Using the existing key `{}` ({}).",
@@ -819,19 +651,15 @@ fn reuse_key(ctx: &mut Ctx, args: &InitArgs, t: &Target, path: &Path) -> Result<
     } else if in_agent {
         None
     } else {
-        let unlock = match ctx.remembered(&path) {
-            Some(p) => Unlock::Passphrase(p.clone()),
-            None => secrets::unlock_key(
-                &path,
-                &private,
-                false,
-                &UnlockArgs {
-                    passphrase_file: args.passphrase.passphrase_file.clone(),
-                },
-                &ctx.env,
-                &mut ctx.ui,
-            )?,
-        };
+        let unlock = keyops::unlock(
+            ctx,
+            &path,
+            &path,
+            &private,
+            &UnlockArgs {
+                passphrase_file: args.passphrase.passphrase_file.clone(),
+            },
+        )?;
         match unlock {
             Unlock::Passphrase(p) => {
                 ctx.remember(&path, p.clone());
@@ -932,32 +760,20 @@ fn accepted(
     host_key: &PublicKey,
     files: &[KnownHosts],
 ) -> Result<bool> {
-    let r = match &t.url {
-        Some(url) => {
-            let check = HostCheck {
-                approved: (t.connect_host.clone(), t.connect_port, host_key.clone()),
-                files,
-                registry: &ctx.registry,
-            };
-            gitclone::list_refs(url, auth, &check).map(|_| true)
-        }
-        None => {
-            let login = auth.login_key();
-            probe::check_login(
-                &t.connect_host,
-                t.connect_port,
-                Duration::from_secs(10),
-                host_key,
-                &t.ssh_user,
-                login,
-            )
-        }
+    let to = match &t.url {
+        Some(url) => Access::Repo {
+            url,
+            host: &t.connect_host,
+            port: t.connect_port,
+        },
+        None => Access::Login {
+            host: &t.connect_host,
+            port: t.connect_port,
+            user: &t.ssh_user,
+            timeout: Duration::from_secs(10),
+        },
     };
-    match r {
-        Ok(ok) => Ok(ok),
-        Err(e) if e.kind() == ErrorKind::Auth => Ok(false),
-        Err(e) => Err(e),
-    }
+    access::accepted(ctx, &to, auth, host_key, files)
 }
 
 /// Tests the key; when it is not accepted, shows it with the upload steps and waits. Returns
@@ -982,12 +798,11 @@ fn upload_and_test(
         if ctx.ui.json() {
             return Ok(());
         }
-        pubkey::run(
+        keyops::show_public(
             ctx,
-            PubkeyArgs {
+            &ShowPublic {
                 key: Some(auth.key.clone()),
-                provider: t.provider.as_ref().map(|p| p.id.clone()),
-                repo: None,
+                provider: t.provider.clone(),
                 org: t.org.clone(),
                 copy: args.copy,
             },
@@ -1176,40 +991,7 @@ fn ssh_config_step(ctx: &mut Ctx, args: &InitArgs, entry: &HostEntry) -> Result<
     if args.no_ssh_config {
         return Ok("left alone (--no-ssh-config)".into());
     }
-    let path = sshconfig::path_in(&ctx.ssh_dir);
-    let mut cfg = sshconfig::read(&path)?;
-    if cfg.find(&entry.alias) == Some(entry) {
-        ctx.ui.detail(&format!(
-            "`{}` already has this host in keyclone's block",
-            path.display()
-        ));
-        return Ok("already up to date".into());
-    }
-    cfg.upsert(entry.clone())?;
-    let mut one = sshconfig::SshConfig::parse("", &path)?;
-    one.upsert(entry.clone())?;
-    ctx.ui.info(&format!(
-        "So that plain `ssh` and `git` use this key for {}, keyclone adds this to `{}` (the rest of the file stays as it is):\n\n{}",
-        entry.alias,
-        path.display(),
-        one.block_text()
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| format!("    {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    ));
-    let ok = args.yes
-        || ctx
-            .ui
-            .prompter()
-            .confirm(&format!("Write this to {}?", path.display()), true)?;
-    if !ok {
-        return Ok("declined".into());
-    }
-    sshconfig::write(&path, &cfg.render())?;
-    ctx.ui.info(&format!("Updated `{}`.", path.display()));
-    Ok("written".into())
+    ssh_config::write_entry(ctx, entry, args.yes)
 }
 
 fn identity_step(ctx: &mut Ctx, args: &InitArgs, s: &Survey) -> Result<String> {

@@ -1,15 +1,13 @@
 //! `keyclone keygen`: create a passphrase-protected key pair, never replacing an existing one.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::commands::{default_comment, now_stamps, resolve_provider};
 use crate::context::Ctx;
-use crate::error::{Error, Result};
-use crate::files::{self, DirState, NewFile, Occupant};
-use crate::interrupt;
-use crate::providers::Provider;
-use crate::secrets::{self, NewPassphraseArgs};
-use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
+use crate::error::Result;
+use crate::ops::key::{self as keyops, Created, NewKey};
+use crate::ops::resolve_provider;
+use crate::secrets::NewPassphraseArgs;
+use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyType};
 
 /// Create a new SSH key pair, protected by a passphrase.
 ///
@@ -25,7 +23,7 @@ use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
 pub struct KeygenArgs {
     /// Key type [default: ed25519, or rsa for a provider that accepts only RSA]
     #[arg(long = "type", value_enum, value_name = "TYPE")]
-    pub key_type: Option<KeyKind>,
+    pub key_type: Option<KeyType>,
 
     /// Where to write the private key (`.pub` is added for the public key) [default:
     /// SSH_DIR/id_ed25519, or SSH_DIR/id_rsa]
@@ -57,205 +55,27 @@ pub struct KeygenArgs {
     pub kdf_rounds: u32,
 }
 
-/// The key type to create: the one asked for, unless the provider refuses it.
-fn choose_kind(asked: Option<KeyKind>, provider: Option<&Provider>) -> Result<(KeyKind, bool)> {
-    match (asked, provider) {
-        (Some(KeyKind::Ed25519), Some(p)) if p.rsa_only() => Err(Error::refused(format!(
-            "{} accepts only RSA keys, so an ed25519 key would not work there",
-            p.name
-        ))
-        .hint(format!(
-            "run `keyclone keygen --provider {} --type rsa` (or leave out `--type`)",
-            p.id
-        ))),
-        (Some(k), _) => Ok((k, false)),
-        (None, Some(p)) if p.rsa_only() => Ok((KeyKind::Rsa, true)),
-        (None, _) => Ok((KeyKind::Ed25519, false)),
-    }
-}
-
-fn valid_comment(c: &str) -> Result<()> {
-    if c.chars().any(char::is_control) {
-        return Err(
-            Error::usage("the key comment may not contain newlines or control characters")
-                .hint("pass a one-line `--comment TEXT`"),
-        );
-    }
-    Ok(())
-}
-
-/// A key `create` wrote.
-pub struct Created {
-    pub private: PathBuf,
-    pub public: PathBuf,
-    pub kind: KeyKind,
-    /// The new key, decrypted (for ssh-agent).
-    pub key: ssh_key::PrivateKey,
-    pub public_key: ssh_key::PublicKey,
-    pub passphrase: Option<secrets::Passphrase>,
-    pub comment: String,
-    pub backups: Vec<(PathBuf, PathBuf)>,
-    pub provider: Option<Provider>,
-}
-
-impl std::fmt::Debug for Created {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Created")
-            .field("private", &self.private)
-            .field("kind", &self.kind)
-            .finish_non_exhaustive()
-    }
-}
-
 pub fn run(ctx: &mut Ctx, args: KeygenArgs) -> Result<()> {
-    let created = create(ctx, &args)?;
-    report(ctx, &args, &created)
-}
-
-/// Creates the key pair (the whole of `keyclone keygen` but the report); `init` and `rotate`
-/// use it too.
-pub fn create(ctx: &mut Ctx, args: &KeygenArgs) -> Result<Created> {
     let provider = resolve_provider(
         &ctx.registry,
         args.provider.as_deref(),
         args.repo.as_deref(),
         None,
+    )?
+    .map(|(p, _)| p.clone());
+    let created = keyops::create(
+        ctx,
+        &NewKey {
+            kind: args.key_type,
+            path: args.path.clone(),
+            comment: args.comment.clone(),
+            provider,
+            passphrase: &args.passphrase,
+            force: args.force,
+            kdf_rounds: args.kdf_rounds,
+        },
     )?;
-    let provider = provider.map(|(p, _)| p.clone());
-    let (kind, auto_rsa) = choose_kind(args.key_type, provider.as_ref())?;
-    if let (true, Some(p)) = (auto_rsa, &provider) {
-        ctx.ui.info(&format!(
-            "{} accepts only RSA keys: creating an RSA {} key.",
-            p.name,
-            key::RSA_BITS
-        ));
-    }
-
-    let private = match &args.path {
-        Some(p) => std::path::absolute(p).map_err(|e| Error::io("resolve the key path", p, e))?,
-        None => ctx.ssh_dir.join(kind.default_file_name()),
-    };
-    if private.extension().is_some_and(|e| e == "pub") {
-        return Err(Error::usage(format!(
-            "`{}` ends in `.pub`: `--path` names the private key",
-            private.display()
-        ))
-        .hint("leave out the `.pub`; the public key is written beside it"));
-    }
-    let (private, public) = key::pair_paths(&private);
-    let dir = private.parent().unwrap_or(Path::new("/")).to_owned();
-
-    // Everything that can be refused is refused before the passphrase is asked.
-    let dir_state = files::check_private_dir(&dir)?;
-    if dir_state == DirState::Exists {
-        // What a keyclone killed while writing here left behind: a pair it had half placed is
-        // completed, the temporary files are removed (before the pair is looked at).
-        files::sweep(&dir);
-    }
-    let mut existing = Vec::new();
-    for p in [&private, &public] {
-        match files::occupant(p)? {
-            Occupant::Nothing => {}
-            Occupant::File => existing.push(p.clone()),
-            Occupant::Symlink => {
-                return Err(Error::refused(format!(
-                    "`{}` is a symbolic link; keyclone does not write keys through links",
-                    p.display()
-                ))
-                .hint("remove the link, or choose another file with `--path FILE`"));
-            }
-            Occupant::Other => {
-                return Err(Error::refused(format!(
-                    "`{}` exists and is not a regular file",
-                    p.display()
-                ))
-                .hint("choose another file with `--path FILE`"));
-            }
-        }
-    }
-    if !existing.is_empty() && !args.force {
-        let shown: Vec<String> = existing
-            .iter()
-            .map(|p| format!("`{}`", p.display()))
-            .collect();
-        return Err(Error::refused(format!(
-            "a key already exists at {}; keyclone never overwrites a key",
-            shown.join(" and ")
-        ))
-        .hint(format!(
-            "to use it: `keyclone pubkey --key {}`",
-            private.display()
-        ))
-        .hint("to create another key beside it: add `--path FILE`")
-        .hint("to replace it: add `--force` (the old pair is kept as `…bak-TIMESTAMP`)"));
-    }
-    let comment = args
-        .comment
-        .clone()
-        .unwrap_or_else(|| default_comment(&ctx.env));
-    valid_comment(&comment)?;
-
-    if args.passphrase.passphrase_stdin && ctx.stdin_is_terminal {
-        return Err(Error::usage(
-            "`--passphrase-stdin` reads a pipe, but standard input is a terminal (what you type would be shown)",
-        )
-        .hint("leave out `--passphrase-stdin`: keyclone then asks without showing what you type"));
-    }
-    let passphrase =
-        secrets::new_passphrase(&args.passphrase, &ctx.env, &mut ctx.ui, ctx.stdin.as_mut())?;
-    if kind == KeyKind::Rsa {
-        ctx.ui.detail("generating RSA 4096 (OpenSSL)...");
-    }
-    let generated = key::generate(kind, &comment)?;
-    let pair = key::encode(&generated, passphrase.as_ref(), args.kdf_rounds)?;
-
-    if dir_state == DirState::Missing {
-        files::ensure_private_dir(&dir)?;
-    }
-    let staged = files::stage(&[
-        NewFile {
-            path: private.clone(),
-            mode: 0o600,
-            contents: pair.private.as_bytes(),
-        },
-        NewFile {
-            path: public.clone(),
-            mode: 0o644,
-            contents: pair.public_line.as_bytes(),
-        },
-    ])?;
-    let (stamp, _) = now_stamps();
-    let section = interrupt::critical();
-    let mut backups: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let restore = |backups: &[(PathBuf, PathBuf)]| {
-        for (orig, bak) in backups {
-            let _ = files::move_noclobber(bak, orig);
-        }
-    };
-    for p in &existing {
-        let bak = files::backup_path(p, &stamp);
-        if let Err(e) = files::move_noclobber(p, &bak) {
-            restore(&backups);
-            return Err(e);
-        }
-        backups.push((p.clone(), bak));
-    }
-    if let Err(e) = staged.commit(&section) {
-        restore(&backups);
-        return Err(e);
-    }
-    drop(section);
-    Ok(Created {
-        private,
-        public,
-        kind,
-        key: generated,
-        public_key: pair.public,
-        passphrase,
-        comment,
-        backups,
-        provider,
-    })
+    report(ctx, &args, &created)
 }
 
 fn report(ctx: &mut Ctx, args: &KeygenArgs, c: &Created) -> Result<()> {
@@ -320,36 +140,4 @@ fn report(ctx: &mut Ctx, args: &KeygenArgs, c: &Created) -> Result<()> {
     ));
     ctx.ui.info(&msg);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::ErrorKind;
-    use crate::providers::Registry;
-
-    #[test]
-    fn type_choice_follows_the_provider() {
-        let reg = Registry::builtin();
-        let az = reg.get("azure-devops").unwrap();
-        let gh = reg.get("github").unwrap();
-        assert_eq!(choose_kind(None, Some(az)).unwrap(), (KeyKind::Rsa, true));
-        assert_eq!(
-            choose_kind(None, Some(gh)).unwrap(),
-            (KeyKind::Ed25519, false)
-        );
-        assert_eq!(
-            choose_kind(Some(KeyKind::Rsa), Some(gh)).unwrap(),
-            (KeyKind::Rsa, false)
-        );
-        let e = choose_kind(Some(KeyKind::Ed25519), Some(az)).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Refused);
-        assert!(e.hints()[0].contains("--type rsa"));
-    }
-
-    #[test]
-    fn comment_with_newline_is_refused() {
-        assert!(valid_comment("a\nb").is_err());
-        assert!(valid_comment("me@box").is_ok());
-    }
 }

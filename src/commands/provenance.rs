@@ -78,7 +78,7 @@ pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
     opts.trust_repo_owner = args.trust_repo_owner;
     opts.patch = args.patch.is_some();
     opts.patch_cap = args.patch_cap;
-    opts.global_attributes = crate::commands::clone::global_git_attributes(&ctx.env);
+    opts.global_attributes = crate::ops::workspace::global_git_attributes(&ctx.env);
     let mut p = provenance::capture(&opts, &ctx.env)?;
     if let (Some(file), Some(bytes)) = (&args.patch, p.patch.take()) {
         files::replace(file, &bytes, 0o600)?;

@@ -12,27 +12,27 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use ssh_key::{PrivateKey, PublicKey};
 
-use crate::commands::init::agent_socket;
-use crate::commands::keygen::{self, KeygenArgs};
-use crate::commands::pubkey::{self, PubkeyArgs};
-use crate::commands::trust::approve_host;
-use crate::commands::{NetArgs, now_stamps};
+use crate::commands::NetArgs;
 use crate::context::Ctx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::files;
-use crate::git::clone::{self as gitclone, Auth, HostCheck};
+use crate::git::clone::{self as gitclone, Auth};
 use crate::git::remote::RemoteUrl;
 use crate::interrupt;
+use crate::ops::access::{self, Access};
+use crate::ops::host::approve_host;
+use crate::ops::key::{self as keyops, NewKey, ShowPublic};
+use crate::ops::now_stamps;
+use crate::ops::rotation::{State, Step, read_state, staging_path, state_path, write_state};
+use crate::ops::survey::agent_socket;
 use crate::providers::Provider;
 use crate::secrets::{self, NewPassphraseArgs, Passphrase, Unlock, UnlockArgs};
 use crate::ssh::agent;
 use crate::ssh::config as sshconfig;
-use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyKind};
+use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyType};
 use crate::ssh::known_hosts;
-use crate::ssh::probe;
 
 /// The folder under the SSH directory where replaced keys are kept.
 pub const ARCHIVE_DIR: &str = "keyclone-archive";
@@ -83,81 +83,6 @@ pub struct RotateArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
-}
-
-/// The steps of a rotation, in order; the state file holds the last one finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Step {
-    /// The new pair is at the staging path.
-    Generated,
-    /// The new key authenticated.
-    Verified,
-    /// The old pair is linked into the archive.
-    Archived,
-    /// The new pair is at the key's path.
-    Switched,
-    /// The keyring and ssh-agent hold the new key.
-    References,
-}
-
-impl Step {
-    fn name(self) -> &'static str {
-        match self {
-            Step::Generated => "generated",
-            Step::Verified => "verified",
-            Step::Archived => "archived",
-            Step::Switched => "switched",
-            Step::References => "references",
-        }
-    }
-}
-
-/// What the state file records.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct State {
-    version: u32,
-    key: PathBuf,
-    staging: PathBuf,
-    old_fingerprint: String,
-    /// The old public key (to remove it from ssh-agent, and to tell the user which one to delete
-    /// at the provider).
-    old_public: String,
-    new_fingerprint: String,
-    archive: Option<PathBuf>,
-    step: Step,
-    started: String,
-}
-
-fn state_path(key: &Path) -> PathBuf {
-    let name = key
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    key.with_file_name(format!(".keyclone-rotate-{name}.json"))
-}
-
-fn staging_path(key: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.rotating", key.display()))
-}
-
-fn read_state(key: &Path) -> Result<Option<State>> {
-    let p = state_path(key);
-    match files::read_bounded(&p, files::CONFIG_LIMIT, "rotation state") {
-        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
-            Error::new(ErrorKind::Config, format!("the rotation state `{}` is damaged", p.display()))
-                .with_source(e)
-                .hint(format!("look at `{}` and `{}.rotating*`; delete the state file to start over (the key at `{}` is untouched until the switch)", p.display(), key.display(), key.display()))
-        }),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-fn write_state(s: &State) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(s)
-        .map_err(|e| Error::internal("could not encode the rotation state").with_source(e))?;
-    files::replace(&state_path(&s.key), &bytes, 0o600)
 }
 
 /// For tests: a debug build dies with SIGKILL right after `step` when `KEYCLONE_TEST_KILL_AT`
@@ -250,7 +175,7 @@ fn find_key(ctx: &Ctx, args: &RotateArgs, provider: Option<&Provider>) -> Result
     {
         return Ok(e.identity_file.clone());
     }
-    crate::commands::default_key(ctx, provider).map_err(|e| {
+    keyops::default_key(ctx, provider).map_err(|e| {
         Error::new(
             ErrorKind::NotFound,
             format!("there is no key to rotate: {}", e.message()),
@@ -327,44 +252,36 @@ pub fn run(ctx: &mut Ctx, args: RotateArgs) -> Result<()> {
     };
     let target = test_target(ctx, &args, &key_path, provider.as_ref())?;
 
-    if state.step < Step::Verified {
-        verify(ctx, &args, &state, &target, provider.as_ref())?;
-        state.step = Step::Verified;
-        write_state(&state)?;
-        checkpoint(ctx, "verified");
-    }
-    if state.step < Step::Archived {
-        if !args.yes
-            && ctx.ui.interactive()
-            && !ctx.ui.prompter().confirm(
-                &format!("Switch `{}` to the new key now?", key_path.display()),
-                true,
-            )?
-        {
-            return Err(
-                Error::refused("nothing was switched: the old key is still in place")
-                    .hint("run `keyclone rotate` again to continue"),
-            );
+    while let Some(next) = state.step.next() {
+        match next {
+            Step::Generated => {}
+            Step::Verified => verify(ctx, &args, &state, &target, provider.as_ref())?,
+            Step::Archived => {
+                if !args.yes
+                    && ctx.ui.interactive()
+                    && !ctx.ui.prompter().confirm(
+                        &format!("Switch `{}` to the new key now?", key_path.display()),
+                        true,
+                    )?
+                {
+                    return Err(Error::refused(
+                        "nothing was switched: the old key is still in place",
+                    )
+                    .hint("run `keyclone rotate` again to continue"));
+                }
+                state.archive = Some(archive_old(&state, &archive_dir)?);
+            }
+            Step::Switched => switch(ctx, &state)?,
+            Step::References => {
+                let done = references(ctx, &args, &state)?;
+                for d in done {
+                    ctx.ui.info(&d);
+                }
+            }
         }
-        state.archive = Some(archive_old(&state, &archive_dir)?);
-        state.step = Step::Archived;
+        state.step = next;
         write_state(&state)?;
-        checkpoint(ctx, "archived");
-    }
-    if state.step < Step::Switched {
-        switch(ctx, &state)?;
-        state.step = Step::Switched;
-        write_state(&state)?;
-        checkpoint(ctx, "switched");
-    }
-    if state.step < Step::References {
-        let done = references(ctx, &args, &state)?;
-        for d in done {
-            ctx.ui.info(&d);
-        }
-        state.step = Step::References;
-        write_state(&state)?;
-        checkpoint(ctx, "references");
+        checkpoint(ctx, next.name());
     }
     let provider = provider.or_else(|| {
         let (host, port) = match &target {
@@ -387,10 +304,10 @@ fn start(
     let old_line = old_public
         .to_openssh()
         .map_err(|e| Error::internal("could not encode the public key").with_source(e))?;
-    let kind = match (provider, KeyKind::of_algorithm(&old_public.algorithm())) {
-        (Some(p), _) if p.rsa_only() => KeyKind::Rsa,
+    let kind = match (provider, KeyType::of_algorithm(&old_public.algorithm())) {
+        (Some(p), _) if p.rsa_only() => KeyType::Rsa,
         (_, Some(k)) => k,
-        (_, None) => KeyKind::Ed25519,
+        (_, None) => KeyType::Ed25519,
     };
     let staging = staging_path(key_path);
     // Leftovers of a run killed while writing (before the state file): never a usable key.
@@ -403,15 +320,14 @@ fn start(
         files::read_bounded_text(&key::pair_paths(key_path).1, files::KEY_LIMIT, "public key")
             .ok()
             .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned));
-    let created = keygen::create(
+    let created = keyops::create(
         ctx,
-        &KeygenArgs {
-            key_type: Some(kind),
+        &NewKey {
+            kind: Some(kind),
             path: Some(staging.clone()),
             comment,
-            provider: provider.map(|p| p.id.clone()),
-            repo: None,
-            passphrase: args.passphrase.clone(),
+            provider: provider.cloned(),
+            passphrase: &args.passphrase,
             force: false,
             kdf_rounds: DEFAULT_KDF_ROUNDS,
         },
@@ -470,19 +386,15 @@ fn new_auth(
     } else {
         state.key.clone()
     };
-    let unlock = match ctx.remembered(&state.staging).cloned() {
-        Some(p) => Unlock::Passphrase(p),
-        None => secrets::unlock_key(
-            &path,
-            &private,
-            false,
-            &UnlockArgs {
-                passphrase_file: args.passphrase.passphrase_file.clone(),
-            },
-            &ctx.env,
-            &mut ctx.ui,
-        )?,
-    };
+    let unlock = keyops::unlock(
+        ctx,
+        &path,
+        &state.staging,
+        &private,
+        &UnlockArgs {
+            passphrase_file: args.passphrase.passphrase_file.clone(),
+        },
+    )?;
     let (decrypted, pass) = match &unlock {
         Unlock::Passphrase(p) => (
             private.decrypt(p.expose().as_bytes()).map_err(|e| {
@@ -516,21 +428,22 @@ fn accepted(ctx: &mut Ctx, auth: &Auth, target: &TestTarget, timeout: Duration) 
         TestTarget::Url(url) => {
             let port = url.port.unwrap_or(22);
             let (host_key, files) = approve_host(ctx, &url.host, port, timeout)?;
-            let check = HostCheck {
-                approved: (url.host.clone(), port, host_key),
-                files: &files,
-                registry: &ctx.registry,
+            let to = Access::Repo {
+                url,
+                host: &url.host,
+                port,
             };
-            match gitclone::list_refs(url, auth, &check) {
-                Ok(_) => Ok(true),
-                Err(e) if e.kind() == ErrorKind::Auth => Ok(false),
-                Err(e) => Err(e),
-            }
+            access::accepted(ctx, &to, auth, &host_key, &files)
         }
         TestTarget::Host { host, port, user } => {
-            let (host_key, _) = approve_host(ctx, host, *port, timeout)?;
-            let login = auth.login_key();
-            probe::check_login(host, *port, timeout, &host_key, user, login)
+            let (host_key, files) = approve_host(ctx, host, *port, timeout)?;
+            let to = Access::Login {
+                host,
+                port: *port,
+                user,
+                timeout,
+            };
+            access::accepted(ctx, &to, auth, &host_key, &files)
         }
     }
 }
@@ -563,12 +476,11 @@ fn verify(
         return Ok(());
     }
     if !ctx.ui.json() {
-        pubkey::run(
+        keyops::show_public(
             ctx,
-            PubkeyArgs {
+            &ShowPublic {
                 key: Some(state.staging.clone()),
-                provider: provider.map(|p| p.id.clone()),
-                repo: None,
+                provider: provider.cloned(),
                 org: None,
                 copy: false,
             },
@@ -769,7 +681,7 @@ fn passphrase_only(ctx: &mut Ctx, args: &RotateArgs, key_path: &Path) -> Result<
         ))
         .with_source(e)
     })?;
-    let unlock = secrets::unlock_key(
+    let unlock = crate::ops::passphrase::unlock_key(
         key_path,
         &private,
         false,
@@ -785,7 +697,12 @@ fn passphrase_only(ctx: &mut Ctx, args: &RotateArgs, key_path: &Path) -> Result<
         })?,
         _ => private.clone(),
     };
-    let new = secrets::new_passphrase(&args.passphrase, &ctx.env, &mut ctx.ui, ctx.stdin.as_mut())?;
+    let new = crate::ops::passphrase::new_passphrase(
+        &args.passphrase,
+        &ctx.env,
+        &mut ctx.ui,
+        ctx.stdin.as_mut(),
+    )?;
     let pair = key::encode(&decrypted, new.as_ref(), DEFAULT_KDF_ROUNDS)?;
     let mode =
         std::fs::metadata(key_path).map_or(0o600, |m| m.permissions().mode() & 0o777) & 0o700;

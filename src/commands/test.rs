@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::commands::NetArgs;
-use crate::commands::clone::{auth_for, explain_auth, ssh_remote};
-use crate::commands::trust::{approve_host, parse_target};
 use crate::context::Ctx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::git::clone::{self, HostCheck};
+use crate::ops::access::{explain_auth, ssh_remote};
+use crate::ops::host::{approve_host, parse_target};
+use crate::ops::key::auth_for;
 use crate::secrets::{Unlock, UnlockArgs};
 use crate::ssh::known_hosts;
 use crate::ssh::probe;

@@ -1,5 +1,5 @@
 //! Cloning and listing refs through libgit2 over SSH, with keyclone's own credentials and host
-//! check. The host key was approved before (see `commands::trust::approve_host`); libgit2's
+//! check. The host key was approved before (see `ops::host::approve_host`); libgit2's
 //! certificate check accepts exactly that key for that host, and uses the same decision function
 //! for any other host (submodules). A clone is made in a temporary folder beside its
 //! destination and renamed into place, so a failure or Ctrl-C leaves nothing behind.
@@ -16,8 +16,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::git::paths;
 use crate::git::remote::RemoteUrl;
 use crate::interrupt;
+use crate::passphrase::Unlock;
 use crate::providers::Registry;
-use crate::secrets::Unlock;
 use crate::ssh::known_hosts::KnownHosts;
 use crate::ssh::trust::{self, Decision};
 

@@ -186,6 +186,18 @@ impl SshConfig {
         Ok(())
     }
 
+    /// Takes the block out (markers included); the bytes before and after it are kept as they
+    /// are. Returns whether there was a block.
+    pub fn remove_block(&mut self) -> bool {
+        if self.block.take().is_none() {
+            return false;
+        }
+        self.before.push_str(&self.after);
+        self.after.clear();
+        self.placed = false;
+        true
+    }
+
     /// The block alone, markers included.
     pub fn block_text(&self) -> String {
         let mut out = format!("{BEGIN}\n");
@@ -440,5 +452,22 @@ mod tests {
         assert!(e.message().contains("unexpected option"));
         let two = format!("{BEGIN}\n{END}\n{BEGIN}\n{END}\n");
         assert!(SshConfig::parse(&two, p).is_err());
+    }
+
+    #[test]
+    fn removing_the_block_keeps_every_other_byte() {
+        let p = Path::new("/x/config");
+        let before = "Host a\r\n  User x\n\n";
+        let after = "Host b\n  User y";
+        let block = "Host h\n    HostName h\n    User git\n    IdentityFile /k/id\n";
+        let text = format!("{before}{BEGIN}\n{block}{END}\n{after}");
+        let mut cfg = SshConfig::parse(&text, p).unwrap();
+        assert!(cfg.remove_block());
+        assert_eq!(cfg.render(), format!("{before}{after}"));
+        assert!(!cfg.has_block());
+        assert!(!cfg.remove_block(), "nothing left to remove");
+        let mut none = SshConfig::parse(before, p).unwrap();
+        assert!(!none.remove_block());
+        assert_eq!(none.render(), before);
     }
 }

@@ -179,7 +179,7 @@ pub fn encrypt_openssh(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ssh::key::{KeyKind, generate};
+    use crate::ssh::key::{KeyType, generate};
 
     #[test]
     fn parallel_bcrypt_pbkdf_equals_the_reference_crate() {
@@ -202,7 +202,7 @@ mod tests {
 
     #[test]
     fn encrypted_key_decrypts_with_ssh_key_and_keeps_the_comment() {
-        for kind in [KeyKind::Ed25519, KeyKind::Rsa] {
+        for kind in [KeyType::Ed25519, KeyType::Rsa] {
             let key = generate(kind, "me@box").unwrap();
             let pem = encrypt_openssh(&key, b"pass phrase", 16).unwrap();
             let parsed = PrivateKey::from_openssh(pem.as_str()).unwrap();

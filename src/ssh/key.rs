@@ -13,51 +13,8 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::files;
-use crate::secrets::Passphrase;
-
-/// The key types keyclone creates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyKind {
-    /// Ed25519: small, fast, the default
-    Ed25519,
-    /// RSA 4096 (signs with rsa-sha2-512): for providers that accept nothing else (Azure DevOps)
-    Rsa,
-}
-
-impl KeyKind {
-    /// OpenSSH's default file name for this type.
-    pub fn default_file_name(self) -> &'static str {
-        match self {
-            KeyKind::Ed25519 => "id_ed25519",
-            KeyKind::Rsa => "id_rsa",
-        }
-    }
-
-    /// For messages: `ed25519`, `RSA 4096`.
-    pub fn label(self) -> &'static str {
-        match self {
-            KeyKind::Ed25519 => "ed25519",
-            KeyKind::Rsa => "RSA 4096",
-        }
-    }
-
-    /// The kind of an existing key, if keyclone creates that kind.
-    pub fn of_algorithm(alg: &ssh_key::Algorithm) -> Option<KeyKind> {
-        match alg {
-            ssh_key::Algorithm::Ed25519 => Some(KeyKind::Ed25519),
-            ssh_key::Algorithm::Rsa { .. } => Some(KeyKind::Rsa),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            KeyKind::Ed25519 => "ed25519",
-            KeyKind::Rsa => "rsa",
-        }
-    }
-}
+pub use crate::key_type::KeyType;
+use crate::passphrase::Passphrase;
 
 /// RSA modulus size keyclone generates.
 pub const RSA_BITS: u32 = 4096;
@@ -67,15 +24,21 @@ pub const RSA_BITS: u32 = 4096;
 pub const DEFAULT_KDF_ROUNDS: u32 = 24;
 
 /// Creates a new unencrypted key in memory.
-pub fn generate(kind: KeyKind, comment: &str) -> Result<PrivateKey> {
+pub fn generate(kind: KeyType, comment: &str) -> Result<PrivateKey> {
     let key = match kind {
-        KeyKind::Ed25519 => {
+        KeyType::Ecdsa | KeyType::SkEd25519 | KeyType::SkEcdsa => {
+            return Err(Error::internal(format!(
+                "keyclone creates only ed25519 and RSA keys, not {}",
+                kind.short()
+            )));
+        }
+        KeyType::Ed25519 => {
             let mut k = PrivateKey::random(&mut OsRng, Algorithm::Ed25519)
                 .map_err(|e| Error::internal("could not generate an ed25519 key").with_source(e))?;
             k.set_comment(comment);
             k
         }
-        KeyKind::Rsa => {
+        KeyType::Rsa => {
             let rsa = Rsa::generate(RSA_BITS).map_err(|e| {
                 Error::internal("OpenSSL could not generate an RSA key").with_source(e)
             })?;
@@ -298,7 +261,7 @@ mod tests {
 
     #[test]
     fn ed25519_roundtrip_with_passphrase_keeps_comment_and_decrypts() {
-        let key = generate(KeyKind::Ed25519, "me@box").unwrap();
+        let key = generate(KeyType::Ed25519, "me@box").unwrap();
         let pass = Passphrase::new("correct horse".into());
         let enc = encode(&key, Some(&pass), 16).unwrap();
         assert!(enc.public_line.starts_with("ssh-ed25519 AAAA"));
@@ -312,7 +275,7 @@ mod tests {
 
     #[test]
     fn rsa_key_is_4096_bits_and_labelled_rsa() {
-        let key = generate(KeyKind::Rsa, "c").unwrap();
+        let key = generate(KeyType::Rsa, "c").unwrap();
         assert_eq!(key_bits(key.public_key().key_data()), 4096);
         let line = fingerprint_line(key.public_key());
         assert!(
@@ -323,7 +286,7 @@ mod tests {
 
     #[test]
     fn fingerprint_line_without_comment_says_no_comment() {
-        let key = generate(KeyKind::Ed25519, "").unwrap();
+        let key = generate(KeyType::Ed25519, "").unwrap();
         assert!(fingerprint_line(key.public_key()).ends_with(" no comment (ED25519)"));
     }
 

@@ -1,6 +1,7 @@
 //! The one decision about a host key: given a host, a port and the key the server presented,
 //! what do known_hosts files and the providers' pins say? Pure: no I/O, unit-tested. The same
-//! function serves `keyclone trust` and (later) libgit2's certificate check.
+//! function serves `keyclone trust` (through `ops::host`) and libgit2's certificate check
+//! (`git::clone`).
 
 use std::path::PathBuf;
 
@@ -349,7 +350,7 @@ pub fn refusal(v: &Verdict, registry: &Registry) -> Option<Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ssh::key::{KeyKind, generate};
+    use crate::ssh::key::{KeyType, generate};
     use std::path::Path;
 
     const GITHUB_ED: &str =
@@ -361,7 +362,7 @@ mod tests {
     }
 
     fn random_key() -> PublicKey {
-        generate(KeyKind::Ed25519, "").unwrap().public_key().clone()
+        generate(KeyType::Ed25519, "").unwrap().public_key().clone()
     }
 
     fn files(text: &str) -> Vec<KnownHosts> {

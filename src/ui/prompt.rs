@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::secrets::Passphrase;
+use crate::passphrase::Passphrase;
 
 /// Everything keyclone may ask.
 pub trait Prompter: Send {

@@ -1,4 +1,6 @@
-//! Keys made by keyclone log in to a real OpenSSH server, through the real `ssh` client.
+//! `keyclone keygen`: the keys it makes (ed25519, RSA, with and without a passphrase) log in to
+//! a real OpenSSH server through the real `ssh` client, and are refused before they are
+//! authorised.
 
 use crate::support::Sandbox;
 use crate::support::sshd::Sshd;

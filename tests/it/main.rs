@@ -19,4 +19,5 @@ mod pubkey;
 mod rotate;
 mod sealing;
 mod signals;
+mod ssh_config;
 mod trust;

@@ -92,7 +92,7 @@ fn no_run_outside_keyctl_session_touches_the_keyring() {
         false,
     );
     let ctx = keyclone::context::Ctx::new(settings, env, ui, Box::new(std::io::empty()), false);
-    let survey = keyclone::commands::init::survey(&ctx);
+    let survey = keyclone::ops::survey::survey(&ctx);
     let why = survey
         .keyring
         .expect_err("the in-process survey is refused the keyring");

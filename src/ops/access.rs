@@ -1,0 +1,120 @@
+//! Access: the SSH remote for what the user gave, and the access check ("is the key
+//! accepted?") that `test`, `init` and `rotate` share: list the repository's refs (like
+//! `git ls-remote`), or log in (like `ssh -T`) when there is no repository.
+
+use std::time::Duration;
+
+use ssh_key::PublicKey;
+
+use crate::context::Ctx;
+use crate::error::{Error, ErrorKind, Result};
+use crate::git::clone::{self as gitclone, Auth, HostCheck};
+use crate::git::remote::{RemoteUrl, redact};
+use crate::providers::Provider;
+use crate::ssh::known_hosts::KnownHosts;
+use crate::ssh::probe;
+
+/// The SSH remote for what the user gave: an SSH URL as is, a known https URL mapped (and
+/// said), an unknown https URL asked again on a terminal.
+pub(crate) fn ssh_remote(ctx: &mut Ctx, input: &str) -> Result<RemoteUrl> {
+    let parsed = RemoteUrl::parse(input)?;
+    match parsed.to_ssh(&ctx.registry) {
+        Ok((url, mapped)) => {
+            if mapped {
+                ctx.ui.info(&format!(
+                    "Using the SSH form of {}: {}",
+                    redact(input),
+                    url.original
+                ));
+            }
+            Ok(url)
+        }
+        Err(e) if ctx.ui.interactive() && parsed.scheme != crate::git::remote::Scheme::Ssh => {
+            ctx.ui.warn(e.message());
+            for _ in 0..3 {
+                let answer = ctx
+                    .ui
+                    .prompter()
+                    .input("SSH URL of the repository (git@HOST:OWNER/REPO.git)", None)?;
+                match RemoteUrl::parse(answer.trim()).and_then(|u| u.to_ssh(&ctx.registry)) {
+                    Ok((url, _)) => return Ok(url),
+                    Err(e) => ctx.ui.warn(e.message()),
+                }
+            }
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds the provider's upload link and the `pubkey` command to an "key not accepted" error.
+pub(crate) fn explain_auth(
+    e: Error,
+    provider: Option<&Provider>,
+    key: &std::path::Path,
+    org: Option<&str>,
+) -> Error {
+    if e.kind() != ErrorKind::Auth {
+        return e;
+    }
+    match provider {
+        Some(p) => {
+            let e = match p.upload_url(org) {
+                Some(u) => e.hint(format!("add the public key to your {} account: {u}", p.name)),
+                None => e,
+            };
+            e.hint(format!("show the key and the steps: `keyclone pubkey --key {} --provider {}`", key.display(), p.id))
+        }
+        None => e.hint(format!("show the public key: `keyclone pubkey --key {}`; add it where your server expects SSH keys", key.display())),
+    }
+}
+
+/// Where the access check connects: a repository, or a host to log in to.
+#[derive(Debug, Clone)]
+pub(crate) enum Access<'a> {
+    /// List the refs of this repository (connecting to `host`:`port`, the approved endpoint).
+    Repo {
+        url: &'a RemoteUrl,
+        host: &'a str,
+        port: u16,
+    },
+    /// Log in as `user`.
+    Login {
+        host: &'a str,
+        port: u16,
+        user: &'a str,
+        timeout: Duration,
+    },
+}
+
+/// Whether the server accepts the key, the host already approved (`host_key`, `files`): an
+/// authentication failure is `false`, other failures are errors.
+pub(crate) fn accepted(
+    ctx: &Ctx,
+    to: &Access<'_>,
+    auth: &Auth,
+    host_key: &PublicKey,
+    files: &[KnownHosts],
+) -> Result<bool> {
+    let r = match to {
+        Access::Repo { url, host, port } => {
+            let check = HostCheck {
+                approved: ((*host).to_owned(), *port, host_key.clone()),
+                files,
+                registry: &ctx.registry,
+            };
+            gitclone::list_refs(url, auth, &check).map(|_| true)
+        }
+        Access::Login {
+            host,
+            port,
+            user,
+            timeout,
+        } => probe::check_login(host, *port, *timeout, host_key, user, auth.login_key()),
+    };
+    match r {
+        Ok(ok) => Ok(ok),
+        Err(e) if e.kind() == ErrorKind::Auth => Ok(false),
+        Err(e) => Err(e),
+    }
+}

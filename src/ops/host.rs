@@ -1,0 +1,603 @@
+//! Host approval: the decision of `keyclone trust` (provider pins, known_hosts, or the user's
+//! confirmation through the prompter), known_hosts reading and writing, and the port-443
+//! fallback of the wizard. `trust`, `test`, `clone`, `init` and `rotate` all approve hosts here.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ssh_key::PublicKey;
+
+use crate::context::Ctx;
+use crate::error::{Error, ErrorKind, Result};
+use crate::files;
+use crate::git::remote::{RemoteUrl, Scheme};
+use crate::ssh::known_hosts::{self, KnownHosts, Marker};
+use crate::ssh::probe;
+use crate::ssh::trust::{self, Decision, Verdict};
+
+/// `HOST`, `HOST:PORT`, `[HOST]:PORT` or an SSH URL, as (host, port).
+pub fn parse_target(target: &str) -> Result<(String, u16)> {
+    let bad_port = |p: &str| {
+        Error::usage(format!("`{p}` is not a port: ports are 1 to 65535"))
+            .hint("give the port as `HOST:PORT`, e.g. `git.example.org:2222`")
+    };
+    let port_of = |p: &str| -> Result<u16> {
+        match p.parse::<u32>() {
+            Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+            _ => Err(bad_port(p)),
+        }
+    };
+    let looks_like_url = target.contains("://") || target.contains('@');
+    let (host, port) = if let Some(rest) = target.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| Error::usage(format!("`{target}`: `[` without `]`")))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => port_of(p)?,
+            None if after.is_empty() => 22,
+            None => {
+                return Err(Error::usage(format!(
+                    "`{target}` is not HOST or [HOST]:PORT"
+                )));
+            }
+        };
+        (host.to_owned(), port)
+    } else if !looks_like_url
+        && target.matches(':').count() == 1
+        && target
+            .split_once(':')
+            .is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+    {
+        let (h, p) = target.split_once(':').expect("checked: one colon");
+        (h.to_owned(), port_of(p)?)
+    } else if !looks_like_url && !target.contains(':') {
+        (target.to_owned(), 22)
+    } else if !looks_like_url && target.matches(':').count() > 1 && !target.contains('/') {
+        // A bare IPv6 address.
+        (target.to_owned(), 22)
+    } else {
+        let url = RemoteUrl::parse(target)?;
+        if url.scheme != Scheme::Ssh {
+            return Err(Error::usage(format!(
+                "`{}` is not an SSH URL: keyclone trust checks SSH host keys",
+                crate::git::remote::redact(target)
+            ))
+            .hint("give the SSH form (`git@HOST:OWNER/REPO.git` or `ssh://git@HOST:PORT/...`) or just the host"));
+        }
+        (url.host.clone(), url.port.unwrap_or(22))
+    };
+    known_hosts::valid_host(&host)?;
+    Ok((host.to_ascii_lowercase(), port))
+}
+
+/// `SHA256:...` in canonical form (no padding), from what a user pasted.
+pub fn normalize_fingerprint(s: &str) -> Result<String> {
+    let t = s.trim();
+    if t.starts_with("MD5:") || t.split(':').count() > 2 {
+        return Err(Error::usage(format!(
+            "`{t}` is an MD5 fingerprint; keyclone compares SHA256 fingerprints"
+        ))
+        .hint("get the SHA256 form with `ssh-keygen -lf KEY.pub` (or from the provider's page)"));
+    }
+    let b64 = t.strip_prefix("SHA256:").unwrap_or(t).trim_end_matches('=');
+    let candidate = format!("SHA256:{b64}");
+    if !crate::config::is_sha256_fingerprint(&candidate) {
+        return Err(
+            Error::usage(format!("`{t}` is not a SHA256 fingerprint")).hint(
+                "it looks like `SHA256:` followed by 43 characters, as `ssh-keygen -lf` prints",
+            ),
+        );
+    }
+    Ok(candidate)
+}
+
+pub(crate) fn read_known_hosts(ctx: &mut Ctx, user_file: &Path) -> Result<Vec<KnownHosts>> {
+    if user_file.is_dir() {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "`{}` is a directory, not a known_hosts file",
+                user_file.display()
+            ),
+        )
+        .hint("move it away; keyclone (and ssh) then create the file"));
+    }
+    let mut out = vec![
+        KnownHosts::read(user_file)
+            .map_err(|e| e.hint("check the file's owner and mode (`ls -l`)"))?,
+    ];
+    let global = ctx.env.system_known_hosts();
+    match KnownHosts::read(&global) {
+        Ok(g) => out.push(g),
+        Err(e) => ctx.ui.warn(&format!(
+            "`{}` is ignored: {}",
+            global.display(),
+            e.message()
+        )),
+    }
+    for kh in &out {
+        for p in kh.problems.iter().take(10) {
+            ctx.ui.warn(&format!(
+                "`{}` line {} was skipped: {}",
+                kh.path.display(),
+                p.line,
+                p.reason
+            ));
+        }
+        if kh.problems.len() > 10 {
+            ctx.ui.warn(&format!(
+                "`{}`: {} more lines were skipped",
+                kh.path.display(),
+                kh.problems.len() - 10
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Adds `add` lines (skipping keys the file already holds for that host) and removes the lines
+/// for `host`:`port` whose key is in `remove_keys`, under the lock, on the file as it is then.
+/// Returns (lines written, line numbers removed).
+pub(crate) fn write_known_hosts(
+    path: &Path,
+    add: &[(String, u16, PublicKey)],
+    remove: Option<(&str, u16, &[PublicKey])>,
+    hash: bool,
+) -> Result<(Vec<String>, Vec<usize>)> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    if files::check_private_dir(dir)? == files::DirState::Missing {
+        files::ensure_private_dir(dir)?;
+    }
+    // Every host that reaches the file passes the names rule here, whoever asked for it
+    // (`trust`, `init`, `clone`): a comma or pattern would make the line match other hosts.
+    for (host, port, _) in add {
+        known_hosts::valid_host(host)?;
+        crate::names::port(*port).map_err(Error::usage)?;
+    }
+    let mut written = Vec::new();
+    let mut removed = Vec::new();
+    known_hosts::update(path, |current| {
+        let kh = KnownHosts::parse(path, current);
+        if let Some((host, port, keys)) = remove {
+            removed = kh
+                .lookup(host, port)
+                .filter(|e| {
+                    e.marker == Marker::None
+                        && keys.iter().any(|k| k.key_data() == e.key.key_data())
+                })
+                .map(|e| e.line)
+                .collect();
+        }
+        for (host, port, key) in add {
+            let present = kh.lookup(host, *port).any(|e| {
+                e.marker == Marker::None
+                    && e.key.key_data() == key.key_data()
+                    && !removed.contains(&e.line)
+            });
+            if !present {
+                written.push(known_hosts::format_line(host, *port, key, hash));
+            }
+        }
+        if written.is_empty() && removed.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(known_hosts::edit_bytes(current, &removed, &written)))
+    })?;
+    Ok((written, removed))
+}
+
+/// Fetches the host key, asking first for the algorithms already known for this host.
+pub(crate) fn fetch(
+    ctx: &Ctx,
+    files: &[KnownHosts],
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<PublicKey> {
+    let mut known_algs: Vec<String> = files
+        .iter()
+        .flat_map(|f| f.lookup(host, port))
+        .filter(|e| e.marker == Marker::None)
+        .map(|e| e.key.algorithm().as_str().to_owned())
+        .collect();
+    if let Some(p) = ctx.registry.for_host(host, Some(port)) {
+        for pin in p
+            .pins
+            .iter()
+            .filter(|pin| pin.endpoint.host == host && pin.endpoint.port == port && pin.confirmed)
+        {
+            if let Some(k) = &pin.key {
+                known_algs.push(k.split(' ').next().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    probe::fetch_host_key(
+        host,
+        port,
+        timeout,
+        &probe::host_key_preference(&known_algs),
+    )
+}
+
+/// The known_hosts lines to write for a pinned host: the provider's confirmed keys for this
+/// endpoint, or (self-hosted pins are fingerprints) the presented key that matched one.
+pub(crate) fn pinned_lines(
+    p: &crate::providers::Provider,
+    host: &str,
+    port: u16,
+    presented: &PublicKey,
+) -> Vec<(String, u16, PublicKey)> {
+    let mut lines: Vec<(String, u16, PublicKey)> = p
+        .pins
+        .iter()
+        .filter(|pin| pin.endpoint.host == host && pin.endpoint.port == port && pin.confirmed)
+        .filter_map(|pin| {
+            pin.key
+                .as_deref()
+                .and_then(|k| PublicKey::from_openssh(k).ok())
+        })
+        .map(|k| (host.to_owned(), port, k))
+        .collect();
+    if lines.is_empty() {
+        lines.push((host.to_owned(), port, presented.clone()));
+    }
+    lines
+}
+
+/// Makes sure `host`:`port` is trusted before keyclone connects for real (`clone`, `test`):
+/// the decision of `keyclone trust`, with its question on a terminal; refusals and an unknown
+/// host without a terminal are errors naming the `keyclone trust` command to run. What is
+/// trusted is recorded in known_hosts so plain `git` works too. Returns the approved key and
+/// the known_hosts files as they are afterwards.
+pub(crate) fn approve_host(
+    ctx: &mut Ctx,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<(PublicKey, Vec<KnownHosts>)> {
+    approve_host_with(ctx, host, port, timeout, None, false).map(|(k, f, _)| (k, f))
+}
+
+/// [`approve_host`] with the answers of `keyclone trust` for a host without pins
+/// (`--fingerprint`, `--accept-new`). Also returns the decision's name.
+pub(crate) fn approve_host_with(
+    ctx: &mut Ctx,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    fingerprint: Option<&str>,
+    accept_new: bool,
+) -> Result<(PublicKey, Vec<KnownHosts>, &'static str)> {
+    let kh_path = ctx.ssh_dir.join("known_hosts");
+    let files = read_known_hosts(ctx, &kh_path)?;
+    let key = fetch(ctx, &files, host, port, timeout)?;
+    let verdict = trust::decide(host, port, &key, &files, &ctx.registry);
+    let who = known_hosts::display_host(host, port);
+    let add = match &verdict.decision {
+        Decision::Known { .. } => {
+            ctx.ui.detail(&format!(
+                "{who}: host key {} is in known_hosts",
+                verdict.presented.show()
+            ));
+            Vec::new()
+        }
+        Decision::Pinned { provider } => {
+            let p = ctx.registry.get(provider)?.clone();
+            ctx.ui.info(&format!(
+                "{who}: host key {} verified against {}'s published keys.",
+                verdict.presented.show(),
+                p.name
+            ));
+            pinned_lines(&p, host, port, &key)
+        }
+        Decision::Unknown => {
+            confirm_unknown(ctx, &verdict, fingerprint, accept_new)?;
+            vec![(host.to_owned(), port, key.clone())]
+        }
+        _ => {
+            return Err(
+                trust::refusal(&verdict, &ctx.registry).expect("the other decisions are refusals")
+            );
+        }
+    };
+    if !add.is_empty() {
+        let (written, _) = write_known_hosts(&kh_path, &add, None, false)?;
+        if !written.is_empty() {
+            ctx.ui.detail(&format!(
+                "recorded {} line(s) for {who} in `{}`",
+                written.len(),
+                kh_path.display()
+            ));
+        }
+    }
+    let mut files = vec![KnownHosts::read(&kh_path)?];
+    if let Ok(g) = KnownHosts::read(&ctx.env.system_known_hosts()) {
+        files.push(g);
+    }
+    Ok((key, files, verdict.decision.name()))
+}
+
+/// What [`approve_with_fallback`] needs to know about the endpoint and its alternative.
+#[derive(Debug, Clone)]
+pub(crate) struct Approval<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub timeout: Duration,
+    /// The fingerprint the user gave (`--fingerprint`), normalized.
+    pub fingerprint: Option<&'a str>,
+    pub accept_new: bool,
+    /// The provider's port-443 endpoint, offered when `host`:`port` cannot be reached.
+    pub fallback: Option<crate::providers::Endpoint>,
+    /// Use the fallback without asking (`--port-443`).
+    pub use_fallback: bool,
+    /// The provider's name (else the host) for the messages.
+    pub provider_name: &'a str,
+}
+
+/// [`approve_host_with`]; when the host cannot be reached, offers the provider's port-443
+/// endpoint (asked through the prompter, or `use_fallback`). Returns the approval and the
+/// endpoint used when it is the fallback.
+#[allow(clippy::type_complexity)]
+pub(crate) fn approve_with_fallback(
+    ctx: &mut Ctx,
+    a: &Approval<'_>,
+) -> Result<(
+    (PublicKey, Vec<KnownHosts>, &'static str),
+    Option<(String, u16)>,
+)> {
+    let first = approve_host_with(ctx, a.host, a.port, a.timeout, a.fingerprint, a.accept_new);
+    let err = match first {
+        Ok(r) => return Ok((r, None)),
+        Err(e) if e.kind() == ErrorKind::Network => e,
+        Err(e) => return Err(e),
+    };
+    let Some(alt) = a.fallback.clone() else {
+        return Err(
+            err.hint("nothing was changed; run `keyclone init` again once the host can be reached")
+        );
+    };
+    ctx.ui.warn(&format!(
+        "{} cannot be reached ({}). {} also answers on {}.",
+        known_hosts::display_host(a.host, a.port),
+        err.message(),
+        a.provider_name,
+        known_hosts::display_host(&alt.host, alt.port)
+    ));
+    let use_alt = if a.use_fallback {
+        true
+    } else if ctx.ui.interactive() {
+        ctx.ui.prompter().confirm(
+            &format!(
+                "Use {} instead (written into ~/.ssh/config)?",
+                known_hosts::display_host(&alt.host, alt.port)
+            ),
+            true,
+        )?
+    } else {
+        return Err(err.hint(format!(
+            "pass `--port-443` to use {} instead",
+            known_hosts::display_host(&alt.host, alt.port)
+        )));
+    };
+    if !use_alt {
+        return Err(err.hint(
+            "nothing was changed; run `keyclone init` again on a network that allows port 22",
+        ));
+    }
+    let r = approve_host_with(ctx, &alt.host, alt.port, a.timeout, a.fingerprint, a.accept_new)
+        .map_err(|e| {
+            if e.kind() == ErrorKind::Network {
+                Error::new(
+                    ErrorKind::Network,
+                    format!(
+                        "{} cannot be reached on port {} nor on {}: {}",
+                        a.provider_name,
+                        a.port,
+                        known_hosts::display_host(&alt.host, alt.port),
+                        e.message()
+                    ),
+                )
+                .hint("nothing was changed; check this machine's network or proxy (`keyclone doctor` tests both ports), then run `keyclone init` again")
+            } else {
+                e
+            }
+        })?;
+    Ok((r, Some((alt.host.clone(), alt.port))))
+}
+
+/// The keys of the known_hosts lines for this host other than `key`.
+pub(crate) fn other_keys(
+    files: &[KnownHosts],
+    host: &str,
+    port: u16,
+    key: &PublicKey,
+) -> Vec<PublicKey> {
+    files
+        .iter()
+        .flat_map(|f| f.lookup(host, port))
+        .filter(|e| e.marker == Marker::None && e.key.key_data() != key.key_data())
+        .map(|e| e.key.clone())
+        .collect()
+}
+
+pub(crate) fn confirm_replace(ctx: &mut Ctx, v: &Verdict) -> Result<bool> {
+    if !ctx.ui.interactive() {
+        return Ok(true); // `--replace` on the command line is the confirmation.
+    }
+    let n = v.other_lines.len();
+    ctx.ui.prompter().confirm(
+        &format!(
+            "Remove {n} old known_hosts line(s) for {}?",
+            known_hosts::host_name(&v.host, v.port)
+        ),
+        false,
+    )
+}
+
+/// Decides whether to trust an unknown key; returns whether it is trust on first use.
+pub(crate) fn confirm_unknown(
+    ctx: &mut Ctx,
+    v: &Verdict,
+    fingerprint: Option<&str>,
+    accept_new: bool,
+) -> Result<bool> {
+    let who = known_hosts::display_host(&v.host, v.port);
+    let provider = v
+        .provider
+        .as_deref()
+        .and_then(|id| ctx.registry.find(id))
+        .cloned();
+    let check = trust::where_to_check(v, &ctx.registry);
+    if let Some(expected) = fingerprint {
+        if expected == v.presented.fingerprint {
+            ctx.ui.info(&format!(
+                "{who} presented {}, the fingerprint you gave: verified.",
+                v.presented.show()
+            ));
+            return Ok(false);
+        }
+        return Err(Error::new(
+            ErrorKind::HostKey,
+            format!(
+                "{who} presented {}, not the fingerprint you gave ({expected}); nothing was written",
+                v.presented.show()
+            ),
+        )
+        .hint("check the fingerprint and the host: a mismatch can mean someone is intercepting the connection")
+        .hint(check));
+    }
+    let mut intro = format!(
+        "keyclone cannot verify {who} on its own: no known_hosts line and no published key covers it.\n  presented: {}\n  {check}",
+        v.presented.show()
+    );
+    if v.unconfirmed_pin
+        && let Some(p) = &provider
+    {
+        intro.push_str(&format!(
+            "\n  This key is one {} is believed to use for this host, but no first-party source confirms it.",
+            p.name
+        ));
+    }
+    if v.matches_no_unconfirmed_pin {
+        let name = provider
+            .as_ref()
+            .map_or("its provider", |p| p.name.as_str());
+        intro.push_str(&format!(
+            "\n  This key matches NONE of the keys {name} is believed to use for this host."
+        ));
+        if accept_new {
+            return Err(Error::new(
+                ErrorKind::HostKey,
+                format!(
+                    "{who} presented {}, which matches none of the keys {name} is believed to use for this host; `--accept-new` does not trust it; nothing was written",
+                    v.presented.show()
+                ),
+            )
+            .hint(check)
+            .hint(format!(
+                "if the provider's page lists this key, run `keyclone trust {} --fingerprint {}`",
+                known_hosts::host_name(&v.host, v.port),
+                v.presented.fingerprint
+            )));
+        }
+    }
+    if accept_new {
+        ctx.ui.info(&intro);
+        ctx.ui.warn(&format!(
+            "trusting {who} on first use (`--accept-new`): this key was NOT verified"
+        ));
+        return Ok(true);
+    }
+    if !ctx.ui.interactive() {
+        return Err(Error::new(
+            ErrorKind::NeedsInput,
+            format!(
+                "{who} presented {}, which keyclone cannot verify, and there is no terminal to ask on; nothing was written",
+                v.presented.show()
+            ),
+        )
+        .hint(check)
+        .hint(format!("then run `keyclone trust {} --fingerprint {}`", known_hosts::host_name(&v.host, v.port), v.presented.fingerprint))
+        .hint("or pass `--accept-new` to trust it without verification"));
+    }
+    ctx.ui.info(&intro);
+    if ctx.ui.prompter().confirm(
+        &format!("Is {} the fingerprint of {who}?", v.presented.fingerprint),
+        false,
+    )? {
+        Ok(false)
+    } else {
+        Err(Error::refused(format!("{who} was not trusted; nothing was written"))
+            .hint("once you have the right fingerprint: `keyclone trust HOST --fingerprint SHA256:...`"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_to_host_and_port() {
+        assert_eq!(
+            parse_target("github.com").unwrap(),
+            ("github.com".into(), 22)
+        );
+        assert_eq!(
+            parse_target("Git.Example.org:2222").unwrap(),
+            ("git.example.org".into(), 2222)
+        );
+        assert_eq!(
+            parse_target("[127.0.0.1]:2200").unwrap(),
+            ("127.0.0.1".into(), 2200)
+        );
+        assert_eq!(parse_target("[::1]:2200").unwrap(), ("::1".into(), 2200));
+        assert_eq!(
+            parse_target("git@github.com:o/r.git").unwrap(),
+            ("github.com".into(), 22)
+        );
+        assert_eq!(
+            parse_target("ssh://git@ssh.github.com:443/o/r.git").unwrap(),
+            ("ssh.github.com".into(), 443)
+        );
+        assert_eq!(
+            parse_target("git@ssh.dev.azure.com:v3/o/p/r").unwrap(),
+            ("ssh.dev.azure.com".into(), 22)
+        );
+    }
+
+    #[test]
+    fn bad_targets_are_refused() {
+        for bad in [
+            "h:0",
+            "h:65536",
+            "h:99999999",
+            "[h]:0",
+            "bad host",
+            "h\u{7}x",
+            "https://github.com/o/r",
+            "[h",
+        ] {
+            assert!(parse_target(bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_target("https://github.com/o/r")
+                .unwrap_err()
+                .message()
+                .contains("not an SSH URL")
+        );
+    }
+
+    #[test]
+    fn fingerprints_are_normalized() {
+        let fp = "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU";
+        assert_eq!(normalize_fingerprint(fp).unwrap(), fp);
+        assert_eq!(
+            normalize_fingerprint(&format!(" {}= ", &fp[7..])).unwrap(),
+            fp
+        );
+        assert!(
+            normalize_fingerprint("MD5:16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48").is_err()
+        );
+        assert!(normalize_fingerprint("SHA256:short").is_err());
+    }
+}
