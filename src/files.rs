@@ -629,6 +629,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_missing_file_counts_as_missing() {
+        // A path through a regular file (ENOTDIR) is an error, not "nothing there": a
+        // known_hosts that cannot be read must not be taken for an empty one.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain");
+        fs::write(&file, "x").unwrap();
+        let through = file.join("known_hosts");
+        assert!(read_bounded_if_exists(&through, 1024, "known_hosts file").is_err());
+        assert!(occupant(&through).is_err());
+        assert!(matches!(
+            read_bounded_if_exists(&dir.path().join("absent"), 1024, "known_hosts file"),
+            Ok(None)
+        ));
+        assert_eq!(
+            occupant(&dir.path().join("absent")).unwrap(),
+            Occupant::Nothing
+        );
+    }
+
+    #[test]
+    fn a_temporary_name_needs_both_a_final_name_and_a_random_part() {
+        assert_eq!(temp_dest_name(".keyclone-.aB3dE9.tmp"), None);
+        assert_eq!(temp_dest_name(".keyclone-config..tmp"), None);
+        assert_eq!(
+            temp_dest_name(".keyclone-config.aB3dE9.tmp"),
+            Some("config")
+        );
+    }
+
+    #[test]
+    fn sweep_leaves_another_users_dead_temporary_file_alone() {
+        assert!(
+            nix::unistd::Uid::effective().is_root(),
+            "this test makes a file owned by `nobody`: run it as root (CI does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join(".keyclone-id_ed25519.aB3dE9.tmp");
+        fs::write(&theirs, "their bytes").unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        sweep(dir.path());
+        assert!(theirs.exists(), "another user's file was removed");
+    }
+
+    #[test]
     fn private_dir_policy_matches_openssh_strict_modes() {
         assert_eq!(dir_problem(0o40700, 1000, 1000), None);
         assert_eq!(dir_problem(0o40755, 1000, 1000), None);
