@@ -452,27 +452,33 @@ fn a_config_entry_cannot_claim_a_pinned_host_without_pins() {
     }
 }
 
-#[test]
-fn a_submodule_name_that_leaves_git_modules_is_refused() {
-    let s = Setup::new("ed25519");
+/// Serves a tree with this `.gitmodules` and a gitlink `sub` to a commit of the served
+/// repository itself (kept reachable on `refs/heads/inner`), so the submodule can be fetched.
+fn publish_with_submodule(s: &Setup, gitmodules: &str) {
     let c = Craft::new(&s.bare);
     let readme = c.blob(b"# readme\n");
-    // The submodule is the served repository itself (its current main), reachable with the key.
     let inner = c.publish(&c.tree(&[(FILE, b"README.md", &readme)]));
-    let evil = canary(&s, "modules");
-    let gitmodules = c.blob(
-        format!(
-            "[submodule \"../../../{evil}\"]\n\tpath = sub\n\turl = {}\n",
-            s.url
-        )
-        .as_bytes(),
-    );
+    c.branch("inner", &inner);
+    let gitmodules = c.blob(gitmodules.as_bytes());
     let root = c.tree(&[
         (FILE, b".gitmodules", &gitmodules),
         (FILE, b"README.md", &readme),
         (GITLINK, b"sub", &inner),
     ]);
     c.publish(&root);
+}
+
+#[test]
+fn a_submodule_name_that_leaves_git_modules_is_refused() {
+    let s = Setup::new("ed25519");
+    let evil = canary(&s, "modules");
+    publish_with_submodule(
+        &s,
+        &format!(
+            "[submodule \"../../../{evil}\"]\n\tpath = sub\n\turl = {}\n",
+            s.url
+        ),
+    );
     let dest = s.dest("ours");
     let out = s.clone(&[dest.to_str().unwrap(), "--recurse-submodules"]);
     let parent = s.sb.root.path().parent().unwrap();
@@ -594,23 +600,13 @@ fn paths_that_openssh_would_read_differently_never_reach_the_ssh_config() {
 #[test]
 fn a_stale_gitmodules_entry_without_a_gitlink_is_ignored_as_git_does() {
     let s = Setup::new("ed25519");
-    let c = Craft::new(&s.bare);
-    let readme = c.blob(b"# readme\n");
-    let inner = c.publish(&c.tree(&[(FILE, b"README.md", &readme)]));
-    c.branch("inner", &inner);
-    let gitmodules = c.blob(
-        format!(
+    publish_with_submodule(
+        &s,
+        &format!(
             "[submodule \"real\"]\n\tpath = sub\n\turl = {0}\n[submodule \"old\"]\n\tpath = removed\n\turl = {0}\n",
             s.url
-        )
-        .as_bytes(),
+        ),
     );
-    let root = c.tree(&[
-        (FILE, b".gitmodules", &gitmodules),
-        (FILE, b"README.md", &readme),
-        (GITLINK, b"sub", &inner),
-    ]);
-    c.publish(&root);
     let dest = s.dest("ours");
     s.clone(&[dest.to_str().unwrap(), "--recurse-submodules"])
         .ok();
