@@ -110,32 +110,16 @@ fn trees_with_names_that_leave_the_clone_are_refused_like_git() {
     );
 
     // One name holding slashes: `../../x`, `d/../../../x`, an absolute name, `.git/hooks/...`.
-    for (label, entry) in [
-        ("slashes", format!("../../{}", canary(&s, "slashes"))),
-        ("deep", format!("d/../../../{}", canary(&s, "deep"))),
-        ("absolute", format!("/tmp/{}", canary(&s, "absolute"))),
-        ("hook-name", ".git/hooks/post-checkout".to_owned()),
-    ] {
-        let root = c.tree(&[
-            (FILE, b"README.md", &readme),
-            (EXEC, entry.as_bytes(), &data),
-            (TREE, b"pad", &pad),
-        ]);
-        c.publish(&root);
-        assert_refused(
-            &s,
-            &Refused {
-                rule: "holding `/`",
-                path: &entry,
-                git_says: Some("invalid path"),
-                absent: vec![
-                    parent.join(canary(&s, label)),
-                    Path::new("/tmp").join(canary(&s, label)),
-                ],
-                extra: &[],
-            },
-        );
-    }
+    refuses_names_with_slashes(
+        &s,
+        (EXEC, &data),
+        &[
+            ("slashes", format!("../../{}", canary(&s, "slashes"))),
+            ("deep", format!("d/../../../{}", canary(&s, "deep"))),
+            ("absolute", format!("/tmp/{}", canary(&s, "absolute"))),
+            ("hook-name", ".git/hooks/post-checkout".to_owned()),
+        ],
+    );
 
     // `.` as a tree name, then a path through it.
     let name = canary(&s, "dot");
@@ -276,27 +260,41 @@ fn a_symlinked_gitmodules_and_gitlinks_that_leave_the_clone_are_refused() {
     );
 
     // Gitlink entries named `../../x` and `/abs/x`.
-    let pad = padding(&c);
     let any_commit = c.publish(&c.tree(&[(FILE, b"README.md", &readme)]));
-    for (label, entry) in [
-        ("gitlink-up", format!("../../{}", canary(&s, "gitlink-up"))),
-        ("gitlink-abs", format!("/tmp/{}", canary(&s, "gitlink-abs"))),
-    ] {
+    refuses_names_with_slashes(
+        &s,
+        (GITLINK, &any_commit),
+        &[
+            ("gitlink-up", format!("../../{}", canary(&s, "gitlink-up"))),
+            ("gitlink-abs", format!("/tmp/{}", canary(&s, "gitlink-abs"))),
+        ],
+    );
+}
+
+/// Serves, for each `(label, name)`, a tree holding one entry of `mode` and `id` under a name
+/// with slashes (beside a README and the padding), and asserts the clone is refused like git's
+/// and that the canary `label` appeared neither beside the sandbox nor in `/tmp`.
+fn refuses_names_with_slashes(s: &Setup, (mode, id): (&str, &str), names: &[(&str, String)]) {
+    let c = Craft::new(&s.bare);
+    let readme = c.blob(b"# readme\n");
+    let pad = padding(&c);
+    let parent = s.sb.root.path().parent().unwrap();
+    for (label, entry) in names {
         let root = c.tree(&[
             (FILE, b"README.md", &readme),
-            (GITLINK, entry.as_bytes(), &any_commit),
+            (mode, entry.as_bytes(), id),
             (TREE, b"pad", &pad),
         ]);
         c.publish(&root);
         assert_refused(
-            &s,
+            s,
             &Refused {
                 rule: "holding `/`",
-                path: &entry,
+                path: entry,
                 git_says: Some("invalid path"),
                 absent: vec![
-                    s.sb.root.path().parent().unwrap().join(canary(&s, label)),
-                    Path::new("/tmp").join(canary(&s, label)),
+                    parent.join(canary(s, label)),
+                    Path::new("/tmp").join(canary(s, label)),
                 ],
                 extra: &[],
             },

@@ -30,6 +30,13 @@ fn capped(mut cmd: Command) -> Command {
     cmd
 }
 
+/// keyclone with these arguments under the 2 GiB cap.
+fn run_capped(sb: &Sandbox, args: &[&str]) -> Out {
+    let mut c = sb.cmd();
+    c.args(args);
+    sb.run_cmd(capped(c))
+}
+
 /// A repository with one commit, and the sandbox it lives in.
 fn repo() -> (Sandbox, PathBuf) {
     let sb = Sandbox::new();
@@ -199,11 +206,7 @@ fn an_index_header_claiming_billions_of_entries_allocates_nothing_of_that_size()
 fn a_key_or_config_that_never_ends_is_refused_with_what_and_why() {
     let sb = Sandbox::new();
     // --key /dev/zero: a character device, not a key file.
-    let out = sb.run_cmd(capped({
-        let mut c = sb.cmd();
-        c.args(["pubkey", "--key", "/dev/zero"]);
-        c
-    }));
+    let out = run_capped(&sb, &["pubkey", "--key", "/dev/zero"]);
     out.code(5)
         .stderr_has("/dev/zero")
         .stderr_has("not a regular file");
@@ -227,25 +230,20 @@ fn a_key_or_config_that_never_ends_is_refused_with_what_and_why() {
 
     // keyclone's config naming /dev/zero as the clone key.
     let cfg = sb.secret_file("config.toml", "[clone]\nkey = \"/dev/zero\"\n");
-    let out = sb.run_cmd(capped({
-        let mut c = sb.cmd();
-        c.args([
+    let out = run_capped(
+        &sb,
+        &[
             "--config",
             cfg.to_str().unwrap(),
             "clone",
             "ssh://git@127.0.0.1:1/r.git",
             "--non-interactive",
-        ]);
-        c
-    }));
+        ],
+    );
     out.code(5).stderr_has("/dev/zero");
 
     // The config file itself is /dev/zero.
-    let out = sb.run_cmd(capped({
-        let mut c = sb.cmd();
-        c.args(["--config", "/dev/zero", "pubkey"]);
-        c
-    }));
+    let out = run_capped(&sb, &["--config", "/dev/zero", "pubkey"]);
     out.code(5)
         .stderr_has("/dev/zero")
         .stderr_has("not a regular file");
@@ -254,11 +252,7 @@ fn a_key_or_config_that_never_ends_is_refused_with_what_and_why() {
     std::fs::create_dir_all(sb.ssh_dir()).unwrap();
     std::fs::set_permissions(sb.ssh_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
     std::os::unix::fs::symlink("/dev/zero", sb.ssh_dir().join("known_hosts")).unwrap();
-    let out = sb.run_cmd(capped({
-        let mut c = sb.cmd();
-        c.args(["trust", "127.0.0.1:1", "--accept-new"]);
-        c
-    }));
+    let out = run_capped(&sb, &["trust", "127.0.0.1:1", "--accept-new"]);
     out.code(5)
         .stderr_has("known_hosts")
         .stderr_has("not a regular file");

@@ -77,7 +77,7 @@ fn write_writes_what_init_writes_and_show_prints_the_block() {
     // `write` for the same host, user and key: the same bytes.
     std::fs::remove_file(w.ssh_config()).unwrap();
     let target = format!("127.0.0.1:{}", w.sshd.port);
-    w.sb.run(&[
+    let write = [
         "ssh-config",
         "write",
         &target,
@@ -86,27 +86,15 @@ fn write_writes_what_init_writes_and_show_prints_the_block() {
         "--key",
         key.to_str().unwrap(),
         "--yes",
-    ])
-    .ok()
-    .stderr_has("Updated");
+    ];
+    w.sb.run(&write).ok().stderr_has("Updated");
     assert_eq!(std::fs::read_to_string(w.ssh_config()).unwrap(), by_init);
     let g = ssh_g(&w.sb.home, &w.ssh_config(), "127.0.0.1");
     assert!(g.contains(&format!("port {}", w.sshd.port)), "{g}");
     assert!(g.contains("identitiesonly yes"), "{g}");
 
     // Again: nothing to write.
-    w.sb.run(&[
-        "ssh-config",
-        "write",
-        &target,
-        "--user",
-        &w.sshd.user,
-        "--key",
-        key.to_str().unwrap(),
-        "--yes",
-    ])
-    .ok()
-    .stderr_has("nothing to write");
+    w.sb.run(&write).ok().stderr_has("nothing to write");
     assert_eq!(std::fs::read_to_string(w.ssh_config()).unwrap(), by_init);
 }
 
