@@ -17,7 +17,9 @@ pub const USER: &str = "USER";
 pub const LOGNAME: &str = "LOGNAME";
 /// Set inside tmux: OSC 52 must be wrapped in a tmux passthrough sequence.
 pub const TMUX: &str = "TMUX";
-/// The ssh-agent socket: a key the agent holds needs no passphrase.
+/// The ssh-agent socket: a key the agent holds needs no passphrase. keyclone's own agent client
+/// (`ssh::agent::Agent::from_env`) takes it from this snapshot; libssh2 and libgit2 read the
+/// process's copy of the same variable.
 pub const SSH_AUTH_SOCK: &str = "SSH_AUTH_SOCK";
 /// Any value turns colour off (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";

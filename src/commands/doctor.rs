@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use crate::context::Ctx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::files;
-use crate::ops::survey::{agent_socket, find_keys};
+use crate::ops::survey::find_keys;
 use crate::providers::{Endpoint, ProviderKind};
 use crate::secrets;
 use crate::ssh::agent;
@@ -90,9 +90,9 @@ pub fn run(ctx: &mut Ctx, args: DoctorArgs) -> Result<()> {
     let block = check_config(ctx, &mut r);
     check_keys(ctx, &mut r, &block);
     check_known_hosts(ctx, &mut r);
-    let socket = agent_socket(ctx);
-    let reachable = socket.as_deref().is_some_and(agent::client::reachable);
-    check_agent(&mut r, socket.as_deref(), reachable);
+    let agent = agent::Agent::from_env(&ctx.env);
+    let reachable = agent.as_ref().is_some_and(agent::Agent::reachable);
+    check_agent(&mut r, agent.as_ref().map(agent::Agent::socket), reachable);
     check_keyring(&mut r, &secrets::keyring_works(&ctx.env));
     if !args.offline {
         check_network(ctx, &args, &mut r, &block)?;

@@ -19,7 +19,7 @@ use crate::ops::host;
 use crate::ops::key::{self as keyops, NewKey, ShowPublic, auth_for};
 use crate::ops::login_name;
 use crate::ops::ssh_config;
-use crate::ops::survey::{FoundKey, Survey, agent_socket, survey};
+use crate::ops::survey::{FoundKey, Survey, survey};
 use crate::ops::workspace::{CloneOptions, clone_into};
 use crate::providers::Provider;
 use crate::secrets::{self, NewPassphraseArgs, Passphrase, Unlock, UnlockArgs};
@@ -644,7 +644,7 @@ fn reuse_key(ctx: &mut Ctx, args: &InitArgs, t: &Target, path: &Path) -> Result<
         path.display(),
         key::fingerprint(&public)
     ));
-    let in_agent = agent_socket(ctx).is_some() && agent::holds(&public);
+    let in_agent = agent::Agent::from_env(&ctx.env).is_some_and(|a| a.holds(&public));
     let encrypted = private.is_encrypted();
     let unlocked = if !encrypted {
         Some((private.clone(), None))
@@ -686,7 +686,7 @@ fn cache_passphrase(ctx: &mut Ctx, args: &InitArgs, c: &Chosen, s: &Survey) -> R
     if !c.encrypted {
         return Ok("not needed (no passphrase)".into());
     }
-    if s.agent && agent::holds(&c.public) {
+    if s.agent && agent::Agent::from_env(&ctx.env).is_some_and(|a| a.holds(&c.public)) {
         return Ok("ssh-agent already holds the key".into());
     }
     let Some((decrypted, Some(pass))) = &c.unlocked else {
@@ -743,8 +743,9 @@ fn cache_passphrase(ctx: &mut Ctx, args: &InitArgs, c: &Chosen, s: &Survey) -> R
             }
         },
         Cache::Agent => {
-            let sock = agent_socket(ctx).ok_or_else(|| Error::internal("agent socket vanished"))?;
-            agent::client::add(&sock, decrypted, None)?;
+            let agent = agent::Agent::from_env(&ctx.env)
+                .ok_or_else(|| Error::internal("agent socket vanished"))?;
+            agent.add(decrypted, None)?;
             ctx.ui.info("ssh-agent holds the key now (until it stops).");
             Ok("ssh-agent".into())
         }

@@ -26,7 +26,6 @@ use crate::ops::host::approve_host;
 use crate::ops::key::{self as keyops, NewKey, ShowPublic};
 use crate::ops::now_stamps;
 use crate::ops::rotation::{State, Step, read_state, staging_path, state_path, write_state};
-use crate::ops::survey::agent_socket;
 use crate::providers::Provider;
 use crate::secrets::{self, NewPassphraseArgs, Passphrase, Unlock, UnlockArgs};
 use crate::ssh::agent;
@@ -586,8 +585,8 @@ fn references(ctx: &mut Ctx, args: &RotateArgs, state: &State) -> Result<Vec<Str
     let old_public = PublicKey::from_openssh(&state.old_public)
         .map_err(|e| Error::internal("the recorded old key cannot be read").with_source(e))?;
     let keyring_had = secrets::keyring_passphrase(&ctx.env, &state.key).is_some();
-    let agent = agent_socket(ctx).filter(|s| agent::client::reachable(s));
-    let agent_had = agent.is_some() && agent::holds(&old_public);
+    let agent = agent::Agent::from_env(&ctx.env).filter(agent::Agent::reachable);
+    let agent_had = agent.as_ref().is_some_and(|a| a.holds(&old_public));
     if !keyring_had && !agent_had {
         return Ok(done);
     }
@@ -609,11 +608,11 @@ fn references(ctx: &mut Ctx, args: &RotateArgs, state: &State) -> Result<Vec<Str
             }
         }
     }
-    if let Some(sock) = &agent
+    if let Some(agent) = &agent
         && agent_had
     {
-        agent::client::add(sock, &decrypted, None)?;
-        agent::client::remove(sock, &old_public)?;
+        agent.add(&decrypted, None)?;
+        agent.remove(&old_public)?;
         done.push("ssh-agent now holds the new key instead of the old one.".to_owned());
     }
     Ok(done)

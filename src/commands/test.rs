@@ -7,13 +7,12 @@ use std::time::Duration;
 use crate::commands::NetArgs;
 use crate::context::Ctx;
 use crate::error::{Error, ErrorKind, Result};
-use crate::git::clone::{self, HostCheck};
-use crate::ops::access::{explain_auth, ssh_remote};
+use crate::git::clone;
+use crate::ops::access::{self, explain_auth, ssh_remote};
 use crate::ops::host::{approve_host, parse_target};
 use crate::ops::key::auth_for;
 use crate::secrets::{Unlock, UnlockArgs};
 use crate::ssh::known_hosts;
-use crate::ssh::probe;
 
 /// Check that a host is verified and accepts your key; list a repository's refs.
 ///
@@ -70,12 +69,7 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
             &args.user,
         )?;
         let (host_key, files) = approve_host(ctx, &url.host, port, timeout)?;
-        let check = HostCheck {
-            approved: (url.host.clone(), port, host_key),
-            files: &files,
-            registry: &ctx.registry,
-        };
-        let refs = clone::list_refs(&url, &auth, &check)
+        let refs = access::list_refs(ctx, &url, (&url.host, port), &auth, &host_key, &files)
             .map_err(|e| explain_auth(e, provider.as_ref(), &auth.key, org.as_deref()))?;
         if ctx.ui.json() {
             return ctx.ui.json_value(&serde_json::json!({
@@ -110,9 +104,8 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
         &args.user,
     )?;
     let (host_key, _) = approve_host(ctx, &host, port, timeout)?;
-    let login = auth.login_key();
     let who = known_hosts::display_host(&host, port);
-    let accepted = probe::check_login(&host, port, timeout, &host_key, &args.user, login)?;
+    let accepted = access::login((&host, port), &args.user, timeout, &auth, &host_key)?;
     let public = &auth.fingerprint;
     if !accepted {
         let e = Error::new(

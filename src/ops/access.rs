@@ -1,6 +1,7 @@
 //! Access: the SSH remote for what the user gave, and the access check ("is the key
 //! accepted?") that `test`, `init` and `rotate` share: list the repository's refs (like
-//! `git ls-remote`), or log in (like `ssh -T`) when there is no repository.
+//! `git ls-remote`, [`list_refs`]), or log in (like `ssh -T`, [`login`]) when there is no
+//! repository. `test` reports what they found; `init` and `rotate` ask [`accepted`].
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use ssh_key::PublicKey;
 
 use crate::context::Ctx;
 use crate::error::{Error, ErrorKind, Result};
-use crate::git::clone::{self as gitclone, Auth, HostCheck};
+use crate::git::clone::{self as gitclone, Auth, HostCheck, RemoteRef};
 use crate::git::remote::{RemoteUrl, redact};
 use crate::providers::Provider;
 use crate::ssh::known_hosts::KnownHosts;
@@ -87,6 +88,37 @@ pub(crate) enum Access<'a> {
     },
 }
 
+/// Lists the repository's refs (like `git ls-remote`) through the approved endpoint
+/// `host`:`port`, whose key is `host_key` (`files`: the known_hosts files, for other hosts).
+/// A key the server does not accept is an `Auth` error.
+pub(crate) fn list_refs(
+    ctx: &Ctx,
+    url: &RemoteUrl,
+    (host, port): (&str, u16),
+    auth: &Auth,
+    host_key: &PublicKey,
+    files: &[KnownHosts],
+) -> Result<Vec<RemoteRef>> {
+    let check = HostCheck {
+        approved: (host.to_owned(), port, host_key.clone()),
+        files,
+        registry: &ctx.registry,
+    };
+    gitclone::list_refs(url, auth, &check)
+}
+
+/// Logs in as `user` (like `ssh -T`) to `host`:`port`, which must present `host_key`. Returns
+/// whether the server accepted the key.
+pub(crate) fn login(
+    (host, port): (&str, u16),
+    user: &str,
+    timeout: Duration,
+    auth: &Auth,
+    host_key: &PublicKey,
+) -> Result<bool> {
+    probe::check_login(host, port, timeout, host_key, user, auth.login_key())
+}
+
 /// Whether the server accepts the key, the host already approved (`host_key`, `files`): an
 /// authentication failure is `false`, other failures are errors.
 pub(crate) fn accepted(
@@ -98,19 +130,14 @@ pub(crate) fn accepted(
 ) -> Result<bool> {
     let r = match to {
         Access::Repo { url, host, port } => {
-            let check = HostCheck {
-                approved: ((*host).to_owned(), *port, host_key.clone()),
-                files,
-                registry: &ctx.registry,
-            };
-            gitclone::list_refs(url, auth, &check).map(|_| true)
+            list_refs(ctx, url, (host, *port), auth, host_key, files).map(|_| true)
         }
         Access::Login {
             host,
             port,
             user,
             timeout,
-        } => probe::check_login(host, *port, *timeout, host_key, user, auth.login_key()),
+        } => login((host, *port), user, *timeout, auth, host_key),
     };
     match r {
         Ok(ok) => Ok(ok),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::context::Ctx;
-use crate::env::{SSH_AUTH_SOCK, TMUX};
+use crate::env::TMUX;
 use crate::error::{Error, ErrorKind, Result};
 use crate::files::{self, DirState, NewFile, Occupant};
 use crate::git::clone::Auth;
@@ -111,8 +111,7 @@ pub(crate) fn auth_for(
     default_user: &str,
 ) -> Result<Auth> {
     let (path, private) = load_key(ctx, key, provider)?;
-    let agent_has =
-        ctx.env.get_nonempty(SSH_AUTH_SOCK).is_some() && agent::holds(private.public_key());
+    let agent_has = agent::Agent::from_env(&ctx.env).is_some_and(|a| a.holds(private.public_key()));
     let unlock = match ctx.remembered(&path) {
         Some(p) if !agent_has && private.decrypt(p.expose().as_bytes()).is_ok() => {
             secrets::Unlock::Passphrase(p.clone())

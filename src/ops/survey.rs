@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use ssh_key::PrivateKey;
 
 use crate::context::Ctx;
-use crate::env::SSH_AUTH_SOCK;
 use crate::files;
 use crate::secrets;
 use crate::ssh::agent;
@@ -112,14 +111,10 @@ pub fn survey(ctx: &Ctx) -> Survey {
             .err()
             .map(|e| e.message().to_owned()),
         keys: find_keys(ctx),
-        agent: agent_socket(ctx).is_some_and(|s| agent::client::reachable(&s)),
+        agent: agent::Agent::from_env(&ctx.env).is_some_and(|a| a.reachable()),
         keyring: secrets::keyring_works(&ctx.env),
         code_share: home.join(workspace::AZUREML_CODE_SHARE).is_dir(),
         git_name,
         git_email,
     }
-}
-
-pub(crate) fn agent_socket(ctx: &Ctx) -> Option<PathBuf> {
-    ctx.env.get_nonempty(SSH_AUTH_SOCK).map(PathBuf::from)
 }

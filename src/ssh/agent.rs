@@ -1,85 +1,100 @@
-//! ssh-agent: does it hold a given key? (libssh2's agent client; the socket comes from
-//! `SSH_AUTH_SOCK`.)
+//! The one ssh-agent client: the socket comes from `SSH_AUTH_SOCK` in the [`Env`] snapshot, and
+//! keyclone speaks the agent protocol (draft-miller-ssh-agent) over it to ask which keys the
+//! agent holds, to add a decrypted key and to remove one. (OpenSSH's `ssh-add` would need the
+//! passphrase on a terminal or through `SSH_ASKPASS`; keyclone already holds the decrypted key.)
+//!
+//! The agent's answers are untrusted input: a message is at most 256 KiB (OpenSSH's limit), a
+//! key list at most 2048 keys, and a string that runs past the end of its message is refused.
+//!
+//! libssh2 (`userauth_agent`, the login check) and libgit2 (`Cred::ssh_key_from_agent`, clones
+//! and ref listings) find the agent themselves through the process's own `SSH_AUTH_SOCK`; `Env`
+//! is a snapshot of that variable taken at start-up, so both reach the same agent.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ssh_encoding::Encode;
-use ssh_key::PublicKey;
+use ssh_key::{PrivateKey, PublicKey};
+use zeroize::Zeroizing;
 
-/// Whether the running agent holds `key`. Any failure (no agent, locked agent) means no.
-pub fn holds(key: &PublicKey) -> bool {
-    let mut blob = Vec::new();
-    if key.key_data().encode(&mut blob).is_err() {
-        return false;
-    }
-    let Ok(session) = ssh2::Session::new() else {
-        return false;
-    };
-    let Ok(mut agent) = session.agent() else {
-        return false;
-    };
-    if agent.connect().is_err() || agent.list_identities().is_err() {
-        return false;
-    }
-    let found = agent
-        .identities()
-        .map(|ids| ids.iter().any(|id| id.blob() == blob.as_slice()))
-        .unwrap_or(false);
-    let _ = agent.disconnect();
-    found
+use crate::env::{Env, SSH_AUTH_SOCK};
+use crate::error::{Error, ErrorKind, Result};
+
+const FAILURE: u8 = 5;
+const SUCCESS: u8 = 6;
+const REQUEST_IDENTITIES: u8 = 11;
+const IDENTITIES_ANSWER: u8 = 12;
+const ADD_IDENTITY: u8 = 17;
+const REMOVE_IDENTITY: u8 = 18;
+const ADD_ID_CONSTRAINED: u8 = 25;
+const CONSTRAIN_LIFETIME: u8 = 1;
+
+/// The longest message keyclone reads from an agent (OpenSSH's `AGENT_MAX_LEN`).
+const MAX_MESSAGE: u32 = 256 * 1024;
+/// The most keys keyclone accepts in one list (OpenSSH's `MAX_AGENT_IDENTITIES`).
+const MAX_IDENTITIES: u32 = 2048;
+/// How long one request may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One key the agent holds: its public key blob (the SSH wire encoding) and its comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub blob: Vec<u8>,
+    pub comment: String,
 }
 
-/// Talks to ssh-agent over its socket (the protocol of draft-miller-ssh-agent) to add or
-/// remove a key: OpenSSH's `ssh-add` would need the passphrase on a terminal or through
-/// `SSH_ASKPASS`; keyclone already holds the decrypted key.
-pub mod client {
-    use std::io::{Read, Write};
-    use std::os::unix::net::UnixStream;
-    use std::path::Path;
-    use std::time::Duration;
+/// An ssh-agent at a socket.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    socket: PathBuf,
+}
 
-    use ssh_encoding::Encode;
-    use ssh_key::{PrivateKey, PublicKey};
-    use zeroize::Zeroizing;
+/// Why a request failed: the socket, or what the agent sent.
+enum Failure {
+    Io(&'static str, std::io::Error),
+    Malformed(&'static str),
+}
 
-    use crate::error::{Error, ErrorKind, Result};
-
-    const ADD_IDENTITY: u8 = 17;
-    const REMOVE_IDENTITY: u8 = 18;
-    const ADD_ID_CONSTRAINED: u8 = 25;
-    const CONSTRAIN_LIFETIME: u8 = 1;
-    const SUCCESS: u8 = 6;
-
-    fn agent_error(
-        what: &str,
-        socket: &Path,
-        e: impl std::error::Error + Send + Sync + 'static,
-    ) -> Error {
-        Error::new(
-            ErrorKind::Io,
-            format!("could not {what} ssh-agent at `{}`", socket.display()),
-        )
-        .with_source(e)
-        .hint("start an agent with `eval \"$(ssh-agent)\"` in this shell, then run the same command again")
+impl Agent {
+    /// The agent `SSH_AUTH_SOCK` names; `None` when it is unset or empty.
+    pub fn from_env(env: &Env) -> Option<Agent> {
+        env.get_nonempty(SSH_AUTH_SOCK).map(|s| Agent {
+            socket: PathBuf::from(s),
+        })
     }
 
-    fn request(socket: &Path, body: &[u8]) -> Result<u8> {
-        let mut s = UnixStream::connect(socket).map_err(|e| agent_error("reach", socket, e))?;
-        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-        let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
-        let len =
-            u32::try_from(body.len()).map_err(|_| Error::internal("agent message too long"))?;
-        let mut msg = Zeroizing::new(Vec::with_capacity(body.len() + 4));
-        msg.extend_from_slice(&len.to_be_bytes());
-        msg.extend_from_slice(body);
-        s.write_all(&msg)
-            .map_err(|e| agent_error("talk to", socket, e))?;
-        let mut head = [0u8; 5];
-        s.read_exact(&mut head)
-            .map_err(|e| agent_error("read the answer of", socket, e))?;
-        Ok(head[4])
+    /// The socket path, for messages.
+    pub fn socket(&self) -> &Path {
+        &self.socket
     }
 
-    /// Adds a decrypted key, kept for `lifetime` (None: until the agent stops).
-    pub fn add(socket: &Path, key: &PrivateKey, lifetime: Option<u32>) -> Result<()> {
+    /// Whether something answers on the socket.
+    pub fn reachable(&self) -> bool {
+        UnixStream::connect(&self.socket).is_ok()
+    }
+
+    /// The keys the agent holds.
+    pub fn identities(&self) -> Result<Vec<Identity>> {
+        let answer = self
+            .request(&[REQUEST_IDENTITIES])
+            .map_err(|f| self.error(f))?;
+        parse_identities(&answer).map_err(|why| self.error(Failure::Malformed(why)))
+    }
+
+    /// Whether the agent holds `key`. Any failure (no agent, a broken answer) means no.
+    pub fn holds(&self, key: &PublicKey) -> bool {
+        let mut blob = Vec::new();
+        if key.key_data().encode(&mut blob).is_err() {
+            return false;
+        }
+        self.identities()
+            .is_ok_and(|ids| ids.iter().any(|id| id.blob == blob))
+    }
+
+    /// Adds a decrypted key, kept for `lifetime` seconds (None: until the agent stops).
+    pub fn add(&self, key: &PrivateKey, lifetime: Option<u32>) -> Result<()> {
         if key.is_encrypted() {
             return Err(Error::internal("ssh-agent needs the decrypted key"));
         }
@@ -99,8 +114,9 @@ pub mod client {
             body.push(CONSTRAIN_LIFETIME);
             body.extend_from_slice(&secs.to_be_bytes());
         }
-        match request(socket, &body)? {
-            SUCCESS => Ok(()),
+        let answer = self.request(&body).map_err(|f| self.error(f))?;
+        match answer.first() {
+            Some(&SUCCESS) => Ok(()),
             _ => Err(
                 Error::new(ErrorKind::Refused, "ssh-agent refused to add the key").hint(
                     "the agent may be locked (`ssh-add -X` unlocks it) or not accept this key type",
@@ -109,8 +125,8 @@ pub mod client {
         }
     }
 
-    /// Removes a key; a key the agent does not hold is not an error.
-    pub fn remove(socket: &Path, key: &PublicKey) -> Result<bool> {
+    /// Removes a key; returns whether the agent removed it (a key it does not hold is no error).
+    pub fn remove(&self, key: &PublicKey) -> Result<bool> {
         let mut blob = Vec::new();
         key.key_data()
             .encode(&mut blob)
@@ -118,11 +134,240 @@ pub mod client {
         let mut body = vec![REMOVE_IDENTITY];
         blob.encode(&mut body)
             .map_err(|e| Error::internal("could not encode the key").with_source(e))?;
-        Ok(request(socket, &body)? == SUCCESS)
+        let answer = self.request(&body).map_err(|f| self.error(f))?;
+        Ok(answer.first() == Some(&SUCCESS))
     }
 
-    /// Whether something answers on the socket.
-    pub fn reachable(socket: &Path) -> bool {
-        UnixStream::connect(socket).is_ok()
+    /// Sends one message and reads the whole answer (its type byte first).
+    fn request(&self, body: &[u8]) -> std::result::Result<Vec<u8>, Failure> {
+        let mut s = UnixStream::connect(&self.socket).map_err(|e| Failure::Io("reach", e))?;
+        let _ = s.set_read_timeout(Some(TIMEOUT));
+        let _ = s.set_write_timeout(Some(TIMEOUT));
+        let len = u32::try_from(body.len()).map_err(|_| Failure::Malformed("request too long"))?;
+        let mut msg = Zeroizing::new(Vec::with_capacity(body.len() + 4));
+        msg.extend_from_slice(&len.to_be_bytes());
+        msg.extend_from_slice(body);
+        s.write_all(&msg).map_err(|e| Failure::Io("talk to", e))?;
+        read_message(&mut s)
+    }
+
+    fn error(&self, failure: Failure) -> Error {
+        let at = self.socket.display();
+        match failure {
+            Failure::Io(what, e) => Error::new(
+                ErrorKind::Io,
+                format!("could not {what} ssh-agent at `{at}`"),
+            )
+            .with_source(e)
+            .hint("start an agent with `eval \"$(ssh-agent)\"` in this shell, then run the same command again"),
+            Failure::Malformed(why) => Error::new(
+                ErrorKind::Io,
+                format!("ssh-agent at `{at}` sent an answer keyclone cannot use ({why})"),
+            )
+            .hint("start a new agent with `eval \"$(ssh-agent)\"` in this shell, then run the same command again"),
+        }
+    }
+}
+
+/// Reads one length-prefixed message: at least its type byte, at most [`MAX_MESSAGE`] bytes.
+fn read_message(r: &mut impl Read) -> std::result::Result<Vec<u8>, Failure> {
+    let read = |e: std::io::Error| Failure::Io("read the answer of", e);
+    let mut head = [0u8; 4];
+    r.read_exact(&mut head).map_err(read)?;
+    let len = u32::from_be_bytes(head);
+    if len == 0 {
+        return Err(Failure::Malformed("an empty message"));
+    }
+    if len > MAX_MESSAGE {
+        return Err(Failure::Malformed("a message longer than 256 KiB"));
+    }
+    let mut msg = vec![0u8; len as usize];
+    r.read_exact(&mut msg).map_err(read)?;
+    Ok(msg)
+}
+
+/// A cursor over a message that refuses to read past its end.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], &'static str> {
+        if n > self.0.len() {
+            return Err("a truncated message");
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> std::result::Result<u32, &'static str> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn string(&mut self) -> std::result::Result<&'a [u8], &'static str> {
+        let len = self.u32()?;
+        self.take(usize::try_from(len).map_err(|_| "a truncated message")?)
+    }
+}
+
+/// The keys in an answer to `REQUEST_IDENTITIES` (the message, its type byte first).
+fn parse_identities(msg: &[u8]) -> std::result::Result<Vec<Identity>, &'static str> {
+    let mut c = Cursor(msg);
+    match c.take(1)?[0] {
+        IDENTITIES_ANSWER => {}
+        FAILURE => return Err("it refused to list its keys"),
+        _ => return Err("not a list of keys"),
+    }
+    let count = c.u32()?;
+    if count > MAX_IDENTITIES {
+        return Err("more than 2048 keys");
+    }
+    // Each key takes at least two length fields: a count the message cannot hold is a lie.
+    if count as usize > c.0.len() / 8 {
+        return Err("a truncated message");
+    }
+    let mut out = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let blob = c.string()?.to_vec();
+        let comment = String::from_utf8_lossy(c.string()?).into_owned();
+        out.push(Identity { blob, comment });
+    }
+    if !c.0.is_empty() {
+        return Err("bytes after the key list");
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(out: &mut Vec<u8>, s: &[u8]) {
+        out.extend_from_slice(&u32::try_from(s.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(s);
+    }
+
+    fn answer(keys: &[(&[u8], &str)]) -> Vec<u8> {
+        let mut m = vec![IDENTITIES_ANSWER];
+        m.extend_from_slice(&u32::try_from(keys.len()).unwrap().to_be_bytes());
+        for (blob, comment) in keys {
+            string(&mut m, blob);
+            string(&mut m, comment.as_bytes());
+        }
+        m
+    }
+
+    #[test]
+    fn a_good_answer_lists_every_key_with_its_comment() {
+        let ids = parse_identities(&answer(&[(b"blob-1", "a@h"), (b"blob-2", "")])).unwrap();
+        assert_eq!(
+            ids,
+            vec![
+                Identity {
+                    blob: b"blob-1".to_vec(),
+                    comment: "a@h".into()
+                },
+                Identity {
+                    blob: b"blob-2".to_vec(),
+                    comment: String::new()
+                },
+            ]
+        );
+        assert_eq!(parse_identities(&answer(&[])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_truncated_answer_is_refused_wherever_it_stops() {
+        let full = answer(&[(b"blob-1", "a@h")]);
+        for cut in 0..full.len() {
+            assert!(parse_identities(&full[..cut]).is_err(), "cut at {cut}");
+        }
+        // A string whose length runs past the end.
+        let mut m = vec![IDENTITIES_ANSWER, 0, 0, 0, 1];
+        m.extend_from_slice(&u32::MAX.to_be_bytes());
+        m.extend_from_slice(&[0; 8]);
+        assert_eq!(parse_identities(&m), Err("a truncated message"));
+        let mut extra = full.clone();
+        extra.push(0);
+        assert_eq!(parse_identities(&extra), Err("bytes after the key list"));
+    }
+
+    #[test]
+    fn an_absurd_count_is_refused_before_anything_is_allocated() {
+        let mut m = vec![IDENTITIES_ANSWER];
+        m.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(parse_identities(&m), Err("more than 2048 keys"));
+        // Within the cap but more than the message can hold.
+        let mut m = vec![IDENTITIES_ANSWER];
+        m.extend_from_slice(&2048u32.to_be_bytes());
+        m.extend_from_slice(&[0; 16]);
+        assert_eq!(parse_identities(&m), Err("a truncated message"));
+    }
+
+    #[test]
+    fn another_answer_type_is_not_a_key_list() {
+        assert_eq!(
+            parse_identities(&[FAILURE]),
+            Err("it refused to list its keys")
+        );
+        assert_eq!(
+            parse_identities(&[SUCCESS, 0, 0, 0, 0]),
+            Err("not a list of keys")
+        );
+    }
+
+    fn malformed(r: std::result::Result<Vec<u8>, Failure>) -> &'static str {
+        match r {
+            Err(Failure::Malformed(why)) => why,
+            Err(Failure::Io(what, e)) => panic!("io: {what}: {e}"),
+            Ok(m) => panic!("read {m:?}"),
+        }
+    }
+
+    #[test]
+    fn a_message_is_read_whole_and_bounded() {
+        let mut wire = vec![0, 0, 0, 3, SUCCESS, 1, 2, 0xff];
+        let msg = read_message(&mut wire.as_slice()).ok().unwrap();
+        assert_eq!(msg, vec![SUCCESS, 1, 2]);
+        wire.truncate(6);
+        assert!(matches!(
+            read_message(&mut wire.as_slice()),
+            Err(Failure::Io(..))
+        ));
+        let oversize = (MAX_MESSAGE + 1).to_be_bytes();
+        assert_eq!(
+            malformed(read_message(&mut oversize.as_slice())),
+            "a message longer than 256 KiB"
+        );
+        assert_eq!(
+            malformed(read_message(&mut [0u8, 0, 0, 0].as_slice())),
+            "an empty message"
+        );
+    }
+
+    #[test]
+    fn the_agent_comes_from_a_non_empty_ssh_auth_sock() {
+        assert!(Agent::from_env(&Env::default()).is_none());
+        assert!(Agent::from_env(&Env::from_pairs([(SSH_AUTH_SOCK, "")])).is_none());
+        let a = Agent::from_env(&Env::from_pairs([(SSH_AUTH_SOCK, "/tmp/a.sock")])).unwrap();
+        assert_eq!(a.socket(), Path::new("/tmp/a.sock"));
+    }
+
+    #[test]
+    fn no_agent_holds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Agent::from_env(&Env::from_pairs([(
+            SSH_AUTH_SOCK,
+            dir.path().join("none.sock").to_str().unwrap(),
+        )]))
+        .unwrap();
+        assert!(!a.reachable());
+        let e = a.identities().unwrap_err();
+        assert!(
+            e.message().starts_with("could not reach ssh-agent at"),
+            "{e}"
+        );
+        let key = PrivateKey::random(&mut rand_core::OsRng, ssh_key::Algorithm::Ed25519).unwrap();
+        assert!(!a.holds(key.public_key()));
     }
 }

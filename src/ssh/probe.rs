@@ -1,7 +1,10 @@
-//! Asks an SSH server for its host key: TCP connect and the SSH key exchange through libssh2,
-//! no authentication. Bounded by a timeout; a server that is not SSH, or that hangs up, is a
-//! clear error.
+//! The one connection probe: [`connect`] (DNS, then every address in turn, with the same hints
+//! for every caller) and one SSH key exchange through libssh2 on top of it. `trust` asks for the
+//! host key ([`fetch_host_key`]), `test`, `init` and `rotate` log in ([`check_login`]), `doctor`
+//! asks whether an SSH server answers ([`reachable`]). Bounded by a timeout; a server that is
+//! not SSH, or that hangs up, is a clear error.
 
+use std::io::Read;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -50,15 +53,28 @@ pub fn host_key_preference(known_algorithms: &[String]) -> String {
     order.join(",")
 }
 
-/// Connects to `host`:`port` and returns the host key the server presents.
-pub fn fetch_host_key(
-    host: &str,
-    port: u16,
-    timeout: Duration,
-    preference: &str,
-) -> Result<PublicKey> {
-    let who = format!("{host}:{port}");
-    let net = |what: String| Error::new(ErrorKind::Network, what);
+fn who(host: &str, port: u16) -> String {
+    format!("{host}:{port}")
+}
+
+fn net(what: String) -> Error {
+    Error::new(ErrorKind::Network, what)
+}
+
+/// The error for `who` when no address took the connection (`last`: the last address's cause).
+fn not_connected(who: &str, last: Option<std::io::Error>) -> Error {
+    let mut e = net(format!("could not connect to {who}"));
+    if let Some(cause) = last {
+        e = e.with_source(cause);
+    }
+    e.hint("check the host and the port; a firewall may block port 22")
+        .hint("GitHub and GitLab also answer on port 443: `ssh.github.com:443`, `altssh.gitlab.com:443`")
+}
+
+/// Opens a TCP connection to `host`:`port`: looks the name up, then tries every address in
+/// turn, each within `timeout`. Reads and writes on the stream time out after `timeout` too.
+pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
+    let who = who(host, port);
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
         .map_err(|e| {
@@ -68,27 +84,58 @@ pub fn fetch_host_key(
         })?
         .collect();
     let mut last = None;
-    let mut stream = None;
     for addr in &addrs {
         match TcpStream::connect_timeout(addr, timeout) {
             Ok(s) => {
-                stream = Some(s);
-                break;
+                let _ = s.set_read_timeout(Some(timeout));
+                let _ = s.set_write_timeout(Some(timeout));
+                return Ok(s);
             }
             Err(e) => last = Some(e),
         }
     }
-    let Some(stream) = stream else {
-        let mut e = net(format!("could not connect to {who}"));
-        if let Some(cause) = last {
-            e = e.with_source(cause);
-        }
-        return Err(e
-            .hint("check the host and the port; a firewall may block port 22")
-            .hint("GitHub and GitLab also answer on port 443: `ssh.github.com:443`, `altssh.gitlab.com:443`"));
-    };
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
+    Err(not_connected(&who, last))
+}
+
+/// What the first four bytes from a server say: an SSH server greets with `SSH-`.
+fn judge_banner(who: &str, read: std::io::Result<[u8; 4]>) -> Result<()> {
+    match read {
+        Ok(head) if &head == b"SSH-" => Ok(()),
+        Ok(_) => Err(net(format!(
+            "something answered on {who} that is not an SSH server"
+        ))
+        .hint("check that the host and port are those of the Git server's SSH service")),
+        Err(e) => Err(
+            net(format!("{who} took the connection but sent no SSH banner"))
+                .with_source(e)
+                .hint("check that the host and port are those of the Git server's SSH service"),
+        ),
+    }
+}
+
+/// Whether an SSH server answers on `host`:`port`: [`connect`], then its banner (`SSH-`),
+/// without a key exchange. For `doctor`'s network check.
+pub fn reachable(host: &str, port: u16, timeout: Duration) -> Result<()> {
+    let mut stream = connect(host, port, timeout)?;
+    let mut head = [0u8; 4];
+    let read = stream.read_exact(&mut head).map(|()| head);
+    judge_banner(&who(host, port), read)
+}
+
+/// A finished key exchange: the session (not authenticated) and the host key it showed.
+struct Handshake {
+    session: ssh2::Session,
+    host_key: PublicKey,
+}
+
+/// The SSH key exchange on `stream` with `preference` (see [`host_key_preference`]), no
+/// authentication.
+fn handshake(
+    who: &str,
+    stream: TcpStream,
+    preference: &str,
+    timeout: Duration,
+) -> Result<Handshake> {
     let mut session = ssh2::Session::new()
         .map_err(|e| Error::internal("could not start libssh2").with_source(e))?;
     session.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
@@ -104,20 +151,35 @@ pub fn fetch_host_key(
             "{who} completed the handshake but showed no host key"
         ))
     })?;
-    let key = PublicKey::from_bytes(blob).map_err(|e| {
+    let host_key = PublicKey::from_bytes(blob).map_err(|e| {
         Error::new(
             ErrorKind::HostKey,
             format!("{who} presented a host key keyclone cannot read"),
         )
         .with_source(e)
     })?;
-    let _ = session.disconnect(None, "keyclone: host key checked", None);
-    Ok(key)
+    Ok(Handshake { session, host_key })
 }
 
+/// Connects to `host`:`port` and returns the host key the server presents.
+pub fn fetch_host_key(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    preference: &str,
+) -> Result<PublicKey> {
+    let stream = connect(host, port, timeout)?;
+    let done = handshake(&who(host, port), stream, preference, timeout)?;
+    let _ = done
+        .session
+        .disconnect(None, "keyclone: host key checked", None);
+    Ok(done.host_key)
+}
 /// How to present the key when logging in.
 #[derive(Debug, Clone, Copy)]
 pub enum LoginKey<'a> {
+    /// Through ssh-agent. libssh2 finds the agent through the process's `SSH_AUTH_SOCK`, which
+    /// the `Env` snapshot holds too.
     Agent,
     File {
         path: &'a std::path::Path,
@@ -135,49 +197,26 @@ pub fn check_login(
     user: &str,
     key: LoginKey<'_>,
 ) -> Result<bool> {
-    let who = format!("{host}:{port}");
-    let stream = TcpStream::connect_timeout(
-        &(host, port)
-            .to_socket_addrs()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Network,
-                    format!("could not find the address of `{host}`"),
-                )
-                .with_source(e)
-            })?
-            .next()
-            .ok_or_else(|| Error::new(ErrorKind::Network, format!("`{host}` has no address")))?,
-        timeout,
-    )
-    .map_err(|e| {
-        Error::new(ErrorKind::Network, format!("could not connect to {who}")).with_source(e)
-    })?;
-    let mut session = ssh2::Session::new()
-        .map_err(|e| Error::internal("could not start libssh2").with_source(e))?;
-    session.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
-    let _ = session.method_pref(
-        ssh2::MethodType::HostKey,
-        &host_key_preference(&[expected.algorithm().as_str().to_owned()]),
-    );
-    session.set_tcp_stream(stream);
-    session.handshake().map_err(|e| {
+    let who = who(host, port);
+    let mismatch = || {
         Error::new(
-            ErrorKind::Network,
-            format!("{who} did not complete an SSH handshake"),
-        )
-        .with_source(e)
-    })?;
-    let presented = session
-        .host_key()
-        .and_then(|(b, _)| PublicKey::from_bytes(b).ok());
-    if presented.as_ref().map(|k| k.key_data()) != Some(expected.key_data()) {
-        return Err(Error::new(
             ErrorKind::HostKey,
             format!("{who} presented another host key than the one verified a moment ago; keyclone stopped"),
         )
-        .hint("someone may be intercepting the connection: do not continue; check with `keyclone trust`"));
+        .hint("someone may be intercepting the connection: do not continue; check with `keyclone trust`")
+    };
+    let stream = connect(host, port, timeout)?;
+    let preference = host_key_preference(&[expected.algorithm().as_str().to_owned()]);
+    let done = match handshake(&who, stream, &preference, timeout) {
+        Ok(done) => done,
+        // A key keyclone cannot read is not the one it verified.
+        Err(e) if e.kind() == ErrorKind::HostKey => return Err(mismatch().with_source(e)),
+        Err(e) => return Err(e),
+    };
+    if done.host_key.key_data() != expected.key_data() {
+        return Err(mismatch());
     }
+    let session = done.session;
     let _ = match key {
         LoginKey::Agent => session.userauth_agent(user),
         LoginKey::File { path, passphrase } => {
@@ -191,6 +230,9 @@ pub fn check_login(
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+    use std::net::TcpListener;
+
     use super::*;
 
     #[test]
@@ -201,5 +243,61 @@ mod tests {
             "{p}"
         );
         assert!(host_key_preference(&[]).starts_with("ssh-ed25519,"));
+    }
+
+    #[test]
+    fn an_ssh_banner_answers_and_anything_else_is_a_network_error() {
+        assert!(judge_banner("h:22", Ok(*b"SSH-")).is_ok());
+        let other = judge_banner("h:22", Ok(*b"HTTP")).unwrap_err();
+        assert_eq!(other.kind(), ErrorKind::Network);
+        assert!(other.message().contains("not an SSH server"), "{other}");
+        let silent = judge_banner(
+            "h:22",
+            Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
+        )
+        .unwrap_err();
+        assert_eq!(silent.kind(), ErrorKind::Network);
+        assert!(silent.message().contains("no SSH banner"), "{silent}");
+        assert_eq!(silent.causes().len(), 1);
+    }
+
+    #[test]
+    fn no_connection_names_the_endpoint_and_the_port_443_fallback() {
+        let e = not_connected("h:22", Some(std::io::ErrorKind::ConnectionRefused.into()));
+        assert_eq!(e.kind(), ErrorKind::Network);
+        assert_eq!(e.message(), "could not connect to h:22");
+        assert_eq!(e.causes().len(), 1);
+        assert!(e.hints().iter().any(|h| h.contains("ssh.github.com:443")));
+        assert!(e.hints().iter().any(|h| h.contains("firewall")));
+    }
+
+    /// A server on localhost that sends `greeting` to its first client.
+    fn serve(greeting: &'static [u8]) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            if let Ok((mut conn, _)) = listener.accept() {
+                let _ = conn.write_all(greeting);
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn connect_bounds_reads_and_writes_by_the_timeout() {
+        let port = serve(b"");
+        let s = connect("127.0.0.1", port, Duration::from_secs(7)).unwrap();
+        assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_secs(7)));
+        assert_eq!(s.write_timeout().unwrap(), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn reachable_tells_an_ssh_server_from_another_one() {
+        let t = Duration::from_secs(5);
+        assert!(reachable("127.0.0.1", serve(b"SSH-2.0-test\r\n"), t).is_ok());
+        let e = reachable("127.0.0.1", serve(b"HTTP/1.1 400 Bad\r\n"), t).unwrap_err();
+        assert!(e.message().contains("not an SSH server"), "{e}");
+        let e = reachable("127.0.0.1", serve(b""), t).unwrap_err();
+        assert!(e.message().contains("no SSH banner"), "{e}");
     }
 }

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod agent;
 mod clone;
 mod hostile;
 mod hostile_files;
