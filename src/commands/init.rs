@@ -16,8 +16,9 @@ use crate::git::clone::{self as gitclone, Auth};
 use crate::git::remote::RemoteUrl;
 use crate::ops::access::{self, Access, explain_auth, ssh_remote};
 use crate::ops::host;
-use crate::ops::key::{self as keyops, NewKey, ShowPublic, auth_for};
+use crate::ops::key::{self as keyops, NewKey, auth_for};
 use crate::ops::login_name;
+use crate::ops::pubkey::{self, ShowPublic};
 use crate::ops::ssh_config;
 use crate::ops::survey::{FoundKey, Survey, agent_socket, survey};
 use crate::ops::workspace::{CloneOptions, clone_into};
@@ -798,7 +799,7 @@ fn upload_and_test(
         if ctx.ui.json() {
             return Ok(());
         }
-        keyops::show_public(
+        pubkey::show_public(
             ctx,
             &ShowPublic {
                 key: Some(auth.key.clone()),

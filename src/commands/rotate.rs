@@ -23,8 +23,9 @@ use crate::git::remote::RemoteUrl;
 use crate::interrupt;
 use crate::ops::access::{self, Access};
 use crate::ops::host::approve_host;
-use crate::ops::key::{self as keyops, NewKey, ShowPublic};
+use crate::ops::key::{self as keyops, NewKey};
 use crate::ops::now_stamps;
+use crate::ops::pubkey::{self, ShowPublic};
 use crate::ops::rotation::{State, Step, read_state, staging_path, state_path, write_state};
 use crate::ops::survey::agent_socket;
 use crate::providers::Provider;
@@ -476,7 +477,7 @@ fn verify(
         return Ok(());
     }
     if !ctx.ui.json() {
-        keyops::show_public(
+        pubkey::show_public(
             ctx,
             &ShowPublic {
                 key: Some(state.staging.clone()),

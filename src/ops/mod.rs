@@ -3,7 +3,9 @@
 //! these; an operation never calls a command, and never fills in a command's flags.
 //!
 //! - [`host`]: host approval (pins, known_hosts, confirmation; the port-443 fallback)
-//! - [`key`]: locate, load, create, unlock and show keys
+//! - [`known_hosts_files`]: read and write known_hosts, the lines pins give, fetch a host key
+//! - [`key`]: locate, load, create and unlock keys
+//! - [`pubkey`]: show the public key with the upload steps (and copy it)
 //! - [`passphrase`]: where a passphrase comes from (flags, file, stdin, keyring, prompt)
 //! - [`access`]: the URL to connect to, and "is the key accepted?"
 //! - [`rotation`]: rotation's state machine (the steps, the state file)
@@ -14,7 +16,9 @@
 pub mod access;
 pub mod host;
 pub mod key;
+pub mod known_hosts_files;
 pub mod passphrase;
+pub mod pubkey;
 pub mod rotation;
 pub mod ssh_config;
 pub mod survey;
