@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::context::Ctx;
 use crate::error::Result;
-use crate::ops::key::{self, ShowPublic};
+use crate::ops::pubkey::{self, ShowPublic};
 use crate::ops::resolve_provider;
 
 /// Print a public key, with your provider's upload link and steps.
@@ -50,7 +50,7 @@ pub fn run(ctx: &mut Ctx, args: PubkeyArgs) -> Result<()> {
         Some((p, org)) => (Some(p.clone()), org),
         None => (None, args.org.clone()),
     };
-    key::show_public(
+    pubkey::show_public(
         ctx,
         &ShowPublic {
             key: args.key.clone(),

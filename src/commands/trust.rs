@@ -8,9 +8,9 @@ use ssh_key::PublicKey;
 
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use crate::ops::host::{
-    confirm_replace, confirm_unknown, fetch, normalize_fingerprint, other_keys, parse_target,
-    pinned_lines, read_known_hosts, write_known_hosts,
+use crate::ops::host::{confirm_replace, confirm_unknown, normalize_fingerprint, parse_target};
+use crate::ops::known_hosts_files::{
+    fetch, other_keys, pinned_lines, read_known_hosts, write_known_hosts,
 };
 use crate::ssh::known_hosts::{self, KnownHosts, Marker};
 use crate::ssh::trust::{self, Decision, KeyInfo, Verdict};

@@ -1,18 +1,17 @@
 //! Host approval: the decision of `keyclone trust` (provider pins, known_hosts, or the user's
-//! confirmation through the prompter), known_hosts reading and writing, and the port-443
-//! fallback of the wizard. `trust`, `test`, `clone`, `init` and `rotate` all approve hosts here.
+//! confirmation through the prompter) and the port-443 fallback of the wizard; the host and
+//! fingerprint as users write them. `trust`, `test`, `clone`, `init` and `rotate` all approve
+//! hosts here; the known_hosts files themselves are [`super::known_hosts_files`].
 
-use std::path::Path;
 use std::time::Duration;
 
 use ssh_key::PublicKey;
 
+use super::known_hosts_files::{fetch, pinned_lines, read_known_hosts, write_known_hosts};
 use crate::context::Ctx;
 use crate::error::{Error, ErrorKind, Result};
-use crate::files;
 use crate::git::remote::{RemoteUrl, Scheme};
-use crate::ssh::known_hosts::{self, KnownHosts, Marker};
-use crate::ssh::probe;
+use crate::ssh::known_hosts::{self, KnownHosts};
 use crate::ssh::trust::{self, Decision, Verdict};
 
 /// `HOST`, `HOST:PORT`, `[HOST]:PORT` or an SSH URL, as (host, port).
@@ -89,159 +88,6 @@ pub fn normalize_fingerprint(s: &str) -> Result<String> {
         );
     }
     Ok(candidate)
-}
-
-pub(crate) fn read_known_hosts(ctx: &mut Ctx, user_file: &Path) -> Result<Vec<KnownHosts>> {
-    if user_file.is_dir() {
-        return Err(Error::new(
-            ErrorKind::Io,
-            format!(
-                "`{}` is a directory, not a known_hosts file",
-                user_file.display()
-            ),
-        )
-        .hint("move it away; keyclone (and ssh) then create the file"));
-    }
-    let mut out = vec![
-        KnownHosts::read(user_file)
-            .map_err(|e| e.hint("check the file's owner and mode (`ls -l`)"))?,
-    ];
-    let global = ctx.env.system_known_hosts();
-    match KnownHosts::read(&global) {
-        Ok(g) => out.push(g),
-        Err(e) => ctx.ui.warn(&format!(
-            "`{}` is ignored: {}",
-            global.display(),
-            e.message()
-        )),
-    }
-    for kh in &out {
-        for p in kh.problems.iter().take(10) {
-            ctx.ui.warn(&format!(
-                "`{}` line {} was skipped: {}",
-                kh.path.display(),
-                p.line,
-                p.reason
-            ));
-        }
-        if kh.problems.len() > 10 {
-            ctx.ui.warn(&format!(
-                "`{}`: {} more lines were skipped",
-                kh.path.display(),
-                kh.problems.len() - 10
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// Adds `add` lines (skipping keys the file already holds for that host) and removes the lines
-/// for `host`:`port` whose key is in `remove_keys`, under the lock, on the file as it is then.
-/// Returns (lines written, line numbers removed).
-pub(crate) fn write_known_hosts(
-    path: &Path,
-    add: &[(String, u16, PublicKey)],
-    remove: Option<(&str, u16, &[PublicKey])>,
-    hash: bool,
-) -> Result<(Vec<String>, Vec<usize>)> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    if files::check_private_dir(dir)? == files::DirState::Missing {
-        files::ensure_private_dir(dir)?;
-    }
-    // Every host that reaches the file passes the names rule here, whoever asked for it
-    // (`trust`, `init`, `clone`): a comma or pattern would make the line match other hosts.
-    for (host, port, _) in add {
-        known_hosts::valid_host(host)?;
-        crate::names::port(*port).map_err(Error::usage)?;
-    }
-    let mut written = Vec::new();
-    let mut removed = Vec::new();
-    known_hosts::update(path, |current| {
-        let kh = KnownHosts::parse(path, current);
-        if let Some((host, port, keys)) = remove {
-            removed = kh
-                .lookup(host, port)
-                .filter(|e| {
-                    e.marker == Marker::None
-                        && keys.iter().any(|k| k.key_data() == e.key.key_data())
-                })
-                .map(|e| e.line)
-                .collect();
-        }
-        for (host, port, key) in add {
-            let present = kh.lookup(host, *port).any(|e| {
-                e.marker == Marker::None
-                    && e.key.key_data() == key.key_data()
-                    && !removed.contains(&e.line)
-            });
-            if !present {
-                written.push(known_hosts::format_line(host, *port, key, hash));
-            }
-        }
-        if written.is_empty() && removed.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(known_hosts::edit_bytes(current, &removed, &written)))
-    })?;
-    Ok((written, removed))
-}
-
-/// Fetches the host key, asking first for the algorithms already known for this host.
-pub(crate) fn fetch(
-    ctx: &Ctx,
-    files: &[KnownHosts],
-    host: &str,
-    port: u16,
-    timeout: Duration,
-) -> Result<PublicKey> {
-    let mut known_algs: Vec<String> = files
-        .iter()
-        .flat_map(|f| f.lookup(host, port))
-        .filter(|e| e.marker == Marker::None)
-        .map(|e| e.key.algorithm().as_str().to_owned())
-        .collect();
-    if let Some(p) = ctx.registry.for_host(host, Some(port)) {
-        for pin in p
-            .pins
-            .iter()
-            .filter(|pin| pin.endpoint.host == host && pin.endpoint.port == port && pin.confirmed)
-        {
-            if let Some(k) = &pin.key {
-                known_algs.push(k.split(' ').next().unwrap_or_default().to_owned());
-            }
-        }
-    }
-    probe::fetch_host_key(
-        host,
-        port,
-        timeout,
-        &probe::host_key_preference(&known_algs),
-    )
-}
-
-/// The known_hosts lines to write for a pinned host: the provider's confirmed keys for this
-/// endpoint, or (self-hosted pins are fingerprints) the presented key that matched one.
-pub(crate) fn pinned_lines(
-    p: &crate::providers::Provider,
-    host: &str,
-    port: u16,
-    presented: &PublicKey,
-) -> Vec<(String, u16, PublicKey)> {
-    let mut lines: Vec<(String, u16, PublicKey)> = p
-        .pins
-        .iter()
-        .filter(|pin| pin.endpoint.host == host && pin.endpoint.port == port && pin.confirmed)
-        .filter_map(|pin| {
-            pin.key
-                .as_deref()
-                .and_then(|k| PublicKey::from_openssh(k).ok())
-        })
-        .map(|k| (host.to_owned(), port, k))
-        .collect();
-    if lines.is_empty() {
-        lines.push((host.to_owned(), port, presented.clone()));
-    }
-    lines
 }
 
 /// Makes sure `host`:`port` is trusted before keyclone connects for real (`clone`, `test`):
@@ -403,21 +249,6 @@ pub(crate) fn approve_with_fallback(
             }
         })?;
     Ok((r, Some((alt.host.clone(), alt.port))))
-}
-
-/// The keys of the known_hosts lines for this host other than `key`.
-pub(crate) fn other_keys(
-    files: &[KnownHosts],
-    host: &str,
-    port: u16,
-    key: &PublicKey,
-) -> Vec<PublicKey> {
-    files
-        .iter()
-        .flat_map(|f| f.lookup(host, port))
-        .filter(|e| e.marker == Marker::None && e.key.key_data() != key.key_data())
-        .map(|e| e.key.clone())
-        .collect()
 }
 
 pub(crate) fn confirm_replace(ctx: &mut Ctx, v: &Verdict) -> Result<bool> {

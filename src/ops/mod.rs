@@ -3,21 +3,36 @@
 //! these; an operation never calls a command, and never fills in a command's flags.
 //!
 //! - [`host`]: host approval (pins, known_hosts, confirmation; the port-443 fallback)
-//! - [`key`]: locate, load, create, unlock and show keys
+//! - [`known_hosts_files`]: read and write known_hosts, the lines pins give, fetch a host key
+//! - [`key`]: locate, load, create and unlock keys
+//! - [`pubkey`]: show the public key with the upload steps (and copy it)
 //! - [`passphrase`]: where a passphrase comes from (flags, file, stdin, keyring, prompt)
 //! - [`access`]: the URL to connect to, and "is the key accepted?"
-//! - [`rotation`]: rotation's state machine (the steps, the state file)
-//! - [`ssh_config`]: keyclone's block of `~/.ssh/config` (write, remove)
-//! - [`workspace`]: clone into the workspace
+//! - [`rotation`]: rotation's state machine (the steps, the state file) and what each step does
+//!   (create, verify, archive, switch, move the caches; `--passphrase-only`)
+//! - [`ssh_config`]: keyclone's block of `~/.ssh/config` (write, remove, check its paths)
+//! - [`workspace`]: clone into the workspace (and the wizard's clone: where, not twice)
 //! - [`survey`]: what is on the machine (for `init` and `doctor`)
+//!
+//! The wizard's own steps: [`target`] (what to set up, the host approved with its fallback),
+//! [`key_choice`] (reuse or create the key), [`cache`] (keep the passphrase in the keyring or
+//! ssh-agent), [`upload`] (show the key and wait until it is accepted), [`identity`] (git's
+//! `user.name` and `user.email`).
 
 pub mod access;
+pub mod cache;
 pub mod host;
+pub mod identity;
 pub mod key;
+pub mod key_choice;
+pub mod known_hosts_files;
 pub mod passphrase;
+pub mod pubkey;
 pub mod rotation;
 pub mod ssh_config;
 pub mod survey;
+pub mod target;
+pub mod upload;
 pub mod workspace;
 
 use crate::env::{Env, LOGNAME, USER};

@@ -2,10 +2,10 @@
 //! `keyclone ssh-config write`), writing it after showing it (and asking through the prompter
 //! unless told yes), and removing the block with every other byte of the file kept.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::context::Ctx;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ssh::config::{self as sshconfig, HostEntry};
 
 /// The user's home in the password database: where OpenSSH looks for `~/.ssh`.
@@ -74,6 +74,28 @@ pub(crate) fn write_entry(ctx: &mut Ctx, entry: &HostEntry, yes: bool) -> Result
     sshconfig::write(&path, &cfg.render())?;
     ctx.ui.info(&format!("Updated `{}`.", path.display()));
     Ok("written".into())
+}
+
+/// The paths the block will name for `key` (`--key`) and the SSH directory's known_hosts,
+/// checked before anything is written (the block itself is checked again when it is written).
+pub(crate) fn check_paths(key: Option<&Path>, ssh_dir: &Path) -> Result<()> {
+    let key = key.map(|k| std::path::absolute(k).unwrap_or(k.to_owned()));
+    let known_hosts = ssh_dir.join("known_hosts");
+    for (what, path) in [
+        ("`--key`", key.as_ref()),
+        ("the SSH directory", Some(&known_hosts)),
+    ] {
+        if let Some(p) = path {
+            crate::names::config_path(p).map_err(|why| {
+                Error::usage(format!(
+                    "{what} `{}` cannot be written into `~/.ssh/config`: {why}",
+                    crate::names::shown(&p.display().to_string())
+                ))
+                .hint("nothing was written; rename the file or folder, or pass `--no-ssh-config`")
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes keyclone's block (its markers and everything between them) and keeps every other

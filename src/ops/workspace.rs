@@ -1,15 +1,23 @@
 //! Clone into the workspace: the clone request (branch, depth, submodules, git's attributes),
-//! progress bars on a terminal, `origin` set to an `~/.ssh/config` alias; and the aliases of
+//! progress bars on a terminal, `origin` set to an `~/.ssh/config` alias; the wizard's clone
+//! (where it goes, asked on a terminal; not again when it is there); and the aliases of
 //! keyclone's block that `clone` resolves.
 
 use std::path::PathBuf;
 
+use ssh_key::PublicKey;
+
 use crate::context::Ctx;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::git::clone::{self, Auth, CloneProgress, CloneRequest, HostCheck, Silent};
 use crate::git::remote::RemoteUrl;
+use crate::ops::access::explain_auth;
+use crate::ops::login_name;
+use crate::ops::target::Target;
+use crate::ssh::known_hosts::KnownHosts;
 use crate::ui::Verbosity;
 use crate::ui::progress::Bars;
+use crate::workspace::{self, Choice};
 
 /// Whether git's user-wide attributes file exists (`$XDG_CONFIG_HOME/git/attributes`, else
 /// `~/.config/git/attributes`): then checkout must apply attributes to every file.
@@ -80,6 +88,121 @@ pub(crate) fn clone_into(
         }
     }
     Ok(summary)
+}
+
+/// Where the wizard's clone goes, from `init`'s flags (and the config file).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Place<'a> {
+    pub root: Option<PathBuf>,
+    pub user: Option<String>,
+    pub local: bool,
+    /// The repository URL as the user gave it (`--repo`).
+    pub repo: Option<&'a str>,
+}
+
+/// Clones, unless the destination already holds this repository. Returns the path and
+/// whether a clone happened.
+/// The clone is `root`/Users/`user` (`--root`, `--user`, else the config's `[clone]`, else asked
+/// on a terminal) or local disk (`--local`, or chosen on Azure ML); `repo` is the URL as the
+/// user gave it (an existing clone with that `origin` counts as this repository).
+pub(crate) fn setup_clone(
+    ctx: &mut Ctx,
+    t: &Target,
+    url: &RemoteUrl,
+    auth: &Auth,
+    approved: (PublicKey, Vec<KnownHosts>),
+    alias: Option<&str>,
+    place: &Place<'_>,
+) -> Result<(PathBuf, bool)> {
+    let home = ctx.env.home().unwrap_or_else(|| PathBuf::from("/"));
+    let login = login_name(&ctx.env);
+    let mut local = place.local;
+    let (root, mut user) = (place.root.clone(), place.user.clone());
+    let share = home.join(workspace::AZUREML_CODE_SHARE).is_dir();
+    if ctx.ui.interactive() && root.is_none() && !local {
+        if share {
+            let items = vec![
+                format!(
+                    "Persistent: ~/{}/Users/... on the workspace's shared file system (kept when this machine is deleted)",
+                    workspace::AZUREML_CODE_SHARE
+                ),
+                format!(
+                    "Local disk: ~/{}/Users/... (faster, lost when this machine is deleted)",
+                    workspace::LOCAL_ROOT
+                ),
+            ];
+            local = ctx
+                .ui
+                .prompter()
+                .select("Where should the clone go?", &items, 0)?
+                == 1;
+        }
+        if user.is_none() {
+            loop {
+                let u = ctx
+                    .ui
+                    .prompter()
+                    .input("Your folder name under Users/", Some(&login))?;
+                match workspace::check_component(u.trim(), "folder name", "--user") {
+                    Ok(()) => {
+                        user = Some(u.trim().to_owned());
+                        break;
+                    }
+                    Err(e) => ctx.ui.warn(&format!("{} Try again.", e.message())),
+                }
+            }
+        }
+    }
+    let choice = Choice {
+        dest: None,
+        root: root.as_deref(),
+        user: user.as_deref(),
+        local,
+    };
+    let origin_url = t.origin_url(url, alias)?;
+    let repo_name = url.repo_name();
+    let dest = workspace::destination(&choice, &home, &login, &repo_name)?;
+    if let Ok(repo) = git2::Repository::open(&dest.path) {
+        let origin = repo
+            .find_remote("origin")
+            .ok()
+            .and_then(|r| r.url().ok().map(str::to_owned));
+        let same = origin.as_deref().is_some_and(|o| {
+            o == url.original || origin_url.as_deref() == Some(o) || place.repo == Some(o)
+        });
+        if same {
+            ctx.ui.info(&format!(
+                "`{}` already holds this repository: not cloning again (update it with `git -C {} pull`).",
+                dest.path.display(),
+                dest.path.display()
+            ));
+            return Ok((dest.path, false));
+        }
+    }
+    if dest.path.exists() && std::fs::read_dir(&dest.path).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(Error::refused(format!(
+            "`{}` already exists, is not empty, and is not a clone of this repository",
+            dest.path.display()
+        ))
+        .hint("move that folder away, or choose another folder with `--user NAME` or `--root DIR`, then run `keyclone init` again"));
+    }
+    let summary = clone_into(
+        ctx,
+        url,
+        &dest.path,
+        auth,
+        approved,
+        &CloneOptions::default(),
+        origin_url.as_deref(),
+    )
+    .map_err(|e| explain_auth(e, t.provider.as_ref(), &auth.key, t.org.as_deref()))?;
+    ctx.ui.info(&format!(
+        "Cloned into `{}` (branch {}, HEAD {}).",
+        summary.path.display(),
+        summary.branch.as_deref().unwrap_or("(detached)"),
+        summary.head.get(..12).unwrap_or(&summary.head)
+    ));
+    Ok((summary.path, true))
 }
 
 /// A host of keyclone's block in `~/.ssh/config` (`github.com-work`): the URL to connect to

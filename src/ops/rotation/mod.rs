@@ -1,13 +1,38 @@
 //! Rotation's state machine: the steps of `keyclone rotate` in order, the state file beside the
 //! key that records the last one finished, and where the new pair is staged. `rotate` runs the
-//! steps after the recorded one; a killed run continues from there.
+//! steps after the recorded one; a killed run continues from there. What each step does is in
+//! [`steps`]; which key and where it is tested, [`locate`]; the archive of old keys,
+//! [`archive`]; `--passphrase-only`, [`reencrypt`].
+
+pub mod archive;
+pub mod locate;
+pub mod reencrypt;
+pub mod steps;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::files;
+use crate::secrets::NewPassphraseArgs;
+
+/// What the steps take from `keyclone rotate`'s flags.
+#[derive(Debug, Clone)]
+pub(crate) struct RotateOptions<'a> {
+    /// The new key's passphrase (its `--passphrase-file` also unlocks the new key on a re-run).
+    pub passphrase: &'a NewPassphraseArgs,
+    /// Seconds to wait for the server to answer, and without data before giving up.
+    pub timeout: Duration,
+    pub stall_timeout: Duration,
+}
+
+/// For tests: a debug build dies with SIGKILL right after `step` when `KEYCLONE_TEST_KILL_AT`
+/// names it, to prove that a re-run completes. Release builds ignore the variable.
+pub(crate) fn checkpoint(step: &str) {
+    files::kill_point(step);
+}
 
 /// The steps of a rotation, in order; the state file holds the last one finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -36,6 +61,11 @@ impl Step {
             Step::Switched => Some(Step::References),
             Step::References => None,
         }
+    }
+
+    /// The steps a run does after this one was recorded, in order (none after the last).
+    pub fn remaining(self) -> Vec<Step> {
+        std::iter::successors(self.next(), |s| s.next()).collect()
     }
 
     /// As the state file and the messages name it.
@@ -118,6 +148,23 @@ mod tests {
         }
         assert_eq!(seen, ALL);
         assert_eq!(Step::References.next(), None);
+    }
+
+    #[test]
+    fn every_step_has_its_own_next() {
+        assert_eq!(Step::Generated.next(), Some(Step::Verified));
+        assert_eq!(Step::Verified.next(), Some(Step::Archived));
+        assert_eq!(Step::Archived.next(), Some(Step::Switched));
+        assert_eq!(Step::Switched.next(), Some(Step::References));
+        assert_eq!(Step::References.next(), None);
+    }
+
+    #[test]
+    fn a_rerun_does_exactly_the_steps_after_the_recorded_one() {
+        for (i, recorded) in ALL.iter().enumerate() {
+            assert_eq!(recorded.remaining(), ALL[i + 1..].to_vec(), "{recorded:?}");
+        }
+        assert!(Step::References.remaining().is_empty());
     }
 
     #[test]
