@@ -6,12 +6,14 @@
 //! - [`key`]: locate, load, create, unlock and show keys
 //! - [`passphrase`]: where a passphrase comes from (flags, file, stdin, keyring, prompt)
 //! - [`access`]: the URL to connect to, and "is the key accepted?"
+//! - [`doctor`]: doctor's facts (gathered once) and the pure checks over them
 //! - [`rotation`]: rotation's state machine (the steps, the state file)
 //! - [`ssh_config`]: keyclone's block of `~/.ssh/config` (write, remove)
 //! - [`workspace`]: clone into the workspace
 //! - [`survey`]: what is on the machine (for `init` and `doctor`)
 
 pub mod access;
+pub mod doctor;
 pub mod host;
 pub mod key;
 pub mod passphrase;
