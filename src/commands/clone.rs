@@ -96,22 +96,16 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
         local: args.workspace.local,
     };
     let dest = workspace::destination(&choice, &home, &login, &url.repo_name())?;
-    if dest.path.exists() {
-        let empty = dest.path.is_dir()
-            && std::fs::read_dir(&dest.path)
-                .map(|mut d| d.next().is_none())
-                .unwrap_or(false);
-        if !empty {
-            return Err(Error::refused(format!(
-                "`{}` already exists and is not empty",
-                dest.path.display()
-            ))
-            .hint("give another destination as DEST, or move that folder away")
-            .hint(format!(
-                "to update an existing clone: `git -C {} pull`",
-                dest.path.display()
-            )));
-        }
+    if workspace::Occupant::of(&dest.path).in_the_way() {
+        return Err(Error::refused(format!(
+            "`{}` already exists and is not empty",
+            dest.path.display()
+        ))
+        .hint("give another destination as DEST, or move that folder away")
+        .hint(format!(
+            "to update an existing clone: `git -C {} pull`",
+            dest.path.display()
+        )));
     }
 
     clone::set_timeouts(

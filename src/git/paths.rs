@@ -351,6 +351,49 @@ mod tests {
     }
 
     #[test]
+    fn a_nul_byte_in_a_name_is_refused() {
+        assert_eq!(
+            check_entry(b"a\0b", MODE_FILE),
+            Err(Rule::Other("a name holding a NUL byte".into()))
+        );
+    }
+
+    #[test]
+    fn the_first_offending_entry_is_named_whichever_comes_first() {
+        let e = |v: &[(&'static str, u32)]| {
+            check_entries(
+                &v.iter()
+                    .map(|(n, m)| (n.as_bytes(), *m))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        // The link after the file it would fold onto, as well as before it.
+        assert_eq!(
+            e(&[("dir", MODE_TREE), ("DIR", MODE_SYMLINK)]),
+            Err((1, Rule::CaseFoldLink))
+        );
+        assert_eq!(
+            e(&[("ok", MODE_FILE), ("..", MODE_TREE), (".git", MODE_TREE)]),
+            Err((1, Rule::Relative))
+        );
+        assert_eq!(
+            e(&[("x", 0o100600), ("x", MODE_FILE)]),
+            Err((0, Rule::Mode(0o100600)))
+        );
+        assert_eq!(e(&[]), Ok(()));
+    }
+
+    #[test]
+    fn a_submodule_needs_a_name_and_a_path_and_no_dot_git_in_either() {
+        assert_eq!(check_submodule("x", ""), Err(Rule::SubmoduleName));
+        assert_eq!(check_submodule("", "x"), Err(Rule::SubmoduleName));
+        assert_eq!(check_submodule("a/.git", "x"), Err(Rule::DotGit));
+        assert_eq!(check_submodule("x", "lib/GIT~1/y"), Err(Rule::DotGit));
+        assert_eq!(check_submodule("x", "a/"), Err(Rule::SubmoduleName));
+        assert_eq!(check_submodule("a.b/c", "vendor/a.b"), Ok(()));
+    }
+
+    #[test]
     fn submodule_names_stay_inside() {
         assert_eq!(check_submodule("lib", "vendor/lib"), Ok(()));
         for (n, p) in [

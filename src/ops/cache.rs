@@ -129,8 +129,10 @@ mod tests {
     fn machine(agent: bool, keyring: std::result::Result<(), String>) -> Survey {
         Survey {
             ssh_dir: "/h/.ssh".into(),
+            ssh_dir_missing: false,
             ssh_dir_problem: None,
             keys: Vec::new(),
+            agent_socket: agent.then(|| "/tmp/agent.sock".into()),
             agent,
             keyring,
             code_share: false,

@@ -8,6 +8,7 @@
 //! - [`pubkey`]: show the public key with the upload steps (and copy it)
 //! - [`passphrase`]: where a passphrase comes from (flags, file, stdin, keyring, prompt)
 //! - [`access`]: the URL to connect to, and "is the key accepted?"
+//! - [`doctor`]: doctor's facts (gathered once) and the pure checks over them
 //! - [`rotation`]: rotation's state machine (the steps, the state file) and what each step does
 //!   (create, verify, archive, switch, move the caches; `--passphrase-only`)
 //! - [`ssh_config`]: keyclone's block of `~/.ssh/config` (write, remove, check its paths)
@@ -21,6 +22,7 @@
 
 pub mod access;
 pub mod cache;
+pub mod doctor;
 pub mod host;
 pub mod identity;
 pub mod key;

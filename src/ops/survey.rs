@@ -1,8 +1,10 @@
 //! The machine survey: what is on the machine before anything is changed (the SSH directory,
 //! its keys, ssh-agent, the keyring, the Azure ML share, git's identity). `init` shows it and
-//! decides from it; `doctor` checks it.
+//! decides from it; `doctor` gathers it with the rest of its facts (`ops::doctor`).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use ssh_key::PrivateKey;
 
@@ -22,14 +24,23 @@ pub struct FoundKey {
     pub encrypted: bool,
     /// Ids of the providers that accept its type.
     pub accepted_by: Vec<String>,
+    /// Its permission bits (0 when they cannot be read).
+    pub mode: u32,
+    /// Days since the file was last written, when the clock and the file say.
+    pub age_days: Option<u64>,
 }
 
 /// What is on the machine before anything is changed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Survey {
     pub ssh_dir: PathBuf,
+    /// The SSH directory does not exist yet (and can be created).
+    pub ssh_dir_missing: bool,
     pub ssh_dir_problem: Option<String>,
     pub keys: Vec<FoundKey>,
+    /// `SSH_AUTH_SOCK`.
+    pub agent_socket: Option<PathBuf>,
+    /// Whether an agent answers there.
     pub agent: bool,
     pub keyring: std::result::Result<(), String>,
     pub code_share: bool,
@@ -60,6 +71,7 @@ pub fn find_keys(ctx: &Ctx) -> Vec<FoundKey> {
             continue;
         };
         let public = private.public_key();
+        let mode = std::fs::metadata(&p).map_or(0, |m| m.permissions().mode() & 0o777);
         out.push(FoundKey {
             algorithm: key::type_label(&public.algorithm()).to_owned(),
             fingerprint: key::fingerprint(public),
@@ -71,10 +83,20 @@ pub fn find_keys(ctx: &Ctx) -> Vec<FoundKey> {
                 .filter(|pr| pr.accepts(&public.algorithm()))
                 .map(|pr| pr.id.clone())
                 .collect(),
+            mode,
+            age_days: age_days(&p),
             path: p,
         });
     }
     out
+}
+
+fn age_days(path: &Path) -> Option<u64> {
+    let m = std::fs::metadata(path).ok()?.modified().ok()?;
+    SystemTime::now()
+        .duration_since(m)
+        .ok()
+        .map(|d| d.as_secs() / 86_400)
 }
 
 /// git's `user.name` and `user.email` from the files git reads for them outside a repository:
@@ -105,13 +127,15 @@ pub fn git_identity(env: &crate::env::Env) -> (Option<String>, Option<String>) {
 pub fn survey(ctx: &Ctx) -> Survey {
     let (git_name, git_email) = git_identity(&ctx.env);
     let home = ctx.env.home().unwrap_or_default();
+    let dir = files::check_private_dir(&ctx.ssh_dir);
+    let agent = agent::Agent::from_env(&ctx.env);
     Survey {
         ssh_dir: ctx.ssh_dir.clone(),
-        ssh_dir_problem: files::check_private_dir(&ctx.ssh_dir)
-            .err()
-            .map(|e| e.message().to_owned()),
+        ssh_dir_missing: matches!(dir, Ok(files::DirState::Missing)),
+        ssh_dir_problem: dir.err().map(|e| e.message().to_owned()),
         keys: find_keys(ctx),
-        agent: agent::Agent::from_env(&ctx.env).is_some_and(|a| a.reachable()),
+        agent_socket: agent.as_ref().map(|a| a.socket().to_path_buf()),
+        agent: agent.as_ref().is_some_and(agent::Agent::reachable),
         keyring: secrets::keyring_works(&ctx.env),
         code_share: home.join(workspace::AZUREML_CODE_SHARE).is_dir(),
         git_name,

@@ -179,10 +179,12 @@ pub(crate) fn setup_clone(
             return Ok((dest.path, false));
         }
     }
-    if dest.path.exists() && std::fs::read_dir(&dest.path).is_ok_and(|mut d| d.next().is_some()) {
+    let occupant = crate::workspace::Occupant::of(&dest.path);
+    if occupant.in_the_way() {
         return Err(Error::refused(format!(
-            "`{}` already exists, is not empty, and is not a clone of this repository",
-            dest.path.display()
+            "`{}` already exists, {}, and is not a clone of this repository",
+            dest.path.display(),
+            occupant.why()
         ))
         .hint("move that folder away, or choose another folder with `--user NAME` or `--root DIR`, then run `keyclone init` again"));
     }

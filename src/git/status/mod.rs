@@ -1,0 +1,208 @@
+//! "Is the working tree dirty, and how many untracked entries are there?" answered the way
+//! `git status --porcelain [PATH]` would, faster than libgit2's full status (which builds both
+//! diffs in full and re-reads the HEAD tree object by object).
+//!
+//! - **HEAD vs index**: the index's trees are hashed (git's tree format, SHA-1) and compared
+//!   with HEAD's tree ids; only tree objects are hashed, never file contents.
+//! - **index vs working tree**: each entry's stat data is compared with the file, as git does
+//!   (mtime, ctime, size, inode, uid/gid, mode); a mismatch, or a racily clean entry, is settled
+//!   by hashing the file as a blob, or by libgit2 for that one path when checkout filters could
+//!   apply. Work is split over the available cores.
+//! - **untracked**: a walk of the working tree; names not in the index are checked against the
+//!   ignore rules (libgit2's); an untracked folder counts once, and only when it holds a file
+//!   that is not ignored (as `git status` shows `?? dir/`).
+//!
+//! Anything this does not handle (a conflict being resolved is simply dirty; a SHA-256
+//! repository, a split index, submodule contents) returns `Err(Unsupported)` or defers to
+//! libgit2 for that path, so the answer is never a guess. The index is never written.
+//!
+//! `index` reads the index file and computes tree and blob ids; `decide` holds the decisions
+//! (pure, unit-tested); `walk` reads the work tree; `scan` below puts them together.
+
+mod decide;
+mod index;
+mod walk;
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use index::{MODE_DIR, hash_tree, parse_index};
+use walk::{Walked, filters_may_apply, holds_unignored, walk_dir};
+
+/// The scan cannot answer. If the index is damaged (truncated, or claiming more entries than
+/// it holds), git refuses it too and the caller reports that; otherwise the caller uses
+/// libgit2's status (which would size its allocations by a damaged header).
+#[derive(Debug)]
+pub struct Unsupported {
+    pub reason: String,
+    pub damaged: bool,
+}
+
+fn unsupported(reason: String) -> Unsupported {
+    Unsupported {
+        reason,
+        damaged: false,
+    }
+}
+
+fn damaged(reason: String) -> Unsupported {
+    Unsupported {
+        reason,
+        damaged: true,
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for Unsupported {
+    fn from(e: E) -> Self {
+        unsupported(e.to_string())
+    }
+}
+
+/// The answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dirty {
+    pub dirty: bool,
+    /// `??` entries of `git status --porcelain` (an untracked folder counts once).
+    pub untracked: usize,
+}
+
+/// Scans `workdir` (or the part below `scope`, relative to it). `global_attributes`: a
+/// user-wide attributes file exists (checkout filters may apply).
+pub fn scan(
+    repo: &git2::Repository,
+    scope: Option<&str>,
+    global_attributes: bool,
+) -> Result<Dirty, Unsupported> {
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| unsupported("bare repository".into()))?
+        .to_path_buf();
+    if repo
+        .config()
+        .and_then(|c| c.get_string("extensions.objectformat"))
+        .is_ok_and(|f| !f.eq_ignore_ascii_case("sha1"))
+    {
+        return Err(unsupported("object format is not SHA-1".into()));
+    }
+    let index_path = repo.path().join("index");
+    // An entry whose path git's rules refuse (`/x`, `../f`, `.git/config`) is never joined
+    // to the work tree: it is left out of the scan, and makes the tree dirty by itself, as
+    // `git status` shows it (no checkout of a commit produces such an entry).
+    let ((entries, refused), index_mtime) = match crate::files::read_bounded_if_exists(
+        &index_path,
+        crate::files::INDEX_LIMIT,
+        "git index",
+    )? {
+        Some((bytes, m)) => (parse_index(&bytes)?, (m.mtime(), m.mtime_nsec() as u32)),
+        None => ((Vec::new(), 0), (0, 0)),
+    };
+    let scope_dir: Vec<u8> = scope
+        .map(|s| s.trim_end_matches('/').as_bytes().to_vec())
+        .unwrap_or_default();
+    let in_scope = |p: &[u8]| decide::in_scope(&scope_dir, p);
+
+    // Conflicts and intent-to-add entries are changes by themselves.
+    let mut dirty = refused > 0
+        || entries
+            .iter()
+            .filter(|e| in_scope(&e.path))
+            .any(decide::changed_by_itself);
+
+    // HEAD vs index: the index's trees against HEAD's.
+    if !dirty {
+        dirty = match repo.head().ok().and_then(|h| h.peel_to_tree().ok()) {
+            None => entries.iter().any(|e| in_scope(&e.path)),
+            Some(head_tree) => {
+                let mut trees: Vec<(Vec<u8>, [u8; 20])> = Vec::new();
+                let root = hash_tree(&entries, &mut trees)?;
+                if scope_dir.is_empty() {
+                    root != head_tree.id().as_bytes()
+                } else {
+                    let ours = trees
+                        .iter()
+                        .find(|(p, _)| *p == scope_dir)
+                        .map(|(_, id)| *id);
+                    let theirs = head_tree
+                        .get_path(Path::new(OsStr::from_bytes(&scope_dir)))
+                        .ok()
+                        .filter(|t| t.filemode() as u32 == MODE_DIR)
+                        .and_then(|t| t.id().as_bytes().try_into().ok());
+                    decide::scope_tree_differs(ours, theirs)
+                }
+            }
+        };
+    }
+
+    // The folders to read, each with its tracked files (sorted by name).
+    let filters = global_attributes
+        || filters_may_apply(repo, &workdir)
+        || entries.iter().any(|e| e.path.ends_with(b".gitattributes"));
+    let decide::Plan { work, expected } = decide::plan(&entries, &scope_dir);
+    let tracked_dirs: HashSet<&[u8]> = work.iter().map(|(d, _)| *d).collect();
+
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let git_dir = repo.path().to_path_buf();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<Walked, Unsupported>> = std::thread::scope(|s| {
+        let job = || {
+            let mut w = Walked::default();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((dir, files)) = work.get(i) else {
+                    break;
+                };
+                walk_dir(
+                    dir,
+                    files,
+                    &entries,
+                    &tracked_dirs,
+                    &workdir,
+                    &git_dir,
+                    index_mtime,
+                    filters,
+                    &mut w,
+                )?;
+            }
+            Ok(w)
+        };
+        let handles: Vec<_> = (1..threads).map(|_| s.spawn(job)).collect();
+        let mut all = vec![job()];
+        for h in handles {
+            all.push(
+                h.join()
+                    .unwrap_or_else(|_| Err(unsupported("a worker panicked".into()))),
+            );
+        }
+        all
+    });
+    let mut seen = 0;
+    let mut candidates = Vec::new();
+    for r in results {
+        let w = r?;
+        dirty |= w.changed;
+        seen += w.seen;
+        candidates.extend(w.candidates);
+    }
+    if seen < expected {
+        dirty = true; // a tracked file is gone
+    }
+    let mut untracked = 0;
+    for (rel, is_dir) in candidates {
+        let rel_path = Path::new(OsStr::from_bytes(&rel));
+        if repo.is_path_ignored(rel_path)? {
+            continue;
+        }
+        if !is_dir || holds_unignored(repo, &workdir.join(rel_path), &rel)? {
+            untracked += 1;
+        }
+    }
+    Ok(Dirty {
+        dirty: dirty || untracked > 0,
+        untracked,
+    })
+}

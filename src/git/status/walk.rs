@@ -1,0 +1,242 @@
+//! Reading the work tree: one folder's tracked files against their index entries (the
+//! decisions are in `decide`), the untracked names, and the ignore checks.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use sha1::{Digest, Sha1};
+
+use super::decide::{self, Hashed, Stat, Step};
+use super::index::{EXT_SKIP_WORKTREE, Entry, MODE_GITLINK, blob_id};
+use super::{Unsupported, unsupported};
+
+/// What one worker found.
+#[derive(Default)]
+pub(super) struct Walked {
+    pub changed: bool,
+    /// Tracked files found on disk.
+    pub seen: usize,
+    /// Names not in the index (path, is a folder), for the ignore check.
+    pub candidates: Vec<(Vec<u8>, bool)>,
+}
+
+/// Reads one folder: compares each tracked file with its index entry, collects the others.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn walk_dir(
+    dir: &[u8],
+    files: &[usize],
+    entries: &[Entry],
+    tracked_dirs: &HashSet<&[u8]>,
+    workdir: &Path,
+    git_dir: &Path,
+    index_mtime: (i64, u32),
+    filters: bool,
+    w: &mut Walked,
+) -> Result<(), Unsupported> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Every folder on the way must be a real folder: git does not follow a symbolic link in a
+    // tracked path (the files below it are deleted), and neither does the scan.
+    let mut at = 0;
+    while at < dir.len() {
+        let end = dir[at..]
+            .iter()
+            .position(|&c| c == b'/')
+            .map_or(dir.len(), |k| at + k);
+        match std::fs::symlink_metadata(workdir.join(OsStr::from_bytes(&dir[..end]))) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                w.changed = true;
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !files.is_empty() {
+                    w.changed = true;
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        at = end + 1;
+    }
+    let full = if dir.is_empty() {
+        workdir.to_path_buf()
+    } else {
+        workdir.join(OsStr::from_bytes(dir))
+    };
+    let listing = match std::fs::read_dir(&full) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !files.is_empty() {
+                w.changed = true;
+            }
+            return Ok(());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            w.changed = true;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let dirfd = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_PATH | nix::libc::O_DIRECTORY)
+        .open(&full)?;
+    let name_of = |i: usize| {
+        let p = &entries[i].path;
+        &p[p.iter().rposition(|&c| c == b'/').map_or(0, |k| k + 1)..]
+    };
+    let mut repo: Option<git2::Repository> = None;
+    for de in listing {
+        let de = de?;
+        let os_name = de.file_name();
+        let name = os_name.as_bytes();
+        if name == b".git" {
+            continue;
+        }
+        let found = files
+            .binary_search_by(|&i| name_of(i).cmp(name))
+            .ok()
+            .map(|k| files[k]);
+        let Some(i) = found else {
+            let mut child = dir.to_vec();
+            if !child.is_empty() {
+                child.push(b'/');
+            }
+            child.extend_from_slice(name);
+            let is_dir = de.file_type()?.is_dir();
+            if decide::untracked_candidate(is_dir, tracked_dirs.contains(child.as_slice())) {
+                w.candidates.push((child, is_dir));
+            }
+            continue;
+        };
+        let e = &entries[i];
+        if e.ext & EXT_SKIP_WORKTREE == 0 {
+            w.seen += 1;
+        }
+        if w.changed || decide::not_compared(e) {
+            continue;
+        }
+        let rel = Path::new(OsStr::from_bytes(&e.path));
+        if e.mode == MODE_GITLINK {
+            // A submodule: its commit and its own changes, by libgit2.
+            let r = repo.get_or_insert(git2::Repository::open(git_dir)?);
+            let st = r.status_file(rel).unwrap_or(git2::Status::WT_MODIFIED);
+            let sub = r
+                .submodule_status(&rel.to_string_lossy(), git2::SubmoduleIgnore::None)
+                .ok();
+            w.changed |= decide::submodule_changed(st.is_empty(), sub);
+            continue;
+        }
+        let st = nix::sys::stat::fstatat(
+            &dirfd,
+            os_name.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| unsupported(e.to_string()))?;
+        match decide::after_stat(e, &Stat::from(&st), index_mtime, filters) {
+            Step::Clean => continue,
+            Step::Changed => {
+                w.changed = true;
+                continue;
+            }
+            Step::HashLink => {
+                let target = nix::fcntl::readlinkat(&dirfd, os_name.as_os_str())
+                    .map_err(|e| unsupported(e.to_string()))?;
+                w.changed |= blob_id(target.as_bytes()) != e.id;
+                continue;
+            }
+            Step::HashFile => {}
+        }
+        // Opened beside the listing, never through a link, and hashed as it is read.
+        let fd = nix::fcntl::openat(
+            &dirfd,
+            os_name.as_os_str(),
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| unsupported(e.to_string()))?;
+        let file = std::fs::File::from(fd);
+        let meta = file.metadata()?;
+        let same = meta.is_file() && blob_id_of(file, meta.len())? == Some(e.id);
+        match decide::after_hash(meta.is_file(), same, filters) {
+            Hashed::Clean => {}
+            Hashed::Changed => w.changed = true,
+            Hashed::AskLibgit2 => {
+                let r = repo.get_or_insert(git2::Repository::open(git_dir)?);
+                w.changed |= !r.status_file(rel)?.is_empty();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether checkout filters (line endings, `filter=`, `ident`, `working-tree-encoding`) could
+/// make a file's bytes differ from its blob: then a stat mismatch is settled by libgit2. (A
+/// `.gitattributes` that is not in the index is untracked, which makes the tree dirty anyway.)
+pub(super) fn filters_may_apply(repo: &git2::Repository, workdir: &Path) -> bool {
+    // What checkout applies (clone's rule), plus what only `git add` would convert.
+    let cfg = repo.config().ok();
+    let set = |k: &str| {
+        cfg.as_ref()
+            .and_then(|c| c.get_string(k).ok())
+            .is_some_and(|v| !v.is_empty() && v != "false")
+    };
+    crate::git::clone::config_needs_filters(repo)
+        || set("core.autocrlf")
+        || set("core.eol")
+        || workdir.join(".gitattributes").exists()
+}
+
+/// The blob id of a file of `size` bytes, read in pieces; `None` if it did not hold `size`
+/// bytes (it changed while read).
+fn blob_id_of(mut file: std::fs::File, size: u64) -> Result<Option<[u8; 20]>, Unsupported> {
+    let mut h = Sha1::new();
+    h.update(format!("blob {size}\0").as_bytes());
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut seen = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        seen += n as u64;
+        if seen > size {
+            return Ok(None);
+        }
+        h.update(&buf[..n]);
+    }
+    Ok((seen == size).then(|| h.finalize().into()))
+}
+
+/// Whether an untracked folder holds a file that is not ignored (else git does not show it).
+pub(super) fn holds_unignored(
+    repo: &git2::Repository,
+    dir: &Path,
+    rel: &[u8],
+) -> Result<bool, Unsupported> {
+    if dir.join(".git").exists() {
+        return Ok(true); // a nested repository is shown as untracked
+    }
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let mut child = rel.to_vec();
+        child.push(b'/');
+        child.extend_from_slice(e.file_name().as_bytes());
+        let rel_path = Path::new(OsStr::from_bytes(&child));
+        let is_dir = e.file_type()?.is_dir();
+        if is_dir {
+            if !repo.is_path_ignored(rel_path)? && holds_unignored(repo, &e.path(), &child)? {
+                return Ok(true);
+            }
+        } else if !repo.is_path_ignored(rel_path)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
