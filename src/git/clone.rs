@@ -237,7 +237,7 @@ fn callbacks<'a>(
         }
     });
     cb.transfer_progress(move |stats| {
-        super::tuning::trim_pack_maps();
+        super::tuning::trim_pack_maps(super::tuning::TRIM_EVERY);
         let mut st = state.borrow_mut();
         st.received_bytes = stats.received_bytes();
         st.received_objects = stats.received_objects();
@@ -488,7 +488,10 @@ fn checkout_head(
     if !filter_all && !facts.has_attributes {
         co.disable_filters(true);
     }
-    co.progress(|_, done, total| progress.checkout(done, total));
+    co.progress(|_, done, total| {
+        super::tuning::trim_pack_maps(super::tuning::TRIM_EVERY_CHECKOUT);
+        progress.checkout(done, total);
+    });
     repo.checkout_head(Some(&mut co))
         .map_err(|e| fail("check out the files", e))
 }
