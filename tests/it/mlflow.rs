@@ -1,6 +1,7 @@
 //! keyclone's provenance in the real MLflow (`mlflow-skinny`, in the virtualenv `scripts/test`
 //! makes) with a local file store, and the Azure ML job properties from the Python helper, with
-//! the real git as the oracle. A missing virtualenv fails the test (run `bash scripts/test`).
+//! the real git as the oracle. A missing virtualenv fails the test (run `bash scripts/test`;
+//! `KEYCLONE_PY_VENV` names another virtualenv).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
