@@ -1,5 +1,6 @@
 //! `keyclone provenance`: the Git properties of a training job, for Azure ML and MLflow.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,7 +22,34 @@ pub enum Format {
     Azureml,
     /// Only the `mlflow.source.git.*` tags (JSON)
     Mlflow,
+    /// The Azure ML job properties both SDKs send (v1's `azureml.git.*`, v2's
+    /// `mlflow.source.git.{repoURL,branch,commit}`), as JSON to set as `job.properties`
+    AzuremlJob,
+    /// `export MLFLOW_RUN_CONTEXT='{...}'`: the `mlflow.source.git.*` tags as MLflow reads them
+    /// from its environment; `eval` it before the run starts
+    MlflowEnv,
 }
+
+/// The keys of `--format azureml-job`: everything Azure ML SDK v1 (`azureml-core`) and v2
+/// (`azure-ai-ml`) send as job properties, so the job carries both families whichever SDK (or
+/// studio page) reads it.
+pub const AZUREML_JOB_KEYS: [&str; 9] = [
+    "azureml.git.repository_uri",
+    "azureml.git.branch",
+    "azureml.git.commit",
+    "azureml.git.dirty",
+    "azureml.git.build_id",
+    "azureml.git.build_uri",
+    "mlflow.source.git.repoURL",
+    "mlflow.source.git.branch",
+    "mlflow.source.git.commit",
+];
+
+/// MLflow refuses a tag value longer than this (`MAX_TAG_VAL_LENGTH`).
+pub const MLFLOW_TAG_CAP: usize = 8000;
+
+/// The environment variable MLflow reads a JSON object of run tags from.
+const MLFLOW_RUN_CONTEXT: &str = "MLFLOW_RUN_CONTEXT";
 
 /// Record the Git state of a training job (repository URL, branch, commit, dirty).
 ///
@@ -35,6 +63,8 @@ pub enum Format {
 #[command(after_help = "Examples:\n  keyclone provenance\n  \
     keyclone provenance src/ --format mlflow\n  \
     eval \"$(keyclone provenance --format env)\"   # then submit with the Azure ML SDK\n  \
+    keyclone provenance --format azureml-job     # job.properties for Azure ML SDK v1 and v2\n  \
+    eval \"$(keyclone provenance --format mlflow-env)\"   # then start the MLflow run\n  \
     keyclone provenance --patch outputs/diff.patch")]
 pub struct ProvenanceArgs {
     /// The job's code directory [default: the current directory]
@@ -70,6 +100,41 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// The properties named in `keys`, as JSON strings.
+fn pick_keys(
+    props: &BTreeMap<String, String>,
+    keys: &[&str],
+) -> serde_json::Map<String, serde_json::Value> {
+    keys.iter()
+        .filter_map(|k| {
+            props
+                .get(*k)
+                .map(|v| ((*k).to_owned(), serde_json::Value::String(v.clone())))
+        })
+        .collect()
+}
+
+/// The `export MLFLOW_RUN_CONTEXT=...` line: the `mlflow.source.git.*` tags as one JSON object
+/// (values are strings; a value over MLflow's tag cap is left out, with a note, since MLflow
+/// would refuse the whole run).
+fn mlflow_env_line(props: &BTreeMap<String, String>, notes: &mut Vec<String>) -> String {
+    let mut tags = serde_json::Map::new();
+    for (k, v) in props.range("mlflow.source.git.".to_owned()..) {
+        if !k.starts_with("mlflow.source.git.") {
+            break;
+        }
+        if v.chars().count() > MLFLOW_TAG_CAP {
+            notes.push(format!(
+                "`{k}` is longer than MLflow's {MLFLOW_TAG_CAP}-character tag cap: left out"
+            ));
+            continue;
+        }
+        tags.insert(k.clone(), serde_json::Value::String(v.clone()));
+    }
+    let json = serde_json::Value::Object(tags).to_string();
+    format!("export {MLFLOW_RUN_CONTEXT}={}", shell_quote(&json))
+}
+
 pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
     let path = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut opts = Options::new(std::path::absolute(&path).unwrap_or(path));
@@ -93,14 +158,16 @@ pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
             file.display()
         ));
     }
-    for n in &p.notes {
-        ctx.ui.info(&format!("provenance: {n}"));
-    }
     let format = if ctx.ui.json() {
         Format::Json
     } else {
         args.format
     };
+    let mlflow_env =
+        (format == Format::MlflowEnv).then(|| mlflow_env_line(&p.properties, &mut p.notes));
+    for n in &p.notes {
+        ctx.ui.info(&format!("provenance: {n}"));
+    }
     let pick = |prefix: &str| -> serde_json::Map<String, serde_json::Value> {
         p.properties
             .iter()
@@ -116,6 +183,11 @@ pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
         Format::Mlflow => ctx
             .ui
             .json_value(&serde_json::Value::Object(pick("mlflow.source.git."))),
+        Format::AzuremlJob => ctx.ui.json_value(&serde_json::Value::Object(pick_keys(
+            &p.properties,
+            &AZUREML_JOB_KEYS,
+        ))),
+        Format::MlflowEnv => ctx.ui.data(mlflow_env.as_deref().unwrap_or_default()),
         Format::Env => {
             let map = [
                 (
@@ -140,5 +212,89 @@ pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// What a POSIX shell makes of the line's single-quoted value.
+    fn unquote(line: &str) -> String {
+        let v = line
+            .strip_prefix("export MLFLOW_RUN_CONTEXT=")
+            .unwrap_or_else(|| panic!("not an export line: {line}"));
+        v.strip_prefix('\'')
+            .and_then(|v| v.strip_suffix('\''))
+            .unwrap()
+            .replace("'\\''", "'")
+    }
+
+    #[test]
+    fn mlflow_env_holds_only_mlflow_tags_as_strings_and_quotes_for_the_shell() {
+        let p = props(&[
+            ("azureml.git.branch", "it's"),
+            ("mlflow.source.git.branch", "it's"),
+            ("mlflow.source.git.commit", "abc"),
+            ("mlflow.source.git.dirty", "false"),
+            ("provenance.git.untracked", "0"),
+        ]);
+        let mut notes = Vec::new();
+        let line = mlflow_env_line(&p, &mut notes);
+        let v: serde_json::Value = serde_json::from_str(&unquote(&line)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "mlflow.source.git.branch": "it's",
+                "mlflow.source.git.commit": "abc",
+                "mlflow.source.git.dirty": "false",
+            })
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+
+    #[test]
+    fn mlflow_env_leaves_out_a_value_over_the_tag_cap_with_a_note() {
+        let at_cap = "u".repeat(MLFLOW_TAG_CAP);
+        let over = "b".repeat(MLFLOW_TAG_CAP + 1);
+        let p = props(&[
+            ("mlflow.source.git.repoURL", &at_cap),
+            ("mlflow.source.git.branch", &over),
+        ]);
+        let mut notes = Vec::new();
+        let v: serde_json::Value =
+            serde_json::from_str(&unquote(&mlflow_env_line(&p, &mut notes))).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({ "mlflow.source.git.repoURL": at_cap })
+        );
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("mlflow.source.git.branch") && notes[0].contains("8000"));
+        // Nothing known: an empty object, still valid for MLflow.
+        let line = mlflow_env_line(&BTreeMap::new(), &mut notes);
+        assert_eq!(line, "export MLFLOW_RUN_CONTEXT='{}'");
+    }
+
+    #[test]
+    fn azureml_job_keys_are_both_sdks_families_and_nothing_else() {
+        let mut pairs: Vec<(&str, &str)> = AZUREML_JOB_KEYS.iter().map(|k| (*k, "v")).collect();
+        pairs.push(("mlflow.source.git.dirty", "true"));
+        pairs.push(("provenance.git.describe", "v1"));
+        let picked = pick_keys(&props(&pairs), &AZUREML_JOB_KEYS);
+        let mut keys: Vec<&str> = picked.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut want = AZUREML_JOB_KEYS.to_vec();
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        // A key that is not known is left out, not emitted empty.
+        let picked = pick_keys(&props(&[("azureml.git.dirty", "True")]), &AZUREML_JOB_KEYS);
+        assert_eq!(picked.len(), 1);
     }
 }

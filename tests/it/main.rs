@@ -12,6 +12,7 @@ mod hostile_files;
 mod init;
 mod keygen;
 mod login;
+mod mlflow;
 mod promises;
 mod provenance;
 mod providers;
