@@ -48,7 +48,8 @@ pub struct ProvenanceArgs {
     #[arg(long, value_enum, default_value = "code")]
     pub scope: Scope,
 
-    /// Seconds the status scan may take before dirty is reported as unknown
+    /// Seconds the whole capture may take (status scan, history walks); what is not known by
+    /// then is reported as unknown
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub deadline: f64,
 
@@ -66,6 +67,13 @@ pub struct ProvenanceArgs {
     pub patch_cap: usize,
 }
 
+impl Format {
+    /// The format prints the `provenance.git.*` extras (describe, upstream, fingerprint, ...).
+    fn prints_extras(self) -> bool {
+        matches!(self, Format::Json)
+    }
+}
+
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
@@ -79,6 +87,13 @@ pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
     opts.patch = args.patch.is_some();
     opts.patch_cap = args.patch_cap;
     opts.global_attributes = crate::ops::workspace::global_git_attributes(&ctx.env);
+    let format = if ctx.ui.json() {
+        Format::Json
+    } else {
+        args.format
+    };
+    // Only the formats that print `provenance.git.*` pay for its history walks.
+    opts.extras = format.prints_extras();
     let mut p = provenance::capture(&opts, &ctx.env)?;
     if let (Some(file), Some(bytes)) = (&args.patch, p.patch.take()) {
         files::replace(file, &bytes, 0o600)?;
@@ -96,11 +111,6 @@ pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
     for n in &p.notes {
         ctx.ui.info(&format!("provenance: {n}"));
     }
-    let format = if ctx.ui.json() {
-        Format::Json
-    } else {
-        args.format
-    };
     let pick = |prefix: &str| -> serde_json::Map<String, serde_json::Value> {
         p.properties
             .iter()

@@ -13,6 +13,7 @@ mod keygen;
 mod login;
 mod promises;
 mod provenance;
+mod provenance_history;
 mod providers;
 mod pty;
 mod pubkey;
