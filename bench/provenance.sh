@@ -1,18 +1,55 @@
 #!/usr/bin/env bash
-# Benchmark: the Git properties of a training job in a 50,000-file repository, clean and dirty:
-# `keyclone provenance` against the five git processes Azure ML runs (rev-parse
+# Benchmark: the Git properties of a training job, clean and dirty, per output format:
+# `keyclone provenance --format F` against the five git processes Azure ML runs (rev-parse
 # --is-inside-work-tree, ls-remote --get-url, symbolic-ref --short HEAD, rev-parse HEAD,
-# status --porcelain .), whole processes, interleaved in the same run.
+# status --porcelain .), whole processes, interleaved in the same run. Wall time and CPU time
+# (user + sys of the processes) are both reported: on a loaded machine the CPU ratio is the
+# steadier one.
 #
-#   bash bench/provenance.sh [RUNS]     (default 21; medians; ratio = keyclone / git)
+#   bash bench/provenance.sh [RUNS]                 the synthetic case: 50,000 files, one commit
+#   REPO=git/git bash bench/provenance.sh [RUNS]    a real public history (see bench/real-repos.sh)
+#   REPO=/path/to/repo bash bench/provenance.sh     a bare mirror, or a checkout used as it is
+#
+# RUNS defaults to 21 (medians; ratio = keyclone / git). The real histories this is meant for:
+# git/git (~82k commits, ~1k tags, 4.8k files) and rust-lang/cargo (~23k commits); get them
+# with `bash bench/real-repos.sh` (it says how). A bare mirror is cloned once into
+# target/bench/provenance/NAME (kept for the next run); its dirty state (one tracked file
+# appended to) is undone when the script ends. FORMATS="json azureml" narrows the formats.
 set -euo pipefail
 RUNS=${1:-21}
-FILES=50000
+FORMATS=${FORMATS:-"json azureml mlflow env"}
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-repo="$work/repo"
-mkdir -p "$repo"
-python3 - "$repo" "$FILES" <<'PY'
+
+if [ -n "${REPO:-}" ]; then
+  src=$REPO
+  if [ ! -e "$src" ] && [[ "$src" == */* ]]; then
+    src=$(bash bench/real-repos.sh path "$src")
+  fi
+  if [ "$(git -C "$src" rev-parse --is-bare-repository)" = true ]; then
+    name=$(basename "$(dirname "$src")")
+    [ "$name" = . ] && name=$(basename "$src")
+    repo=$PWD/target/bench/provenance/$name
+    if [ ! -d "$repo/.git" ]; then
+      mkdir -p "$(dirname "$repo")"
+      echo "cloning $src into $repo (once)" >&2
+      git clone -q "$src" "$repo"
+    fi
+  else
+    repo=$(git -C "$src" rev-parse --show-toplevel)
+  fi
+  tracked=$(git -C "$repo" ls-files | awk '/\.(c|rs|py|md|txt)$/ && !f { print; f = 1 }')
+  untracked=$repo/keyclone-bench-untracked.txt
+  undo() { git -C "$repo" checkout -q -- "$tracked"; rm -f "$untracked"; rm -rf "$work"; }
+  trap undo EXIT
+  undo_dirty() { git -C "$repo" checkout -q -- "$tracked"; rm -f "$untracked"; }
+  undo_dirty
+  desc="$(basename "$repo"): $(git -C "$repo" rev-list --count HEAD) commits, $(git -C "$repo" ls-files | wc -l) files, $(git -C "$repo" tag | wc -l) tags"
+else
+  FILES=50000
+  repo="$work/repo"
+  mkdir -p "$repo"
+  python3 - "$repo" "$FILES" <<'PY'
 import os, sys
 root, n = sys.argv[1], int(sys.argv[2])
 for i in range(n):
@@ -21,13 +58,18 @@ for i in range(n):
     with open(os.path.join(d, f"file{i:05d}.py"), "w") as f:
         f.write(f"# file {i}\nVALUE = {i}\n" + "x = 1\n" * (i % 40))
 PY
-g() { git -C "$repo" -c user.name=b -c user.email=b@example.com "$@"; }
-g init -q -b main
-g add -A
-g commit -q -m "50k files"
-g remote add origin https://github.com/example/big.git
-g status --porcelain >/dev/null   # refresh the index's stat data, as any checkout would
-sync   # let the new files reach the disk first: writeback would slow whichever runs first
+  g() { git -C "$repo" -c user.name=b -c user.email=b@example.com "$@"; }
+  g init -q -b main
+  g add -A
+  g commit -q -m "50k files"
+  g remote add origin https://github.com/example/big.git
+  tracked=pkg050/mod5/file25250.py
+  untracked=$repo/pkg099/untracked.txt
+  undo_dirty() { :; }
+  desc="synthetic: $FILES files, 1 commit"
+fi
+git -C "$repo" status --porcelain >/dev/null   # refresh the index's stat data, as any checkout would
+sync   # let the files reach the disk first: writeback would slow whichever runs first
 
 azure() {
   ( cd "$repo"
@@ -38,30 +80,40 @@ azure() {
     git status --porcelain . >/dev/null )
 }
 
-measure() { # state
-  : > "$work/kc.t"; : > "$work/git.t"
+TIMEFORMAT='%3R %3U %3S'
+measure() { # state format
+  : > "$work/kc.t"; : > "$work/git.t"; : > "$work/kc.c"; : > "$work/git.c"
   for i in $(seq 1 "$RUNS"); do
     order=(kc git); [ $((i % 2)) -eq 0 ] && order=(git kc)
     for who in "${order[@]}"; do
-      t0=$(now_us)
+      # bash's `time`: wall, user and sys seconds of the whole pipeline, children included.
       if [ "$who" = kc ]; then
-        "$BIN" -q provenance "$repo" --format azureml >/dev/null
+        { time "$BIN" -q provenance "$repo" --format "$2" >/dev/null; } 2> "$work/one"
       else
-        azure
+        { time azure; } 2> "$work/one"
       fi
-      t1=$(now_us); echo $((t1 - t0)) >> "$work/$who.t"
+      read -r wall user sys < "$work/one"
+      awk -v w="$wall" 'BEGIN { printf "%d\n", w * 1000000 }' >> "$work/$who.t"
+      awk -v u="$user" -v s="$sys" 'BEGIN { printf "%d\n", (u + s) * 1000000 }' >> "$work/$who.c"
     done
   done
   mk=$(median < "$work/kc.t"); mg=$(median < "$work/git.t")
-  awk -v k="$mk" -v g="$mg" -v r="$RUNS" -v s="$1" -v n="$FILES" 'BEGIN {
-    printf "%-6s %d files   keyclone %7.1f ms   git x5 %7.1f ms   ratio %.2fx   (median of %d)\n", s, n, k/1000, g/1000, k/g, r }'
+  ck=$(median < "$work/kc.c"); cg=$(median < "$work/git.c")
+  awk -v k="$mk" -v g="$mg" -v ck="$ck" -v cg="$cg" -v r="$RUNS" -v s="$1" -v f="$2" 'BEGIN {
+    printf "%-6s %-8s keyclone %7.1f ms  git x5 %7.1f ms  wall ratio %5.2fx   cpu %6.1f / %6.1f ms  cpu ratio %5.2fx  (median of %d)\n",
+      s, f, k/1000, g/1000, k/g, ck/1000, cg/1000, (cg > 0 ? ck/cg : 0), r }'
 }
 
-echo "$(git --version); $("$BIN" --version); $(nproc) cores"
+dirty_value() { "$BIN" -q provenance "$repo" --format azureml | sed -n 's/.*"azureml.git.dirty": "\(.*\)".*/\1/p'; }
+
+echo "$(git --version); $("$BIN" --version); $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$desc"
 # Both must agree before timing.
-"$BIN" -q provenance "$repo" --format azureml | grep -q '"azureml.git.dirty": "False"' || { echo "keyclone: not clean" >&2; exit 1; }
-measure clean
-echo "changed" >> "$repo/pkg050/mod5/file25250.py"
-echo "new" > "$repo/pkg099/untracked.txt"
-"$BIN" -q provenance "$repo" --format azureml | grep -q '"azureml.git.dirty": "True"' || { echo "keyclone: not dirty" >&2; exit 1; }
-measure dirty
+[ "$(dirty_value)" = False ] || { echo "keyclone: not clean" >&2; exit 1; }
+[ -z "$(git -C "$repo" status --porcelain)" ] || { echo "git: not clean" >&2; exit 1; }
+for f in $FORMATS; do measure clean "$f"; done
+echo "changed" >> "$repo/$tracked"
+echo "new" > "$untracked"
+[ "$(dirty_value)" = True ] || { echo "keyclone: not dirty" >&2; exit 1; }
+for f in $FORMATS; do measure dirty "$f"; done
+undo_dirty

@@ -78,7 +78,8 @@ pub struct ProvenanceArgs {
     #[arg(long, value_enum, default_value = "code")]
     pub scope: Scope,
 
-    /// Seconds the status scan may take before dirty is reported as unknown
+    /// Seconds the whole capture may take (status scan, history walks); what is not known by
+    /// then is reported as unknown
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub deadline: f64,
 
@@ -94,6 +95,13 @@ pub struct ProvenanceArgs {
     /// The patch's size cap in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
     pub patch_cap: usize,
+}
+
+impl Format {
+    /// The format prints the `provenance.git.*` extras (describe, upstream, fingerprint, ...).
+    fn prints_extras(self) -> bool {
+        matches!(self, Format::Json)
+    }
 }
 
 fn shell_quote(s: &str) -> String {
@@ -144,6 +152,13 @@ pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
     opts.patch = args.patch.is_some();
     opts.patch_cap = args.patch_cap;
     opts.global_attributes = crate::ops::workspace::global_git_attributes(&ctx.env);
+    let format = if ctx.ui.json() {
+        Format::Json
+    } else {
+        args.format
+    };
+    // Only the formats that print `provenance.git.*` pay for its history walks.
+    opts.extras = format.prints_extras();
     let mut p = provenance::capture(&opts, &ctx.env)?;
     if let (Some(file), Some(bytes)) = (&args.patch, p.patch.take()) {
         files::replace(file, &bytes, 0o600)?;
@@ -158,11 +173,6 @@ pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
             file.display()
         ));
     }
-    let format = if ctx.ui.json() {
-        Format::Json
-    } else {
-        args.format
-    };
     let mlflow_env =
         (format == Format::MlflowEnv).then(|| mlflow_env_line(&p.properties, &mut p.notes));
     for n in &p.notes {

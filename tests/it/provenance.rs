@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use crate::support::git::git;
 use crate::support::{Out, Sandbox};
 
-struct Repo {
-    sb: Sandbox,
-    dir: PathBuf,
+pub struct Repo {
+    pub sb: Sandbox,
+    pub dir: PathBuf,
 }
 
-fn write(p: &Path, text: &str) {
+pub fn write(p: &Path, text: &str) {
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d).unwrap();
     }
@@ -22,7 +22,7 @@ fn write(p: &Path, text: &str) {
 
 impl Repo {
     /// A repository with two commits, files in folders and a remote `origin`.
-    fn new() -> Repo {
+    pub fn new() -> Repo {
         let sb = Sandbox::new();
         let dir = sb.root.path().join("work");
         std::fs::create_dir(&dir).unwrap();
@@ -49,12 +49,12 @@ impl Repo {
         Repo { sb, dir }
     }
 
-    fn git(&self, args: &[&str]) -> Out {
+    pub fn git(&self, args: &[&str]) -> Out {
         git(&self.dir, args)
     }
 
     /// keyclone's properties for `path` (relative to the repository).
-    fn ours(&self, path: &str, extra: &[&str]) -> serde_json::Map<String, serde_json::Value> {
+    pub fn ours(&self, path: &str, extra: &[&str]) -> serde_json::Map<String, serde_json::Value> {
         let out = self.run(path, extra);
         out.ok();
         serde_json::from_str::<serde_json::Value>(&out.stdout)
@@ -64,7 +64,7 @@ impl Repo {
             .clone()
     }
 
-    fn run(&self, path: &str, extra: &[&str]) -> Out {
+    pub fn run(&self, path: &str, extra: &[&str]) -> Out {
         let mut cmd = self.sb.cmd();
         cmd.arg("provenance")
             .arg(self.dir.join(path))
@@ -75,15 +75,15 @@ impl Repo {
 }
 
 /// What Azure's five git commands say, run in `dir`.
-struct Theirs {
-    url: Option<String>,
-    branch: Option<String>,
-    commit: Option<String>,
-    dirty: bool,
-    untracked: usize,
+pub struct Theirs {
+    pub url: Option<String>,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub dirty: bool,
+    pub untracked: usize,
 }
 
-fn theirs(dir: &Path) -> Theirs {
+pub fn theirs(dir: &Path) -> Theirs {
     let opt = |o: Out| (o.code == 0).then(|| o.stdout.trim().to_owned());
     let status = git(dir, &["status", "--porcelain", "."]);
     status.ok();
@@ -100,14 +100,14 @@ fn theirs(dir: &Path) -> Theirs {
     }
 }
 
-fn get<'a>(m: &'a serde_json::Map<String, serde_json::Value>, k: &str) -> Option<&'a str> {
+pub fn get<'a>(m: &'a serde_json::Map<String, serde_json::Value>, k: &str) -> Option<&'a str> {
     m.get(k).and_then(|v| v.as_str())
 }
 
 /// keyclone agrees with git on branch, commit, dirty (both formats), untracked count; the URL
 /// is compared after `sanitize`.
 #[track_caller]
-fn agrees(r: &Repo, path: &str, sanitize: impl Fn(&str) -> String) {
+pub fn agrees(r: &Repo, path: &str, sanitize: impl Fn(&str) -> String) {
     let ours = r.ours(path, &[]);
     let t = theirs(&r.dir.join(path));
     assert_eq!(
@@ -144,7 +144,7 @@ fn agrees(r: &Repo, path: &str, sanitize: impl Fn(&str) -> String) {
     assert_eq!((fast.dirty, fast.untracked), (t.dirty, t.untracked));
 }
 
-fn same(u: &str) -> String {
+pub fn same(u: &str) -> String {
     u.to_owned()
 }
 
