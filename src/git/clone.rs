@@ -659,3 +659,161 @@ pub fn list_refs(url: &RemoteUrl, auth: &Auth, check: &HostCheck<'_>) -> Result<
         .collect();
     Ok(refs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use git2::ErrorCode;
+
+    fn url() -> RemoteUrl {
+        RemoteUrl::parse("ssh://git@git.example.org:2222/team/repo.git").unwrap()
+    }
+
+    fn auth(unlock: Unlock) -> Auth {
+        Auth {
+            default_user: "git".into(),
+            key: PathBuf::from("/h/.ssh/id_ed25519"),
+            fingerprint: "SHA256:x".into(),
+            unlock,
+        }
+    }
+
+    fn map(code: ErrorCode, class: ErrorClass, msg: &str, state: State) -> Error {
+        failure(
+            git2::Error::new(code, class, msg),
+            &RefCell::new(state),
+            &url(),
+            &auth(Unlock::Plain),
+        )
+    }
+
+    #[test]
+    fn a_host_key_refusal_recorded_by_the_callback_wins_over_libgit2s_message() {
+        let state = State {
+            host_error: Some(Error::new(ErrorKind::HostKey, "changed host key")),
+            key_rejected: true,
+            ..State::default()
+        };
+        let e = map(
+            ErrorCode::Certificate,
+            ErrorClass::Ssh,
+            "user cancelled hostkey check",
+            state,
+        );
+        assert_eq!(e.kind(), ErrorKind::HostKey);
+        assert_eq!(e.message(), "changed host key");
+    }
+
+    #[test]
+    fn a_rejected_key_is_an_auth_error_naming_the_key_or_the_agent() {
+        let rejected = State {
+            key_rejected: true,
+            ..State::default()
+        };
+        let e = map(
+            ErrorCode::Auth,
+            ErrorClass::Ssh,
+            "callback failed",
+            rejected,
+        );
+        assert_eq!(e.kind(), ErrorKind::Auth);
+        assert!(
+            e.message()
+                .starts_with("git.example.org:2222 did not accept the key `/h/.ssh/id_ed25519`"),
+            "{}",
+            e.message()
+        );
+        // libssh2's own wording, without the callback having seen a rejection.
+        let e = failure(
+            git2::Error::new(
+                ErrorCode::GenericError,
+                ErrorClass::Ssh,
+                "Authentication failed",
+            ),
+            &RefCell::new(State::default()),
+            &url(),
+            &auth(Unlock::Agent),
+        );
+        assert_eq!(e.kind(), ErrorKind::Auth);
+        assert!(e.message().contains("through ssh-agent"), "{}", e.message());
+    }
+
+    #[test]
+    fn a_missing_branch_is_a_usage_error_and_a_missing_repository_not_found() {
+        let e = map(
+            ErrorCode::NotFound,
+            ErrorClass::Reference,
+            "reference 'refs/remotes/origin/nope' not found",
+            State::default(),
+        );
+        assert_eq!(e.kind(), ErrorKind::Usage);
+        assert!(e.hints().iter().any(|h| h.contains("keyclone test URL")));
+        for msg in [
+            "ERROR: Repository not found.",
+            "fatal: 'x' does not appear to be a git repository",
+        ] {
+            let e = map(
+                ErrorCode::GenericError,
+                ErrorClass::Net,
+                msg,
+                State::default(),
+            );
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{msg}");
+            assert!(
+                e.message()
+                    .starts_with("git.example.org:2222 has no repository at `")
+                    && e.message().contains("team/repo.git`"),
+                "{}",
+                e.message()
+            );
+        }
+    }
+
+    #[test]
+    fn transport_failures_are_network_errors_and_the_rest_io_both_saying_nothing_was_kept() {
+        for class in [
+            ErrorClass::Net,
+            ErrorClass::Ssh,
+            ErrorClass::Http,
+            ErrorClass::Os,
+        ] {
+            let e = map(
+                ErrorCode::GenericError,
+                class,
+                "timed out",
+                State::default(),
+            );
+            assert_eq!(e.kind(), ErrorKind::Network, "{class:?}");
+            assert_eq!(
+                e.message(),
+                "the connection to git.example.org:2222 failed: timed out"
+            );
+        }
+        let e = map(
+            ErrorCode::GenericError,
+            ErrorClass::Odb,
+            "object missing",
+            State::default(),
+        );
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert!(
+            e.hints().iter().all(|h| h.starts_with("nothing was kept")),
+            "{:?}",
+            e.hints()
+        );
+    }
+
+    #[test]
+    fn the_login_key_follows_how_the_key_is_unlocked() {
+        let a = auth(Unlock::Agent);
+        assert!(matches!(a.login_key(), crate::ssh::probe::LoginKey::Agent));
+        let a = auth(Unlock::Plain);
+        assert!(matches!(
+            a.login_key(),
+            crate::ssh::probe::LoginKey::File {
+                passphrase: None,
+                ..
+            }
+        ));
+    }
+}
