@@ -87,8 +87,9 @@ pub fn destination(
     })
 }
 
-/// What is at a destination before a clone goes there. A symbolic link is followed, as the
-/// clone follows it: a link to an empty folder is cloned into; a dangling link is nothing.
+/// What is at a destination before a clone goes there. A symbolic link is followed, as git
+/// follows it: a link to an empty folder is cloned into (see [`clone_target`]); a dangling
+/// link is in the way (git cannot create the folder there either).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Occupant {
     Nothing,
@@ -98,13 +99,19 @@ pub enum Occupant {
     NotAFolder,
     /// A folder whose listing cannot be read.
     Unreadable,
+    /// A symbolic link that points at nothing.
+    DanglingLink,
 }
 
 impl Occupant {
     /// What is at `path` now.
     pub fn of(path: &Path) -> Occupant {
         if !path.exists() {
-            Occupant::Nothing
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                Occupant::DanglingLink
+            } else {
+                Occupant::Nothing
+            }
         } else if !path.is_dir() {
             Occupant::NotAFolder
         } else {
@@ -128,7 +135,19 @@ impl Occupant {
             Occupant::NonEmptyDir => "is not empty",
             Occupant::NotAFolder => "is not a folder",
             Occupant::Unreadable => "cannot be listed",
+            Occupant::DanglingLink => "is a symbolic link to nothing",
         }
+    }
+}
+
+/// Where a clone into `dest` really goes: a symbolic link (to an empty folder: see
+/// [`Occupant`]) is resolved first, since the clone is renamed into place and a rename onto a
+/// link would fail after the whole download; anything else is `dest` itself.
+pub fn clone_target(dest: &Path) -> PathBuf {
+    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_symlink()) {
+        std::fs::canonicalize(dest).unwrap_or_else(|_| dest.to_path_buf())
+    } else {
+        dest.to_path_buf()
     }
 }
 
@@ -360,7 +379,7 @@ mod tests {
             ("to-empty", Occupant::EmptyDir, false),
             ("to-full", Occupant::NonEmptyDir, true),
             ("to-file", Occupant::NotAFolder, true),
-            ("dangling", Occupant::Nothing, false),
+            ("dangling", Occupant::DanglingLink, true),
         ] {
             let o = Occupant::of(&p(name));
             assert_eq!(o, occupant, "{name}");
@@ -369,5 +388,11 @@ mod tests {
         assert!(Occupant::Unreadable.in_the_way());
         assert_eq!(Occupant::NonEmptyDir.why(), "is not empty");
         assert_eq!(Occupant::NotAFolder.why(), "is not a folder");
+        assert_eq!(
+            clone_target(&p("to-empty")),
+            p("empty").canonicalize().unwrap()
+        );
+        assert_eq!(clone_target(&p("missing")), p("missing"));
+        assert_eq!(clone_target(&p("empty")), p("empty"));
     }
 }

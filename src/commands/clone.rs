@@ -96,10 +96,12 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
         local: args.workspace.local,
     };
     let dest = workspace::destination(&choice, &home, &login, &url.repo_name())?;
-    if workspace::Occupant::of(&dest.path).in_the_way() {
+    let occupant = workspace::Occupant::of(&dest.path);
+    if occupant.in_the_way() {
         return Err(Error::refused(format!(
-            "`{}` already exists and is not empty",
-            dest.path.display()
+            "`{}` already exists and {}",
+            dest.path.display(),
+            occupant.why()
         ))
         .hint("give another destination as DEST, or move that folder away")
         .hint(format!(

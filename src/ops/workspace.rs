@@ -56,7 +56,8 @@ pub(crate) fn clone_into(
     };
     let req = CloneRequest {
         url: url.clone(),
-        dest: dest.to_owned(),
+        // A link to an empty folder is cloned into where it points, as git does.
+        dest: crate::workspace::clone_target(dest),
         branch: opts.branch.clone(),
         depth: opts.depth,
         recurse_submodules: opts.recurse_submodules,

@@ -13,7 +13,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ssh_encoding::Encode;
 use ssh_key::{PrivateKey, PublicKey};
@@ -140,9 +140,10 @@ impl Agent {
 
     /// Sends one message and reads the whole answer (its type byte first).
     fn request(&self, body: &[u8]) -> std::result::Result<Vec<u8>, Failure> {
-        let mut s = UnixStream::connect(&self.socket).map_err(|e| Failure::Io("reach", e))?;
-        let _ = s.set_read_timeout(Some(TIMEOUT));
+        let until = Instant::now() + TIMEOUT;
+        let s = UnixStream::connect(&self.socket).map_err(|e| Failure::Io("reach", e))?;
         let _ = s.set_write_timeout(Some(TIMEOUT));
+        let mut s = Bounded { s, until };
         let len = u32::try_from(body.len()).map_err(|_| Failure::Malformed("request too long"))?;
         let mut msg = Zeroizing::new(Vec::with_capacity(body.len() + 4));
         msg.extend_from_slice(&len.to_be_bytes());
@@ -166,6 +167,37 @@ impl Agent {
             )
             .hint("start a new agent with `eval \"$(ssh-agent)\"` in this shell, then run the same command again"),
         }
+    }
+}
+
+/// The socket with one deadline for the whole request: each read may wait only for the time
+/// left, so an agent that drips its answer a byte at a time is cut off at the deadline, not
+/// after one timeout per byte.
+struct Bounded {
+    s: UnixStream,
+    until: Instant,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the agent did not answer in time",
+            ));
+        }
+        self.s.set_read_timeout(Some(left))?;
+        self.s.read(buf)
+    }
+}
+
+impl Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.s.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.s.flush()
     }
 }
 
@@ -369,5 +401,40 @@ mod tests {
         );
         let key = PrivateKey::random(&mut rand_core::OsRng, ssh_key::Algorithm::Ed25519).unwrap();
         assert!(!a.holds(key.public_key()));
+    }
+
+    #[test]
+    fn an_agent_that_drips_its_answer_is_cut_off_at_the_request_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            // A 1000-byte answer, one byte every 50 ms: 50 s in all, each read well within
+            // any per-read timeout.
+            let _ = c.write_all(&1000u32.to_be_bytes());
+            for _ in 0..1000 {
+                if c.write_all(&[IDENTITIES_ANSWER]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let s = UnixStream::connect(&path).unwrap();
+        let started = Instant::now();
+        let mut b = Bounded {
+            s,
+            until: started + Duration::from_millis(300),
+        };
+        match read_message(&mut b) {
+            Err(Failure::Io(_, e)) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut),
+            Err(Failure::Malformed(m)) => panic!("malformed: {m}"),
+            Ok(m) => panic!("read {} bytes", m.len()),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -543,6 +543,38 @@ fn an_existing_non_empty_destination_is_refused() {
 }
 
 #[test]
+fn a_destination_that_is_a_link_is_cloned_through_as_git_does_or_refused_when_dangling() {
+    let s = Setup::new("ed25519");
+    // A link to an empty folder: the clone lands in the folder (git follows the link too),
+    // and the link stays a link.
+    let real = s.dest("real");
+    std::fs::create_dir_all(&real).unwrap();
+    let link = s.dest("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    s.clone(&[link.to_str().unwrap()]).ok();
+    assert!(real.join("README.md").exists());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // A dangling link: refused before anything is fetched, the link left as it was.
+    let dangling = s.dest("dangling");
+    std::os::unix::fs::symlink(s.dest("nowhere"), &dangling).unwrap();
+    s.clone(&[dangling.to_str().unwrap()])
+        .code(5)
+        .stderr_has("is a symbolic link to nothing");
+    assert!(!s.dest("nowhere").exists());
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
 fn key_problems_are_clear() {
     let s = Setup::new("ed25519");
     s.clone(&["--key", "/nonexistent/id_x"])

@@ -11,6 +11,7 @@ mod hostile;
 mod hostile_files;
 mod init;
 mod keygen;
+mod layers;
 mod login;
 mod mlflow;
 mod promises;
