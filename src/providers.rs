@@ -40,30 +40,8 @@ impl ProviderKind {
     }
 }
 
-/// Where an SSH server listens.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-}
-
-impl Endpoint {
-    fn new(host: &str, port: u16) -> Self {
-        Endpoint {
-            host: host.to_owned(),
-            port,
-        }
-    }
-
-    /// The host as known_hosts writes it: `host`, or `[host]:port` when the port is not 22.
-    pub fn known_hosts_name(&self) -> String {
-        if self.port == 22 {
-            self.host.clone()
-        } else {
-            format!("[{}]:{}", self.host, self.port)
-        }
-    }
-}
+/// Where an SSH server listens (the one host-and-port type).
+pub use crate::endpoint::Endpoint;
 
 /// A host key pinned from the provider's documentation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -500,6 +478,11 @@ impl Registry {
         self.providers.iter().rev().find(|p| p.serves(host, port))
     }
 
+    /// The provider serving this host on this port.
+    pub fn for_endpoint(&self, ep: &Endpoint) -> Option<&Provider> {
+        self.for_host(&ep.host, Some(ep.port))
+    }
+
     pub fn ids(&self) -> Vec<&str> {
         self.providers.iter().map(|p| p.id.as_str()).collect()
     }
@@ -528,11 +511,11 @@ fn claims_pinned_host(reg: &Registry, p: &Provider) -> Option<(String, String)> 
 
 fn from_config(id: &str, pc: &ProviderConfig) -> Provider {
     let host = pc.host.to_ascii_lowercase();
-    let port = pc.port.unwrap_or(22);
+    let port = pc.port.unwrap_or(crate::endpoint::DEFAULT_PORT);
     let endpoint = Endpoint::new(&host, port);
     let fallback = pc.fallback_port.map(|fp| {
         Endpoint::new(
-            &pc.fallback_host
+            pc.fallback_host
                 .as_deref()
                 .unwrap_or(&host)
                 .to_ascii_lowercase(),
@@ -689,15 +672,6 @@ mod tests {
         assert_eq!(
             az.upload_url(Some("my org")).unwrap(),
             "https://dev.azure.com/my%20org/_usersSettings/keys"
-        );
-    }
-
-    #[test]
-    fn known_hosts_name_brackets_non_default_ports() {
-        assert_eq!(Endpoint::new("h", 22).known_hosts_name(), "h");
-        assert_eq!(
-            Endpoint::new("ssh.github.com", 443).known_hosts_name(),
-            "[ssh.github.com]:443"
         );
     }
 }

@@ -78,7 +78,6 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
         }
         None => (url, None),
     };
-    let port = url.port.unwrap_or(22);
     let provider = url.provider(&ctx.registry).cloned();
     let org = provider.as_ref().and_then(|p| url.org_for(p));
 
@@ -122,7 +121,7 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
         "git",
     )?;
     let (host_key, files) =
-        approve_host(ctx, &url.host, port, Duration::from_secs(args.net.timeout))?;
+        approve_host(ctx, &url.endpoint(), Duration::from_secs(args.net.timeout))?;
     let opts = CloneOptions {
         branch: args.branch.clone(),
         depth: args.depth,

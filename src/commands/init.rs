@@ -193,7 +193,7 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
         },
         &mut target,
     )?;
-    steps.push("host", format!("{} ({decision})", target.who()));
+    steps.push("host", format!("{} ({decision})", target.connect));
 
     // 4. The key: reuse or create; unlock once; cache.
     let chosen = choose_key(
@@ -271,8 +271,7 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
     let entry = ssh_config::host_entry(
         ctx,
         alias.clone().unwrap_or_else(|| target.host.clone()),
-        target.connect_host.clone(),
-        target.connect_port,
+        target.connect.clone(),
         target.ssh_user.clone(),
         chosen.path.clone(),
     );
@@ -368,7 +367,7 @@ fn summary(
         return ctx.ui.json_value(&serde_json::json!({
             "provider": t.provider.as_ref().map(|p| &p.id),
             "host": t.host,
-            "connect": { "host": t.connect_host, "port": t.connect_port },
+            "connect": t.connect,
             "key": {
                 "path": c.path,
                 "created": c.created,

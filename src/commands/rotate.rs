@@ -137,8 +137,8 @@ pub fn run(ctx: &mut Ctx, args: RotateArgs) -> Result<()> {
         checkpoint(next.name());
     }
     let provider = provider.or_else(|| {
-        let (host, port) = target.endpoint();
-        ctx.registry.for_host(&host, Some(port)).cloned()
+        let ep = target.endpoint();
+        ctx.registry.for_endpoint(&ep).cloned()
     });
     let archived = finish(&state, args.delete_old)?;
     report(ctx, &state, archived, provider.as_ref())

@@ -91,8 +91,8 @@ fn show(ctx: &mut Ctx) -> Result<()> {
 }
 
 fn write(ctx: &mut Ctx, args: &WriteArgs) -> Result<()> {
-    let (host, port) = parse_target(&args.target)?;
-    let provider = ctx.registry.for_host(&host, Some(port)).cloned();
+    let ep = parse_target(&args.target)?;
+    let provider = ctx.registry.for_endpoint(&ep).cloned();
     let key = match &args.key {
         Some(k) => {
             crate::ssh::key::pair_paths(&std::path::absolute(k).unwrap_or_else(|_| k.clone())).0
@@ -106,9 +106,8 @@ fn write(ctx: &mut Ctx, args: &WriteArgs) -> Result<()> {
         .unwrap_or_else(|| "git".to_owned());
     let entry = ssh_config::host_entry(
         ctx,
-        args.alias.clone().unwrap_or_else(|| host.clone()),
-        host,
-        port,
+        args.alias.clone().unwrap_or_else(|| ep.host.clone()),
+        ep,
         user,
         key,
     );

@@ -12,7 +12,6 @@ use crate::ops::access::{self, explain_auth, ssh_remote};
 use crate::ops::host::{approve_host, parse_target};
 use crate::ops::key::auth_for;
 use crate::secrets::{Unlock, UnlockArgs};
-use crate::ssh::known_hosts;
 
 /// Check that a host is verified and accepts your key; list a repository's refs.
 ///
@@ -58,7 +57,7 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
     clone::set_timeouts(timeout, Duration::from_secs(args.net.stall_timeout))?;
     if is_url(&args.target) {
         let url = ssh_remote(ctx, &args.target)?;
-        let port = url.port.unwrap_or(22);
+        let ep = url.endpoint();
         let provider = url.provider(&ctx.registry).cloned();
         let org = provider.as_ref().and_then(|p| url.org_for(p));
         let auth = auth_for(
@@ -68,8 +67,8 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
             provider.as_ref(),
             &args.user,
         )?;
-        let (host_key, files) = approve_host(ctx, &url.host, port, timeout)?;
-        let refs = access::list_refs(ctx, &url, (&url.host, port), &auth, &host_key, &files)
+        let (host_key, files) = approve_host(ctx, &ep, timeout)?;
+        let refs = access::list_refs(ctx, &url, &ep, &auth, &host_key, &files)
             .map_err(|e| explain_auth(e, provider.as_ref(), &auth.key, org.as_deref()))?;
         if ctx.ui.json() {
             return ctx.ui.json_value(&serde_json::json!({
@@ -81,7 +80,7 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
         }
         ctx.ui.info(&format!(
             "{} accepted `{}`{}; {} refs listed.\n\nNext: `keyclone clone {}`",
-            known_hosts::display_host(&url.host, port),
+            ep,
             auth.key.display(),
             if matches!(auth.unlock, Unlock::Agent) {
                 " (through ssh-agent)"
@@ -94,8 +93,8 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
         return Ok(());
     }
 
-    let (host, port) = parse_target(&args.target)?;
-    let provider = ctx.registry.for_host(&host, Some(port)).cloned();
+    let ep = parse_target(&args.target)?;
+    let provider = ctx.registry.for_endpoint(&ep).cloned();
     let auth = auth_for(
         ctx,
         args.key.as_deref(),
@@ -103,9 +102,9 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
         provider.as_ref(),
         &args.user,
     )?;
-    let (host_key, _) = approve_host(ctx, &host, port, timeout)?;
-    let who = known_hosts::display_host(&host, port);
-    let accepted = access::login((&host, port), &args.user, timeout, &auth, &host_key)?;
+    let (host_key, _) = approve_host(ctx, &ep, timeout)?;
+    let who = &ep;
+    let accepted = access::login(&ep, &args.user, timeout, &auth, &host_key)?;
     let public = &auth.fingerprint;
     if !accepted {
         let e = Error::new(
@@ -120,7 +119,7 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
     }
     if ctx.ui.json() {
         return ctx.ui.json_value(&serde_json::json!({
-            "host": host, "port": port, "user": args.user, "key": auth.key, "fingerprint": public, "authenticated": true,
+            "host": ep.host, "port": ep.port, "user": args.user, "key": auth.key, "fingerprint": public, "authenticated": true,
         }));
     }
     ctx.ui.info(&format!(

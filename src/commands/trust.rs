@@ -7,12 +7,13 @@ use std::time::Duration;
 use ssh_key::PublicKey;
 
 use crate::context::Ctx;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::ops::host::{confirm_replace, confirm_unknown, normalize_fingerprint, parse_target};
 use crate::ops::known_hosts_files::{
     fetch, other_keys, pinned_lines, read_known_hosts, write_known_hosts,
 };
-use crate::ssh::known_hosts::{self, KnownHosts, Marker};
+use crate::ssh::known_hosts::{KnownHosts, Marker};
 use crate::ssh::trust::{self, Decision, KeyInfo, Verdict};
 
 /// Verify a host's SSH key and record it in known_hosts.
@@ -76,7 +77,7 @@ pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
         .target
         .as_deref()
         .expect("clap requires a target unless --offline");
-    let (host, port) = parse_target(target)?;
+    let ep = parse_target(target)?;
     let fingerprint = args
         .fingerprint
         .as_deref()
@@ -84,14 +85,14 @@ pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
         .transpose()?;
     let files = read_known_hosts(ctx, &kh_path)?;
     if args.show {
-        return show(ctx, &host, port, &files);
+        return show(ctx, &ep, &files);
     }
 
-    let key = fetch(ctx, &files, &host, port, Duration::from_secs(args.timeout))?;
-    let verdict = trust::decide(&host, port, &key, &files, &ctx.registry);
-    let who = known_hosts::display_host(&host, port);
+    let key = fetch(ctx, &files, &ep, Duration::from_secs(args.timeout))?;
+    let verdict = trust::decide(&ep, &key, &files, &ctx.registry);
+    let who = &ep;
 
-    let (to_add, tofu): (Vec<(String, u16, PublicKey)>, bool) = match &verdict.decision {
+    let (to_add, tofu): (Vec<(Endpoint, PublicKey)>, bool) = match &verdict.decision {
         Decision::Known { line } => {
             ctx.ui.info(&format!(
                 "{who} is already trusted: {} matches {}.",
@@ -102,7 +103,7 @@ pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
         }
         Decision::Pinned { provider } => {
             let p = ctx.registry.get(provider)?.clone();
-            let lines = pinned_lines(&p, &host, port, &key);
+            let lines = pinned_lines(&p, &ep, &key);
             ctx.ui.info(&format!(
                 "{who} presented {}, a key {} publishes for this host: verified.",
                 verdict.presented.show(),
@@ -111,7 +112,7 @@ pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
             (lines, false)
         }
         Decision::Unknown => (
-            vec![(host.clone(), port, key.clone())],
+            vec![(ep.clone(), key.clone())],
             confirm_unknown(ctx, &verdict, fingerprint.as_deref(), args.accept_new)?,
         ),
         Decision::Changed { .. } if args.replace => {
@@ -124,7 +125,7 @@ pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
                 );
             }
             (
-                vec![(host.clone(), port, key.clone())],
+                vec![(ep.clone(), key.clone())],
                 confirm_unknown(ctx, &verdict, fingerprint.as_deref(), args.accept_new)?,
             )
         }
@@ -149,30 +150,25 @@ pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
         }
         ctx.ui.warn(&format!(
             "plain `ssh` and `git` may refuse {who} because of that line; remove it with `keyclone trust {} --replace`",
-            known_hosts::host_name(&host, port)
+            ep.known_hosts_name()
         ));
     }
     let remove_keys: Vec<PublicKey> =
         if args.replace && verdict.decision.trusted() && !verdict.other_lines.is_empty() {
             if confirm_replace(ctx, &verdict)? {
-                other_keys(&files, &host, port, &key)
+                other_keys(&files, &ep, &key)
             } else {
                 Vec::new()
             }
         } else if args.replace && matches!(verdict.decision, Decision::Changed { .. }) {
-            other_keys(&files, &host, port, &key)
+            other_keys(&files, &ep, &key)
         } else {
             Vec::new()
         };
     let (written, removed) = if to_add.is_empty() && remove_keys.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        write_known_hosts(
-            &kh_path,
-            &to_add,
-            Some((&host, port, &remove_keys)),
-            args.hash,
-        )?
+        write_known_hosts(&kh_path, &to_add, Some((&ep, &remove_keys)), args.hash)?
     };
     report(ctx, &verdict, &kh_path, &written, &removed, tofu)
 }
@@ -194,7 +190,7 @@ fn report(
             "trust_on_first_use": tofu,
         }));
     }
-    let who = known_hosts::display_host(&v.host, v.port);
+    let who = &v.endpoint;
     let mut msg = String::new();
     if !removed.is_empty() {
         msg.push_str(&format!(
@@ -221,10 +217,10 @@ fn report(
     Ok(())
 }
 
-fn show(ctx: &mut Ctx, host: &str, port: u16, files: &[KnownHosts]) -> Result<()> {
+fn show(ctx: &mut Ctx, ep: &Endpoint, files: &[KnownHosts]) -> Result<()> {
     let mut rows = Vec::new();
     for f in files {
-        for e in f.lookup(host, port) {
+        for e in f.lookup(ep) {
             let marker = match e.marker {
                 Marker::None => "",
                 Marker::Revoked => "@revoked ",
@@ -236,12 +232,8 @@ fn show(ctx: &mut Ctx, host: &str, port: u16, files: &[KnownHosts]) -> Result<()
             ));
         }
     }
-    if let Some(p) = ctx.registry.for_host(host, Some(port)) {
-        for pin in p
-            .pins
-            .iter()
-            .filter(|pin| pin.endpoint.host == host && pin.endpoint.port == port)
-        {
+    if let Some(p) = ctx.registry.for_endpoint(ep) {
+        for pin in p.pins.iter().filter(|pin| pin.endpoint == *ep) {
             let alg = pin
                 .key
                 .as_deref()
@@ -265,16 +257,14 @@ fn show(ctx: &mut Ctx, host: &str, port: u16, files: &[KnownHosts]) -> Result<()
             .collect();
         return ctx
             .ui
-            .json_value(&serde_json::json!({ "host": host, "port": port, "entries": v }));
+            .json_value(&serde_json::json!({ "host": ep.host, "port": ep.port, "entries": v }));
     }
     for (w, k) in &rows {
         ctx.ui.data(&format!("{w} {k}"))?;
     }
     if rows.is_empty() {
-        ctx.ui.info(&format!(
-            "nothing is known about {}",
-            known_hosts::host_name(host, port)
-        ));
+        ctx.ui
+            .info(&format!("nothing is known about {}", ep.known_hosts_name()));
     }
     Ok(())
 }
@@ -288,7 +278,7 @@ fn offline(ctx: &mut Ctx, args: &TrustArgs, path: &PathBuf) -> Result<()> {
                 .expect("clap requires --provider with --offline"),
         )?
         .clone();
-    let lines: Vec<(String, u16, PublicKey)> = p
+    let lines: Vec<(Endpoint, PublicKey)> = p
         .pins
         .iter()
         .filter(|pin| pin.confirmed)
@@ -296,7 +286,7 @@ fn offline(ctx: &mut Ctx, args: &TrustArgs, path: &PathBuf) -> Result<()> {
             pin.key
                 .as_deref()
                 .and_then(|k| PublicKey::from_openssh(k).ok())
-                .map(|k| (pin.endpoint.host.clone(), pin.endpoint.port, k))
+                .map(|k| (pin.endpoint.clone(), k))
         })
         .collect();
     if lines.is_empty() {
@@ -307,15 +297,15 @@ fn offline(ctx: &mut Ctx, args: &TrustArgs, path: &PathBuf) -> Result<()> {
         .hint("connect instead: `keyclone trust HOST` (pinned fingerprints are checked then)"));
     }
     let files = read_known_hosts(ctx, path)?;
-    let mut stale: Vec<(String, u16, PublicKey)> = Vec::new();
-    for (host, port, _) in &lines {
+    let mut stale: Vec<(Endpoint, PublicKey)> = Vec::new();
+    for (ep, _) in &lines {
         for f in &files {
-            for e in f.lookup(host, *port).filter(|e| e.marker == Marker::None) {
+            for e in f.lookup(ep).filter(|e| e.marker == Marker::None) {
                 let fp = crate::ssh::key::fingerprint(&e.key);
                 if !p.pins.iter().any(|pin| pin.fingerprint == fp)
-                    && !stale.iter().any(|(h, pt, k)| {
-                        h == host && pt == port && k.key_data() == e.key.key_data()
-                    })
+                    && !stale
+                        .iter()
+                        .any(|(s, k)| s == ep && k.key_data() == e.key.key_data())
                 {
                     let why = p
                         .revoked
@@ -328,35 +318,30 @@ fn offline(ctx: &mut Ctx, args: &TrustArgs, path: &PathBuf) -> Result<()> {
                         f.path.display(),
                         e.line,
                         p.name,
-                        known_hosts::host_name(host, *port),
+                        ep.known_hosts_name(),
                         KeyInfo::of(&e.key).show()
                     ));
-                    stale.push((host.clone(), *port, e.key.clone()));
+                    stale.push((ep.clone(), e.key.clone()));
                 }
             }
         }
     }
     let mut written = Vec::new();
     let mut removed = Vec::new();
-    let mut endpoints: Vec<(String, u16)> =
-        lines.iter().map(|(h, pt, _)| (h.clone(), *pt)).collect();
+    let mut endpoints: Vec<Endpoint> = lines.iter().map(|(ep, _)| ep.clone()).collect();
     endpoints.dedup();
-    for (host, port) in &endpoints {
-        let add: Vec<_> = lines
-            .iter()
-            .filter(|(h, pt, _)| h == host && pt == port)
-            .cloned()
-            .collect();
+    for ep in &endpoints {
+        let add: Vec<_> = lines.iter().filter(|(e, _)| e == ep).cloned().collect();
         let rm: Vec<PublicKey> = if args.replace {
             stale
                 .iter()
-                .filter(|(h, pt, _)| h == host && pt == port)
-                .map(|(_, _, k)| k.clone())
+                .filter(|(e, _)| e == ep)
+                .map(|(_, k)| k.clone())
                 .collect()
         } else {
             Vec::new()
         };
-        let (w, r) = write_known_hosts(path, &add, Some((host, *port, &rm)), args.hash)?;
+        let (w, r) = write_known_hosts(path, &add, Some((ep, &rm)), args.hash)?;
         written.extend(w);
         removed.extend(r);
     }
@@ -371,10 +356,7 @@ fn offline(ctx: &mut Ctx, args: &TrustArgs, path: &PathBuf) -> Result<()> {
             "provider": p.id, "known_hosts": path, "written": written, "removed_lines": removed,
         }));
     }
-    let hosts: Vec<String> = endpoints
-        .iter()
-        .map(|(h, pt)| known_hosts::host_name(h, *pt))
-        .collect();
+    let hosts: Vec<String> = endpoints.iter().map(Endpoint::known_hosts_name).collect();
     ctx.ui.info(&format!(
         "Wrote {} of {}'s published host keys to `{}` ({} already there){} for {}. No connection was made.",
         written.len(),

@@ -12,6 +12,7 @@ use git2::{CertificateCheckStatus, Cred, CredentialType, ErrorClass, RemoteCallb
 use serde::Serialize;
 use ssh_key::PublicKey;
 
+use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::git::paths;
 use crate::git::remote::RemoteUrl;
@@ -53,8 +54,8 @@ impl Auth {
 /// What decides about host keys during the transfer.
 #[derive(Debug)]
 pub struct HostCheck<'a> {
-    /// The host and port approved before the transfer, with the key that was approved.
-    pub approved: (String, u16, PublicKey),
+    /// The endpoint approved before the transfer, with the key that was approved.
+    pub approved: (Endpoint, PublicKey),
     pub files: &'a [KnownHosts],
     pub registry: &'a Registry,
 }
@@ -129,10 +130,6 @@ pub struct Phases {
     pub checkout: f64,
 }
 
-fn who(host: &str, port: u16) -> String {
-    crate::ssh::known_hosts::display_host(host, port)
-}
-
 /// Callbacks for one connection to `url`.
 fn callbacks<'a>(
     url: &'a RemoteUrl,
@@ -141,7 +138,7 @@ fn callbacks<'a>(
     state: &'a RefCell<State>,
     progress: &'a dyn CloneProgress,
 ) -> RemoteCallbacks<'a> {
-    let port = url.port.unwrap_or(22);
+    let ep = url.endpoint();
     let mut cb = RemoteCallbacks::new();
     cb.credentials(move |_url, user_from_url, allowed| {
         let user = user_from_url
@@ -176,7 +173,7 @@ fn callbacks<'a>(
         let Some(blob) = cert.as_hostkey().and_then(|h| h.hostkey()) else {
             return refuse(Error::new(
                 ErrorKind::HostKey,
-                format!("{} did not present an SSH host key", who(&url.host, port)),
+                format!("{ep} did not present an SSH host key"),
             ));
         };
         let key = match PublicKey::from_bytes(blob) {
@@ -185,26 +182,21 @@ fn callbacks<'a>(
                 return refuse(
                     Error::new(
                         ErrorKind::HostKey,
-                        format!(
-                            "{} presented a host key keyclone cannot read",
-                            who(&url.host, port)
-                        ),
+                        format!("{ep} presented a host key keyclone cannot read"),
                     )
                     .with_source(e),
                 );
             }
         };
-        let (ahost, aport, akey) = &check.approved;
-        if *ahost == url.host && *aport == port && key.key_data() == akey.key_data() {
+        let (approved, akey) = &check.approved;
+        if *approved == ep && key.key_data() == akey.key_data() {
             return Ok(CertificateCheckStatus::CertificateOk);
         }
         // Another host (a submodule's), or another key than the one approved a moment ago for
         // this host: decide again; for the approved host anything else is refused below.
-        let verdict = trust::decide(&url.host, port, &key, check.files, check.registry);
+        let verdict = trust::decide(&ep, &key, check.files, check.registry);
         match &verdict.decision {
-            Decision::Known { .. } | Decision::Pinned { .. }
-                if *ahost != url.host || *aport != port =>
-            {
+            Decision::Known { .. } | Decision::Pinned { .. } if *approved != ep => {
                 Ok(CertificateCheckStatus::CertificateOk)
             }
             Decision::Unknown => refuse(
@@ -212,13 +204,13 @@ fn callbacks<'a>(
                     ErrorKind::HostKey,
                     format!(
                         "{} presented {}, which keyclone cannot verify",
-                        who(&url.host, port),
+                        ep,
                         verdict.presented.show()
                     ),
                 )
                 .hint(format!(
                     "check and record it first: `keyclone trust {}`",
-                    crate::ssh::known_hosts::host_name(&url.host, port)
+                    ep.known_hosts_name()
                 )),
             ),
             _ => refuse(trust::refusal(&verdict, check.registry).unwrap_or_else(|| {
@@ -226,7 +218,7 @@ fn callbacks<'a>(
                     ErrorKind::HostKey,
                     format!(
                         "{} changed its host key during the connection ({})",
-                        who(&url.host, port),
+                        ep,
                         verdict.presented.show()
                     ),
                 )
@@ -273,7 +265,6 @@ fn failure(e: git2::Error, state: &RefCell<State>, url: &RemoteUrl, auth: &Auth)
     if let Some(he) = st.host_error.take() {
         return he;
     }
-    let port = url.port.unwrap_or(22);
     let msg = e.message().to_owned();
     if st.key_rejected
         || (e.class() == ErrorClass::Ssh && msg.to_ascii_lowercase().contains("authentication"))
@@ -286,7 +277,7 @@ fn failure(e: git2::Error, state: &RefCell<State>, url: &RemoteUrl, auth: &Auth)
             ErrorKind::Auth,
             format!(
                 "{} did not accept the key {how}: the key is not on your account yet (or not for this repository)",
-                who(&url.host, port)
+                url.endpoint()
             ),
         );
     }
@@ -301,7 +292,7 @@ fn failure(e: git2::Error, state: &RefCell<State>, url: &RemoteUrl, auth: &Auth)
     {
         return Error::new(
             ErrorKind::NotFound,
-            format!("{} has no repository at `{}`, or your key has no access to it", who(&url.host, port), url.path),
+            format!("{} has no repository at `{}`, or your key has no access to it", url.endpoint(), url.path),
         )
         .with_source(e)
         .hint("check the URL (copy it from the repository's Clone button) and that your account can read the repository");
@@ -309,7 +300,7 @@ fn failure(e: git2::Error, state: &RefCell<State>, url: &RemoteUrl, auth: &Auth)
     match e.class() {
         ErrorClass::Net | ErrorClass::Ssh | ErrorClass::Http | ErrorClass::Os => Error::new(
             ErrorKind::Network,
-            format!("the connection to {} failed: {msg}", who(&url.host, port)),
+            format!("the connection to {} failed: {msg}", url.endpoint()),
         )
         .hint("nothing was kept; run the same command again (a clone starts over)"),
         _ => Error::new(ErrorKind::Io, format!("the clone failed: {msg}"))

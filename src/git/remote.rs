@@ -2,6 +2,7 @@
 //! with a port, and the https URLs people paste from a browser. The original string is what
 //! git/libgit2 get; host and port come from the parse. Passwords are never kept for display.
 
+use crate::endpoint::{DEFAULT_PORT, Endpoint};
 use crate::error::{Error, Result};
 use crate::providers::{Provider, ProviderKind, Registry};
 
@@ -208,18 +209,24 @@ impl RemoteUrl {
                 }
             }
         };
-        let url = if ssh.port == 22 {
+        let url = if ssh.port == DEFAULT_PORT {
             format!("git@{}:{path}", ssh.host)
         } else {
-            format!("ssh://git@{}:{}/{path}", ssh.host, ssh.port)
+            format!("ssh://git@{ssh}/{path}")
         };
         Ok((RemoteUrl::parse(&url)?, true))
     }
 
-    /// The same repository on another SSH host and port: an `~/.ssh/config` alias resolved, or
-    /// a provider's port-443 endpoint. Port 22 gives the scp-like form (`ssh://h/p` becomes
-    /// `h:/p`, the same absolute path), so `~/.ssh/config` may decide the port.
-    pub fn at(&self, host: &str, port: u16, user: Option<&str>) -> Result<RemoteUrl> {
+    /// Where the SSH server of this URL listens: its host, and its port or 22.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::new(self.host.clone(), self.port.unwrap_or(DEFAULT_PORT))
+    }
+
+    /// The same repository at another SSH endpoint: an `~/.ssh/config` alias resolved (its
+    /// host the alias or its `HostName`), or a provider's port-443 endpoint. Port 22 gives the
+    /// scp-like form (`ssh://h/p` becomes `h:/p`, the same absolute path), so `~/.ssh/config`
+    /// may decide the port.
+    pub fn at(&self, to: &Endpoint, user: Option<&str>) -> Result<RemoteUrl> {
         let user = user.or(self.user.as_deref()).unwrap_or("git");
         // The path as written: after `host:` for scp-like URLs (a leading `/` kept).
         let raw = if self.original.contains("://") {
@@ -233,15 +240,15 @@ impl RemoteUrl {
                 .split_once(':')
                 .map_or(self.path.clone(), |(_, p)| p.to_owned())
         };
-        let url = if port == 22 {
-            format!("{user}@{host}:{raw}")
+        let url = if to.port == DEFAULT_PORT {
+            format!("{user}@{}:{raw}", to.host)
         } else {
             let raw = if raw.starts_with('/') {
                 raw
             } else {
                 format!("/{raw}")
             };
-            format!("ssh://{user}@{host}:{port}{raw}")
+            format!("ssh://{user}@{to}{raw}")
         };
         RemoteUrl::parse(&url)
     }
@@ -249,7 +256,7 @@ impl RemoteUrl {
     /// The provider that serves this URL's host, if any.
     pub fn provider<'r>(&self, registry: &'r Registry) -> Option<&'r Provider> {
         let port = match self.scheme {
-            Scheme::Ssh => Some(self.port.unwrap_or(22)),
+            Scheme::Ssh => Some(self.port.unwrap_or(DEFAULT_PORT)),
             _ => None,
         };
         registry.for_host(&self.host, port)
@@ -541,21 +548,30 @@ mod tests {
     fn the_same_repository_at_another_endpoint() {
         let u = RemoteUrl::parse("git@github.com:owner/repo.git").unwrap();
         assert_eq!(
-            u.at("ssh.github.com", 443, None).unwrap().original,
+            u.at(&Endpoint::new("ssh.github.com", 443), None)
+                .unwrap()
+                .original,
             "ssh://git@ssh.github.com:443/owner/repo.git"
         );
         assert_eq!(
-            u.at("github.com-work", 22, None).unwrap().original,
+            u.at(&Endpoint::new("github.com-work", 22), None)
+                .unwrap()
+                .original,
             "git@github.com-work:owner/repo.git"
         );
         let abs = RemoteUrl::parse("ssh://me@127.0.0.1:2222/srv/r.git").unwrap();
         assert_eq!(
-            abs.at("localhost", 22, None).unwrap().original,
+            abs.at(&Endpoint::new("localhost", 22), None)
+                .unwrap()
+                .original,
             "me@localhost:/srv/r.git"
         );
         let scp_abs = RemoteUrl::parse("me@host:/srv/r.git").unwrap();
         assert_eq!(
-            scp_abs.at("h2", 2200, Some("git")).unwrap().original,
+            scp_abs
+                .at(&Endpoint::new("h2", 2200), Some("git"))
+                .unwrap()
+                .original,
             "ssh://git@h2:2200/srv/r.git"
         );
     }

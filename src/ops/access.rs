@@ -8,6 +8,7 @@ use std::time::Duration;
 use ssh_key::PublicKey;
 
 use crate::context::Ctx;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::git::clone::{self as gitclone, Auth, HostCheck, RemoteRef};
 use crate::git::remote::{RemoteUrl, redact};
@@ -73,50 +74,48 @@ pub(crate) fn explain_auth(
 /// Where the access check connects: a repository, or a host to log in to.
 #[derive(Debug, Clone)]
 pub(crate) enum Access<'a> {
-    /// List the refs of this repository (connecting to `host`:`port`, the approved endpoint).
+    /// List the refs of this repository (connecting to `endpoint`, the approved one).
     Repo {
         url: &'a RemoteUrl,
-        host: &'a str,
-        port: u16,
+        endpoint: &'a Endpoint,
     },
     /// Log in as `user`.
     Login {
-        host: &'a str,
-        port: u16,
+        endpoint: &'a Endpoint,
         user: &'a str,
         timeout: Duration,
     },
 }
 
-/// Lists the repository's refs (like `git ls-remote`) through the approved endpoint
-/// `host`:`port`, whose key is `host_key` (`files`: the known_hosts files, for other hosts).
+/// Lists the repository's refs (like `git ls-remote`) through the approved endpoint `ep`,
+/// whose key is `host_key` (`files`: the known_hosts files, for other hosts).
 /// A key the server does not accept is an `Auth` error.
 pub(crate) fn list_refs(
     ctx: &Ctx,
     url: &RemoteUrl,
-    (host, port): (&str, u16),
+    ep: &Endpoint,
     auth: &Auth,
     host_key: &PublicKey,
     files: &[KnownHosts],
 ) -> Result<Vec<RemoteRef>> {
     let check = HostCheck {
-        approved: (host.to_owned(), port, host_key.clone()),
+        approved: (ep.clone(), host_key.clone()),
         files,
         registry: &ctx.registry,
     };
     gitclone::list_refs(url, auth, &check)
 }
 
-/// Logs in as `user` (like `ssh -T`) to `host`:`port`, which must present `host_key`. Returns
+/// Logs in as `user` (like `ssh -T`) to `ep`, which must present `host_key`. Returns
 /// whether the server accepted the key.
 pub(crate) fn login(
-    (host, port): (&str, u16),
+    ep: &Endpoint,
     user: &str,
     timeout: Duration,
     auth: &Auth,
     host_key: &PublicKey,
 ) -> Result<bool> {
-    probe::check_login(host, port, timeout, host_key, user, auth.login_key())
+    probe::check_login(ep, timeout, host_key, user, auth.login_key())
 }
 
 /// Whether the server accepts the key, the host already approved (`host_key`, `files`): an
@@ -129,15 +128,14 @@ pub(crate) fn accepted(
     files: &[KnownHosts],
 ) -> Result<bool> {
     let r = match to {
-        Access::Repo { url, host, port } => {
-            list_refs(ctx, url, (host, *port), auth, host_key, files).map(|_| true)
+        Access::Repo { url, endpoint } => {
+            list_refs(ctx, url, endpoint, auth, host_key, files).map(|_| true)
         }
         Access::Login {
-            host,
-            port,
+            endpoint,
             user,
             timeout,
-        } => login((host, *port), user, *timeout, auth, host_key),
+        } => login(endpoint, user, *timeout, auth, host_key),
     };
     match r {
         Ok(ok) => Ok(ok),

@@ -9,51 +9,23 @@ use ssh_key::PublicKey;
 
 use super::known_hosts_files::{fetch, pinned_lines, read_known_hosts, write_known_hosts};
 use crate::context::Ctx;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::git::remote::{RemoteUrl, Scheme};
 use crate::ssh::known_hosts::{self, KnownHosts};
 use crate::ssh::trust::{self, Decision, Verdict};
 
-/// `HOST`, `HOST:PORT`, `[HOST]:PORT` or an SSH URL, as (host, port).
-pub fn parse_target(target: &str) -> Result<(String, u16)> {
-    let bad_port = |p: &str| {
-        Error::usage(format!("`{p}` is not a port: ports are 1 to 65535"))
-            .hint("give the port as `HOST:PORT`, e.g. `git.example.org:2222`")
-    };
-    let port_of = |p: &str| -> Result<u16> {
-        match p.parse::<u32>() {
-            Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
-            _ => Err(bad_port(p)),
-        }
-    };
-    let looks_like_url = target.contains("://") || target.contains('@');
-    let (host, port) = if let Some(rest) = target.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| Error::usage(format!("`{target}`: `[` without `]`")))?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => port_of(p)?,
-            None if after.is_empty() => 22,
-            None => {
-                return Err(Error::usage(format!(
-                    "`{target}` is not HOST or [HOST]:PORT"
-                )));
+/// `HOST`, `HOST:PORT`, `[HOST]:PORT` or an SSH URL, as the endpoint to check (host in lower
+/// case, checked by the names rule).
+pub fn parse_target(target: &str) -> Result<Endpoint> {
+    let ep = if Endpoint::is_host_form(target) {
+        target.parse::<Endpoint>().map_err(|bad| {
+            let e = Error::usage(bad.message);
+            match bad.hint {
+                Some(h) => e.hint(h),
+                None => e,
             }
-        };
-        (host.to_owned(), port)
-    } else if !looks_like_url
-        && target.matches(':').count() == 1
-        && target
-            .split_once(':')
-            .is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
-    {
-        let (h, p) = target.split_once(':').expect("checked: one colon");
-        (h.to_owned(), port_of(p)?)
-    } else if !looks_like_url && !target.contains(':') {
-        (target.to_owned(), 22)
-    } else if !looks_like_url && target.matches(':').count() > 1 && !target.contains('/') {
-        // A bare IPv6 address.
-        (target.to_owned(), 22)
+        })?
     } else {
         let url = RemoteUrl::parse(target)?;
         if url.scheme != Scheme::Ssh {
@@ -63,10 +35,10 @@ pub fn parse_target(target: &str) -> Result<(String, u16)> {
             ))
             .hint("give the SSH form (`git@HOST:OWNER/REPO.git` or `ssh://git@HOST:PORT/...`) or just the host"));
         }
-        (url.host.clone(), url.port.unwrap_or(22))
+        url.endpoint()
     };
-    known_hosts::valid_host(&host)?;
-    Ok((host.to_ascii_lowercase(), port))
+    known_hosts::valid_host(&ep.host)?;
+    Ok(Endpoint::new(ep.host.to_ascii_lowercase(), ep.port))
 }
 
 /// `SHA256:...` in canonical form (no padding), from what a user pasted.
@@ -90,35 +62,33 @@ pub fn normalize_fingerprint(s: &str) -> Result<String> {
     Ok(candidate)
 }
 
-/// Makes sure `host`:`port` is trusted before keyclone connects for real (`clone`, `test`):
+/// Makes sure `ep` is trusted before keyclone connects for real (`clone`, `test`):
 /// the decision of `keyclone trust`, with its question on a terminal; refusals and an unknown
 /// host without a terminal are errors naming the `keyclone trust` command to run. What is
 /// trusted is recorded in known_hosts so plain `git` works too. Returns the approved key and
 /// the known_hosts files as they are afterwards.
 pub(crate) fn approve_host(
     ctx: &mut Ctx,
-    host: &str,
-    port: u16,
+    ep: &Endpoint,
     timeout: Duration,
 ) -> Result<(PublicKey, Vec<KnownHosts>)> {
-    approve_host_with(ctx, host, port, timeout, None, false).map(|(k, f, _)| (k, f))
+    approve_host_with(ctx, ep, timeout, None, false).map(|(k, f, _)| (k, f))
 }
 
 /// [`approve_host`] with the answers of `keyclone trust` for a host without pins
 /// (`--fingerprint`, `--accept-new`). Also returns the decision's name.
 pub(crate) fn approve_host_with(
     ctx: &mut Ctx,
-    host: &str,
-    port: u16,
+    ep: &Endpoint,
     timeout: Duration,
     fingerprint: Option<&str>,
     accept_new: bool,
 ) -> Result<(PublicKey, Vec<KnownHosts>, &'static str)> {
     let kh_path = ctx.ssh_dir.join("known_hosts");
     let files = read_known_hosts(ctx, &kh_path)?;
-    let key = fetch(ctx, &files, host, port, timeout)?;
-    let verdict = trust::decide(host, port, &key, &files, &ctx.registry);
-    let who = known_hosts::display_host(host, port);
+    let key = fetch(ctx, &files, ep, timeout)?;
+    let verdict = trust::decide(ep, &key, &files, &ctx.registry);
+    let who = ep;
     let add = match &verdict.decision {
         Decision::Known { .. } => {
             ctx.ui.detail(&format!(
@@ -134,11 +104,11 @@ pub(crate) fn approve_host_with(
                 verdict.presented.show(),
                 p.name
             ));
-            pinned_lines(&p, host, port, &key)
+            pinned_lines(&p, ep, &key)
         }
         Decision::Unknown => {
             confirm_unknown(ctx, &verdict, fingerprint, accept_new)?;
-            vec![(host.to_owned(), port, key.clone())]
+            vec![(ep.clone(), key.clone())]
         }
         _ => {
             return Err(
@@ -166,13 +136,12 @@ pub(crate) fn approve_host_with(
 /// What [`approve_with_fallback`] needs to know about the endpoint and its alternative.
 #[derive(Debug, Clone)]
 pub(crate) struct Approval<'a> {
-    pub host: &'a str,
-    pub port: u16,
+    pub endpoint: &'a Endpoint,
     pub timeout: Duration,
     /// The fingerprint the user gave (`--fingerprint`), normalized.
     pub fingerprint: Option<&'a str>,
     pub accept_new: bool,
-    /// The provider's port-443 endpoint, offered when `host`:`port` cannot be reached.
+    /// The provider's port-443 endpoint, offered when `endpoint` cannot be reached.
     pub fallback: Option<crate::providers::Endpoint>,
     /// Use the fallback without asking (`--port-443`).
     pub use_fallback: bool,
@@ -187,11 +156,8 @@ pub(crate) struct Approval<'a> {
 pub(crate) fn approve_with_fallback(
     ctx: &mut Ctx,
     a: &Approval<'_>,
-) -> Result<(
-    (PublicKey, Vec<KnownHosts>, &'static str),
-    Option<(String, u16)>,
-)> {
-    let first = approve_host_with(ctx, a.host, a.port, a.timeout, a.fingerprint, a.accept_new);
+) -> Result<((PublicKey, Vec<KnownHosts>, &'static str), Option<Endpoint>)> {
+    let first = approve_host_with(ctx, a.endpoint, a.timeout, a.fingerprint, a.accept_new);
     let err = match first {
         Ok(r) => return Ok((r, None)),
         Err(e) if e.kind() == ErrorKind::Network => e,
@@ -204,33 +170,27 @@ pub(crate) fn approve_with_fallback(
     };
     ctx.ui.warn(&format!(
         "{} cannot be reached ({}). {} also answers on {}.",
-        known_hosts::display_host(a.host, a.port),
+        a.endpoint,
         err.message(),
         a.provider_name,
-        known_hosts::display_host(&alt.host, alt.port)
+        alt
     ));
     let use_alt = if a.use_fallback {
         true
     } else if ctx.ui.interactive() {
         ctx.ui.prompter().confirm(
-            &format!(
-                "Use {} instead (written into ~/.ssh/config)?",
-                known_hosts::display_host(&alt.host, alt.port)
-            ),
+            &format!("Use {alt} instead (written into ~/.ssh/config)?"),
             true,
         )?
     } else {
-        return Err(err.hint(format!(
-            "pass `--port-443` to use {} instead",
-            known_hosts::display_host(&alt.host, alt.port)
-        )));
+        return Err(err.hint(format!("pass `--port-443` to use {alt} instead")));
     };
     if !use_alt {
         return Err(err.hint(
             "nothing was changed; run `keyclone init` again on a network that allows port 22",
         ));
     }
-    let r = approve_host_with(ctx, &alt.host, alt.port, a.timeout, a.fingerprint, a.accept_new)
+    let r = approve_host_with(ctx, &alt, a.timeout, a.fingerprint, a.accept_new)
         .map_err(|e| {
             if e.kind() == ErrorKind::Network {
                 Error::new(
@@ -238,8 +198,8 @@ pub(crate) fn approve_with_fallback(
                     format!(
                         "{} cannot be reached on port {} nor on {}: {}",
                         a.provider_name,
-                        a.port,
-                        known_hosts::display_host(&alt.host, alt.port),
+                        a.endpoint.port,
+                        alt,
                         e.message()
                     ),
                 )
@@ -248,7 +208,7 @@ pub(crate) fn approve_with_fallback(
                 e
             }
         })?;
-    Ok((r, Some((alt.host.clone(), alt.port))))
+    Ok((r, Some(alt)))
 }
 
 pub(crate) fn confirm_replace(ctx: &mut Ctx, v: &Verdict) -> Result<bool> {
@@ -259,7 +219,7 @@ pub(crate) fn confirm_replace(ctx: &mut Ctx, v: &Verdict) -> Result<bool> {
     ctx.ui.prompter().confirm(
         &format!(
             "Remove {n} old known_hosts line(s) for {}?",
-            known_hosts::host_name(&v.host, v.port)
+            v.endpoint.known_hosts_name()
         ),
         false,
     )
@@ -272,7 +232,7 @@ pub(crate) fn confirm_unknown(
     fingerprint: Option<&str>,
     accept_new: bool,
 ) -> Result<bool> {
-    let who = known_hosts::display_host(&v.host, v.port);
+    let who = &v.endpoint;
     let provider = v
         .provider
         .as_deref()
@@ -327,7 +287,7 @@ pub(crate) fn confirm_unknown(
             .hint(check)
             .hint(format!(
                 "if the provider's page lists this key, run `keyclone trust {} --fingerprint {}`",
-                known_hosts::host_name(&v.host, v.port),
+                v.endpoint.known_hosts_name(),
                 v.presented.fingerprint
             )));
         }
@@ -348,7 +308,7 @@ pub(crate) fn confirm_unknown(
             ),
         )
         .hint(check)
-        .hint(format!("then run `keyclone trust {} --fingerprint {}`", known_hosts::host_name(&v.host, v.port), v.presented.fingerprint))
+        .hint(format!("then run `keyclone trust {} --fingerprint {}`", v.endpoint.known_hosts_name(), v.presented.fingerprint))
         .hint("or pass `--accept-new` to trust it without verification"));
     }
     ctx.ui.info(&intro);
@@ -371,28 +331,31 @@ mod tests {
     fn targets_parse_to_host_and_port() {
         assert_eq!(
             parse_target("github.com").unwrap(),
-            ("github.com".into(), 22)
+            Endpoint::new("github.com", 22)
         );
         assert_eq!(
             parse_target("Git.Example.org:2222").unwrap(),
-            ("git.example.org".into(), 2222)
+            Endpoint::new("git.example.org", 2222)
         );
         assert_eq!(
             parse_target("[127.0.0.1]:2200").unwrap(),
-            ("127.0.0.1".into(), 2200)
+            Endpoint::new("127.0.0.1", 2200)
         );
-        assert_eq!(parse_target("[::1]:2200").unwrap(), ("::1".into(), 2200));
+        assert_eq!(
+            parse_target("[::1]:2200").unwrap(),
+            Endpoint::new("::1", 2200)
+        );
         assert_eq!(
             parse_target("git@github.com:o/r.git").unwrap(),
-            ("github.com".into(), 22)
+            Endpoint::new("github.com", 22)
         );
         assert_eq!(
             parse_target("ssh://git@ssh.github.com:443/o/r.git").unwrap(),
-            ("ssh.github.com".into(), 443)
+            Endpoint::new("ssh.github.com", 443)
         );
         assert_eq!(
             parse_target("git@ssh.dev.azure.com:v3/o/p/r").unwrap(),
-            ("ssh.dev.azure.com".into(), 22)
+            Endpoint::new("ssh.dev.azure.com", 22)
         );
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use ssh_key::PublicKey;
 
 use crate::context::Ctx;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::files;
 use crate::ssh::known_hosts::{self, KnownHosts, Marker};
@@ -59,12 +60,12 @@ pub(crate) fn read_known_hosts(ctx: &mut Ctx, user_file: &Path) -> Result<Vec<Kn
 }
 
 /// Adds `add` lines (skipping keys the file already holds for that host) and removes the lines
-/// for `host`:`port` whose key is in `remove_keys`, under the lock, on the file as it is then.
+/// for the endpoint whose key is in `remove_keys`, under the lock, on the file as it is then.
 /// Returns (lines written, line numbers removed).
 pub(crate) fn write_known_hosts(
     path: &Path,
-    add: &[(String, u16, PublicKey)],
-    remove: Option<(&str, u16, &[PublicKey])>,
+    add: &[(Endpoint, PublicKey)],
+    remove: Option<(&Endpoint, &[PublicKey])>,
     hash: bool,
 ) -> Result<(Vec<String>, Vec<usize>)> {
     let dir = path.parent().unwrap_or(Path::new("/"));
@@ -73,17 +74,17 @@ pub(crate) fn write_known_hosts(
     }
     // Every host that reaches the file passes the names rule here, whoever asked for it
     // (`trust`, `init`, `clone`): a comma or pattern would make the line match other hosts.
-    for (host, port, _) in add {
-        known_hosts::valid_host(host)?;
-        crate::names::port(*port).map_err(Error::usage)?;
+    for (ep, _) in add {
+        known_hosts::valid_host(&ep.host)?;
+        crate::names::port(ep.port).map_err(Error::usage)?;
     }
     let mut written = Vec::new();
     let mut removed = Vec::new();
     known_hosts::update(path, |current| {
         let kh = KnownHosts::parse(path, current);
-        if let Some((host, port, keys)) = remove {
+        if let Some((ep, keys)) = remove {
             removed = kh
-                .lookup(host, port)
+                .lookup(ep)
                 .filter(|e| {
                     e.marker == Marker::None
                         && keys.iter().any(|k| k.key_data() == e.key.key_data())
@@ -91,14 +92,14 @@ pub(crate) fn write_known_hosts(
                 .map(|e| e.line)
                 .collect();
         }
-        for (host, port, key) in add {
-            let present = kh.lookup(host, *port).any(|e| {
+        for (ep, key) in add {
+            let present = kh.lookup(ep).any(|e| {
                 e.marker == Marker::None
                     && e.key.key_data() == key.key_data()
                     && !removed.contains(&e.line)
             });
             if !present {
-                written.push(known_hosts::format_line(host, *port, key, hash));
+                written.push(known_hosts::format_line(ep, key, hash));
             }
         }
         if written.is_empty() && removed.is_empty() {
@@ -113,70 +114,58 @@ pub(crate) fn write_known_hosts(
 pub(crate) fn fetch(
     ctx: &Ctx,
     files: &[KnownHosts],
-    host: &str,
-    port: u16,
+    ep: &Endpoint,
     timeout: Duration,
 ) -> Result<PublicKey> {
     let mut known_algs: Vec<String> = files
         .iter()
-        .flat_map(|f| f.lookup(host, port))
+        .flat_map(|f| f.lookup(ep))
         .filter(|e| e.marker == Marker::None)
         .map(|e| e.key.algorithm().as_str().to_owned())
         .collect();
-    if let Some(p) = ctx.registry.for_host(host, Some(port)) {
+    if let Some(p) = ctx.registry.for_endpoint(ep) {
         for pin in p
             .pins
             .iter()
-            .filter(|pin| pin.endpoint.host == host && pin.endpoint.port == port && pin.confirmed)
+            .filter(|pin| pin.endpoint == *ep && pin.confirmed)
         {
             if let Some(k) = &pin.key {
                 known_algs.push(k.split(' ').next().unwrap_or_default().to_owned());
             }
         }
     }
-    probe::fetch_host_key(
-        host,
-        port,
-        timeout,
-        &probe::host_key_preference(&known_algs),
-    )
+    probe::fetch_host_key(ep, timeout, &probe::host_key_preference(&known_algs))
 }
 
 /// The known_hosts lines to write for a pinned host: the provider's confirmed keys for this
 /// endpoint, or (self-hosted pins are fingerprints) the presented key that matched one.
 pub(crate) fn pinned_lines(
     p: &crate::providers::Provider,
-    host: &str,
-    port: u16,
+    ep: &Endpoint,
     presented: &PublicKey,
-) -> Vec<(String, u16, PublicKey)> {
-    let mut lines: Vec<(String, u16, PublicKey)> = p
+) -> Vec<(Endpoint, PublicKey)> {
+    let mut lines: Vec<(Endpoint, PublicKey)> = p
         .pins
         .iter()
-        .filter(|pin| pin.endpoint.host == host && pin.endpoint.port == port && pin.confirmed)
+        .filter(|pin| pin.endpoint == *ep && pin.confirmed)
         .filter_map(|pin| {
             pin.key
                 .as_deref()
                 .and_then(|k| PublicKey::from_openssh(k).ok())
         })
-        .map(|k| (host.to_owned(), port, k))
+        .map(|k| (ep.clone(), k))
         .collect();
     if lines.is_empty() {
-        lines.push((host.to_owned(), port, presented.clone()));
+        lines.push((ep.clone(), presented.clone()));
     }
     lines
 }
 
 /// The keys of the known_hosts lines for this host other than `key`.
-pub(crate) fn other_keys(
-    files: &[KnownHosts],
-    host: &str,
-    port: u16,
-    key: &PublicKey,
-) -> Vec<PublicKey> {
+pub(crate) fn other_keys(files: &[KnownHosts], ep: &Endpoint, key: &PublicKey) -> Vec<PublicKey> {
     files
         .iter()
-        .flat_map(|f| f.lookup(host, port))
+        .flat_map(|f| f.lookup(ep))
         .filter(|e| e.marker == Marker::None && e.key.key_data() != key.key_data())
         .map(|e| e.key.clone())
         .collect()

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::context::Ctx;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::ssh::config::{self as sshconfig, HostEntry};
 
@@ -16,20 +17,19 @@ fn passwd_home() -> Option<PathBuf> {
         .map(|u| u.dir)
 }
 
-/// The block's entry for `alias`: connect to `hostname`:`port` as `user` with `identity_file`.
+/// The block's entry for `alias`: connect to `connect` as `user` with `identity_file`.
 /// When the SSH directory is not OpenSSH's default, the entry names keyclone's known_hosts.
 pub(crate) fn host_entry(
     ctx: &Ctx,
     alias: String,
-    hostname: String,
-    port: u16,
+    connect: Endpoint,
     user: String,
     identity_file: PathBuf,
 ) -> HostEntry {
     HostEntry {
         alias,
-        hostname,
-        port,
+        hostname: connect.host,
+        port: connect.port,
         user,
         identity_file,
         known_hosts: (passwd_home().map(|h| h.join(".ssh")) != Some(ctx.ssh_dir.clone()))

@@ -8,13 +8,14 @@ use std::time::Duration;
 use ssh_key::PublicKey;
 
 use crate::context::Ctx;
+use crate::endpoint::{DEFAULT_PORT, Endpoint};
 use crate::error::{Error, ErrorKind, Result};
 use crate::git::remote::RemoteUrl;
 use crate::ops::access::ssh_remote;
 use crate::ops::host;
 use crate::providers::Provider;
 use crate::ssh::config as sshconfig;
-use crate::ssh::known_hosts::{self, KnownHosts};
+use crate::ssh::known_hosts::KnownHosts;
 use crate::workspace;
 
 /// What the wizard is setting up access to.
@@ -29,17 +30,13 @@ pub(crate) struct Target {
     pub org: Option<String>,
     /// The host name users write (URL host, or the provider's SSH host).
     pub host: String,
-    /// Where keyclone actually connects (the port-443 endpoint when 22 is blocked).
-    pub connect_host: String,
-    pub connect_port: u16,
+    /// Where keyclone actually connects (the port-443 endpoint when 22 is blocked); messages
+    /// name the endpoint by it.
+    pub connect: Endpoint,
     pub ssh_user: String,
 }
 
 impl Target {
-    /// The endpoint as messages name it.
-    pub(crate) fn who(&self) -> String {
-        known_hosts::display_host(&self.connect_host, self.connect_port)
-    }
     /// The provider's name, else the host.
     pub(crate) fn provider_name(&self) -> String {
         self.provider
@@ -61,14 +58,21 @@ impl Target {
         alias: Option<&str>,
     ) -> Result<Option<String>> {
         Ok(match alias {
-            Some(a) => Some(url.at(a, 22, Some(&self.ssh_user))?.original),
+            Some(a) => Some(
+                url.at(&Endpoint::new(a, DEFAULT_PORT), Some(&self.ssh_user))?
+                    .original,
+            ),
             // Port 443 (or another fallback) is in `~/.ssh/config` under the usual host name:
             // record the remote by that name, in the scp-like form whose port the config decides.
-            None if self.connect_host != self.host || self.connect_port != self.port => {
+            None if self.connect != Endpoint::new(self.host.as_str(), self.port) => {
                 match &self.user_url {
-                    Some(u) if u.port.is_some() => {
-                        Some(u.at(&self.host, 22, Some(&self.ssh_user))?.original)
-                    }
+                    Some(u) if u.port.is_some() => Some(
+                        u.at(
+                            &Endpoint::new(self.host.as_str(), DEFAULT_PORT),
+                            Some(&self.ssh_user),
+                        )?
+                        .original,
+                    ),
                     Some(u) => Some(u.original.clone()),
                     None => None,
                 }
@@ -154,8 +158,7 @@ pub(crate) fn choose_target(ctx: &mut Ctx, opts: &TargetOptions<'_>) -> Result<T
         ));
     }
     Ok(Target {
-        connect_host: host.clone(),
-        connect_port: port,
+        connect: Endpoint::new(host.as_str(), port),
         user_url: url.clone(),
         port,
         url,
@@ -231,8 +234,7 @@ pub(crate) fn verify_host(
     let (r, fallback) = host::approve_with_fallback(
         ctx,
         &host::Approval {
-            host: &t.connect_host,
-            port: t.connect_port,
+            endpoint: &t.connect,
             timeout: opts.timeout,
             fingerprint: fp.as_deref(),
             accept_new: opts.accept_new,
@@ -241,12 +243,11 @@ pub(crate) fn verify_host(
             provider_name: &provider_name,
         },
     )?;
-    if let Some((alt_host, alt_port)) = fallback {
+    if let Some(alt) = fallback {
         if let Some(u) = &t.url {
-            t.url = Some(u.at(&alt_host, alt_port, Some(&t.ssh_user))?);
+            t.url = Some(u.at(&alt, Some(&t.ssh_user))?);
         }
-        t.connect_host = alt_host;
-        t.connect_port = alt_port;
+        t.connect = alt;
     }
     Ok(r)
 }
@@ -264,8 +265,7 @@ mod tests {
             provider: None,
             org: None,
             host: u.host.clone(),
-            connect_host: u.host.clone(),
-            connect_port: u.port.unwrap_or(22),
+            connect: u.endpoint(),
             ssh_user: "git".into(),
         }
     }
@@ -273,10 +273,14 @@ mod tests {
     /// The target after the wizard took the fallback endpoint `host`:`port`.
     fn behind_fallback(url: &str, host: &str, port: u16) -> (Target, RemoteUrl) {
         let mut t = target(url);
-        let connect = t.url.as_ref().unwrap().at(host, port, Some("git")).unwrap();
+        let connect = t
+            .url
+            .as_ref()
+            .unwrap()
+            .at(&Endpoint::new(host, port), Some("git"))
+            .unwrap();
         t.url = Some(connect.clone());
-        t.connect_host = host.into();
-        t.connect_port = port;
+        t.connect = Endpoint::new(host, port);
         (t, connect)
     }
 

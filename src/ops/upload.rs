@@ -26,12 +26,10 @@ fn accepted(
     let to = match &t.url {
         Some(url) => Access::Repo {
             url,
-            host: &t.connect_host,
-            port: t.connect_port,
+            endpoint: &t.connect,
         },
         None => Access::Login {
-            host: &t.connect_host,
-            port: t.connect_port,
+            endpoint: &t.connect,
             user: &t.ssh_user,
             timeout: Duration::from_secs(10),
         },
@@ -53,7 +51,7 @@ pub(crate) fn upload_and_test(
     if accepted(ctx, t, auth, host_key, files)? {
         ctx.ui.info(&format!(
             "{} already accepts `{}`: nothing to upload.",
-            t.who(),
+            t.connect,
             auth.key.display()
         ));
         return Ok(false);
@@ -79,7 +77,7 @@ pub(crate) fn upload_and_test(
                 ErrorKind::Auth,
                 format!(
                     "{} does not accept `{}` ({}) yet: the key is not on your account",
-                    t.who(),
+                    t.connect,
                     auth.key.display(),
                     auth.fingerprint
                 ),
@@ -109,12 +107,12 @@ pub(crate) fn upload_and_test(
     loop {
         if accepted(ctx, t, auth, host_key, files)? {
             ctx.ui
-                .info(&format!("{} accepted `{}`.", t.who(), auth.key.display()));
+                .info(&format!("{} accepted `{}`.", t.connect, auth.key.display()));
             return Ok(true);
         }
         ctx.ui.warn(&format!(
             "{} does not accept the key yet (uploads can take a few seconds to apply).",
-            t.who()
+            t.connect
         ));
         let items = vec![
             "Test again".to_owned(),

@@ -50,7 +50,7 @@ pub(crate) fn clone_into(
 ) -> Result<clone::CloneSummary> {
     let (host_key, files) = approved;
     let check = HostCheck {
-        approved: (url.host.clone(), url.port.unwrap_or(22), host_key),
+        approved: (url.endpoint(), host_key),
         files: &files,
         registry: &ctx.registry,
     };
@@ -229,6 +229,9 @@ pub(crate) fn resolve_alias(
     }
     let port = url.port.unwrap_or(entry.port);
     let user = url.user.clone().unwrap_or_else(|| entry.user.clone());
-    let connect = url.at(&entry.hostname, port, Some(&user))?;
+    let connect = url.at(
+        &crate::endpoint::Endpoint::new(entry.hostname.as_str(), port),
+        Some(&user),
+    )?;
     Ok(Some((connect, entry)))
 }

@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::endpoint::{DEFAULT_PORT, Endpoint};
 use crate::error::{Error, ErrorKind, Result};
 
 pub const BEGIN: &str =
@@ -32,10 +33,15 @@ pub struct HostEntry {
 }
 
 impl HostEntry {
+    /// Where `ssh` connects for this alias: `HostName` and `Port`.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::new(self.hostname.as_str(), self.port)
+    }
+
     fn render(&self, out: &mut String) {
         out.push_str(&format!("Host {}\n", self.alias));
         out.push_str(&format!("    HostName {}\n", self.hostname));
-        if self.port != 22 {
+        if self.port != DEFAULT_PORT {
             out.push_str(&format!("    Port {}\n", self.port));
         }
         out.push_str(&format!("    User {}\n", self.user));

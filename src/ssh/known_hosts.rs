@@ -14,6 +14,7 @@ use rand_core::{OsRng, RngCore};
 use sha1::Sha1;
 use ssh_key::PublicKey;
 
+use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::files;
 
@@ -76,25 +77,6 @@ pub struct KnownHosts {
     text: Vec<u8>,
     raw: Vec<Raw>,
     pub problems: Vec<Problem>,
-}
-
-/// The name a host is known by: `host` on port 22, `[host]:port` otherwise (lower case).
-pub fn host_name(host: &str, port: u16) -> String {
-    let host = host.to_ascii_lowercase();
-    if port == 22 {
-        host
-    } else {
-        format!("[{host}]:{port}")
-    }
-}
-
-/// A host as people read it: `host`, or `host:port` when the port is not 22.
-pub fn display_host(host: &str, port: u16) -> String {
-    if port == 22 {
-        host.to_owned()
-    } else {
-        format!("{host}:{port}")
-    }
 }
 
 /// OpenSSH's wildcard match: `*` any run of characters, `?` exactly one.
@@ -163,9 +145,9 @@ pub fn hash_name(name: &str) -> String {
 }
 
 impl HostField {
-    /// Whether this field names `host` on `port`.
-    pub fn matches(&self, host: &str, port: u16) -> bool {
-        let name = host_name(host, port);
+    /// Whether this field names `ep`.
+    pub fn matches(&self, ep: &Endpoint) -> bool {
+        let name = ep.known_hosts_name();
         match self {
             HostField::Patterns(list) => match_pattern_list(&name, list) == PatternMatch::Yes,
             HostField::Hashed { salt, hash } => hmac_sha1(salt, &name) == hash[..],
@@ -373,10 +355,10 @@ impl KnownHosts {
         }
     }
 
-    /// The entries that apply to `host` on `port`, in file order, keys parsed. (A line whose
-    /// key passes the read-time checks but does not parse is left out.)
-    pub fn lookup(&self, host: &str, port: u16) -> impl Iterator<Item = Entry> + '_ {
-        let name = host_name(host, port);
+    /// The entries that apply to `ep`, in file order, keys parsed. (A line whose key passes
+    /// the read-time checks but does not parse is left out.)
+    pub fn lookup(&self, ep: &Endpoint) -> impl Iterator<Item = Entry> + '_ {
+        let name = ep.known_hosts_name();
         self.raw
             .iter()
             .filter(move |r| match &r.hosts {
@@ -412,9 +394,9 @@ fn untrusted(path: &Path, meta: &fs::Metadata) -> Result<()> {
     }
 }
 
-/// A known_hosts line for `key` on `host`/`port`, hashed if asked (no trailing newline).
-pub fn format_line(host: &str, port: u16, key: &PublicKey, hash: bool) -> String {
-    let name = host_name(host, port);
+/// A known_hosts line for `key` on `ep`, hashed if asked (no trailing newline).
+pub fn format_line(ep: &Endpoint, key: &PublicKey, hash: bool) -> String {
+    let name = ep.known_hosts_name();
     let shown = if hash { hash_name(&name) } else { name };
     let mut k = key.clone();
     k.set_comment("");
@@ -546,9 +528,15 @@ mod tests {
     #[test]
     fn port_matters_and_bare_host_does_not_match_another_port() {
         let k = kh(&format!("h.example {ED}\n[h.example]:2222 {ED2}\n"));
-        assert_eq!(k.lookup("h.example", 22).count(), 1);
-        assert_eq!(k.lookup("h.example", 2222).next().unwrap().line, 2);
-        assert_eq!(k.lookup("h.example", 2200).count(), 0);
+        assert_eq!(k.lookup(&Endpoint::new("h.example", 22)).count(), 1);
+        assert_eq!(
+            k.lookup(&Endpoint::new("h.example", 2222))
+                .next()
+                .unwrap()
+                .line,
+            2
+        );
+        assert_eq!(k.lookup(&Endpoint::new("h.example", 2200)).count(), 0);
     }
 
     #[test]
@@ -556,11 +544,11 @@ mod tests {
         let k = kh(&format!(
             "a.example,*.corp.example,!bad.corp.example {ED}\n"
         ));
-        assert_eq!(k.lookup("a.example", 22).count(), 1);
-        assert_eq!(k.lookup("git.corp.example", 22).count(), 1);
-        assert_eq!(k.lookup("bad.corp.example", 22).count(), 0);
+        assert_eq!(k.lookup(&Endpoint::new("a.example", 22)).count(), 1);
+        assert_eq!(k.lookup(&Endpoint::new("git.corp.example", 22)).count(), 1);
+        assert_eq!(k.lookup(&Endpoint::new("bad.corp.example", 22)).count(), 0);
         assert_eq!(
-            k.lookup("GIT.CORP.EXAMPLE", 22).count(),
+            k.lookup(&Endpoint::new("GIT.CORP.EXAMPLE", 22)).count(),
             1,
             "case-insensitive"
         );
@@ -570,9 +558,9 @@ mod tests {
     fn hashed_names_match_only_their_host_and_port() {
         let line = format!("{} {ED}\n", hash_name("[127.0.0.1]:2222"));
         let k = kh(&line);
-        assert_eq!(k.lookup("127.0.0.1", 2222).count(), 1);
-        assert_eq!(k.lookup("127.0.0.1", 22).count(), 0);
-        assert_eq!(k.lookup("127.0.0.2", 2222).count(), 0);
+        assert_eq!(k.lookup(&Endpoint::new("127.0.0.1", 2222)).count(), 1);
+        assert_eq!(k.lookup(&Endpoint::new("127.0.0.1", 22)).count(), 0);
+        assert_eq!(k.lookup(&Endpoint::new("127.0.0.2", 2222)).count(), 0);
     }
 
     #[test]
@@ -633,16 +621,16 @@ mod tests {
     fn format_line_uses_brackets_for_other_ports_and_can_hash() {
         let key = PublicKey::from_openssh(ED).unwrap();
         assert_eq!(
-            format_line("Host.Example", 22, &key, false),
+            format_line(&Endpoint::new("Host.Example", 22), &key, false),
             format!("host.example {ED}")
         );
         assert_eq!(
-            format_line("h", 2222, &key, false),
+            format_line(&Endpoint::new("h", 2222), &key, false),
             format!("[h]:2222 {ED}")
         );
-        let hashed = format_line("h", 2222, &key, true);
+        let hashed = format_line(&Endpoint::new("h", 2222), &key, true);
         assert!(hashed.starts_with("|1|"));
-        assert_eq!(kh(&hashed).lookup("h", 2222).count(), 1);
+        assert_eq!(kh(&hashed).lookup(&Endpoint::new("h", 2222)).count(), 1);
     }
 
     #[test]
@@ -746,22 +734,15 @@ mod tests {
     #[test]
     fn host_fields_match_their_host_and_port_only() {
         let plain = HostField::Patterns("h.example,[h.example]:2222,!bad.example".into());
-        assert!(plain.matches("H.Example", 22));
-        assert!(plain.matches("h.example", 2222));
-        assert!(!plain.matches("h.example", 2200));
-        assert!(!plain.matches("bad.example", 22));
+        assert!(plain.matches(&Endpoint::new("H.Example", 22)));
+        assert!(plain.matches(&Endpoint::new("h.example", 2222)));
+        assert!(!plain.matches(&Endpoint::new("h.example", 2200)));
+        assert!(!plain.matches(&Endpoint::new("bad.example", 22)));
         let KnownHosts { raw, .. } = kh(&format!("{} {ED}\n", hash_name("[h.example]:2222")));
         let hashed = &raw[0].hosts;
-        assert!(hashed.matches("h.example", 2222));
-        assert!(!hashed.matches("h.example", 22));
-        assert!(!hashed.matches("g.example", 2222));
-    }
-
-    #[test]
-    fn hosts_are_shown_with_their_port_unless_it_is_22() {
-        assert_eq!(display_host("h.example", 22), "h.example");
-        assert_eq!(display_host("h.example", 2222), "h.example:2222");
-        assert_eq!(host_name("H.example", 22), "h.example");
+        assert!(hashed.matches(&Endpoint::new("h.example", 2222)));
+        assert!(!hashed.matches(&Endpoint::new("h.example", 22)));
+        assert!(!hashed.matches(&Endpoint::new("g.example", 2222)));
     }
 
     #[test]
@@ -783,7 +764,7 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let k = KnownHosts::read(&path).unwrap();
         assert_eq!(k.path, path);
-        assert_eq!(k.lookup("h", 22).count(), 1);
+        assert_eq!(k.lookup(&Endpoint::new("h", 22)).count(), 1);
 
         fs::set_permissions(&path, fs::Permissions::from_mode(0o664)).unwrap();
         let e = KnownHosts::read(&path).unwrap_err();

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ssh_key::PublicKey;
 
+use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 
 /// libssh2's host key method names for a key algorithm name.
@@ -53,10 +54,6 @@ pub fn host_key_preference(known_algorithms: &[String]) -> String {
     order.join(",")
 }
 
-fn who(host: &str, port: u16) -> String {
-    format!("{host}:{port}")
-}
-
 fn net(what: String) -> Error {
     Error::new(ErrorKind::Network, what)
 }
@@ -71,11 +68,11 @@ fn not_connected(who: &str, last: Option<std::io::Error>) -> Error {
         .hint("GitHub and GitLab also answer on port 443: `ssh.github.com:443`, `altssh.gitlab.com:443`")
 }
 
-/// Opens a TCP connection to `host`:`port`: looks the name up, then tries every address in
+/// Opens a TCP connection to `ep`: looks the name up, then tries every address in
 /// turn, each within `timeout`. Reads and writes on the stream time out after `timeout` too.
-pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
-    let who = who(host, port);
-    let addrs: Vec<_> = (host, port)
+pub fn connect(ep: &Endpoint, timeout: Duration) -> Result<TcpStream> {
+    let host = &ep.host;
+    let addrs: Vec<_> = (host.as_str(), ep.port)
         .to_socket_addrs()
         .map_err(|e| {
             net(format!("could not find the address of `{host}`"))
@@ -94,7 +91,7 @@ pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
             Err(e) => last = Some(e),
         }
     }
-    Err(not_connected(&who, last))
+    Err(not_connected(&ep.to_string(), last))
 }
 
 /// What the first four bytes from a server say: an SSH server greets with `SSH-`.
@@ -113,13 +110,13 @@ fn judge_banner(who: &str, read: std::io::Result<[u8; 4]>) -> Result<()> {
     }
 }
 
-/// Whether an SSH server answers on `host`:`port`: [`connect`], then its banner (`SSH-`),
+/// Whether an SSH server answers on `ep`: [`connect`], then its banner (`SSH-`),
 /// without a key exchange. For `doctor`'s network check.
-pub fn reachable(host: &str, port: u16, timeout: Duration) -> Result<()> {
-    let mut stream = connect(host, port, timeout)?;
+pub fn reachable(ep: &Endpoint, timeout: Duration) -> Result<()> {
+    let mut stream = connect(ep, timeout)?;
     let mut head = [0u8; 4];
     let read = stream.read_exact(&mut head).map(|()| head);
-    judge_banner(&who(host, port), read)
+    judge_banner(&ep.to_string(), read)
 }
 
 /// A finished key exchange: the session (not authenticated) and the host key it showed.
@@ -161,15 +158,10 @@ fn handshake(
     Ok(Handshake { session, host_key })
 }
 
-/// Connects to `host`:`port` and returns the host key the server presents.
-pub fn fetch_host_key(
-    host: &str,
-    port: u16,
-    timeout: Duration,
-    preference: &str,
-) -> Result<PublicKey> {
-    let stream = connect(host, port, timeout)?;
-    let done = handshake(&who(host, port), stream, preference, timeout)?;
+/// Connects to `ep` and returns the host key the server presents.
+pub fn fetch_host_key(ep: &Endpoint, timeout: Duration, preference: &str) -> Result<PublicKey> {
+    let stream = connect(ep, timeout)?;
+    let done = handshake(&ep.to_string(), stream, preference, timeout)?;
     let _ = done
         .session
         .disconnect(None, "keyclone: host key checked", None);
@@ -190,14 +182,13 @@ pub enum LoginKey<'a> {
 /// Logs in as `user` with a key (like `ssh -T`), after checking that the server presents
 /// `expected` as its host key. Returns whether the server accepted the key.
 pub fn check_login(
-    host: &str,
-    port: u16,
+    ep: &Endpoint,
     timeout: Duration,
     expected: &PublicKey,
     user: &str,
     key: LoginKey<'_>,
 ) -> Result<bool> {
-    let who = who(host, port);
+    let who = ep.to_string();
     let mismatch = || {
         Error::new(
             ErrorKind::HostKey,
@@ -205,7 +196,7 @@ pub fn check_login(
         )
         .hint("someone may be intercepting the connection: do not continue; check with `keyclone trust`")
     };
-    let stream = connect(host, port, timeout)?;
+    let stream = connect(ep, timeout)?;
     let preference = host_key_preference(&[expected.algorithm().as_str().to_owned()]);
     let done = match handshake(&who, stream, &preference, timeout) {
         Ok(done) => done,
@@ -286,7 +277,7 @@ mod tests {
     #[test]
     fn connect_bounds_reads_and_writes_by_the_timeout() {
         let port = serve(b"");
-        let s = connect("127.0.0.1", port, Duration::from_secs(7)).unwrap();
+        let s = connect(&Endpoint::new("127.0.0.1", port), Duration::from_secs(7)).unwrap();
         assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_secs(7)));
         assert_eq!(s.write_timeout().unwrap(), Some(Duration::from_secs(7)));
     }
@@ -294,10 +285,14 @@ mod tests {
     #[test]
     fn reachable_tells_an_ssh_server_from_another_one() {
         let t = Duration::from_secs(5);
-        assert!(reachable("127.0.0.1", serve(b"SSH-2.0-test\r\n"), t).is_ok());
-        let e = reachable("127.0.0.1", serve(b"HTTP/1.1 400 Bad\r\n"), t).unwrap_err();
+        assert!(reachable(&Endpoint::new("127.0.0.1", serve(b"SSH-2.0-test\r\n")), t).is_ok());
+        let e = reachable(
+            &Endpoint::new("127.0.0.1", serve(b"HTTP/1.1 400 Bad\r\n")),
+            t,
+        )
+        .unwrap_err();
         assert!(e.message().contains("not an SSH server"), "{e}");
-        let e = reachable("127.0.0.1", serve(b""), t).unwrap_err();
+        let e = reachable(&Endpoint::new("127.0.0.1", serve(b"")), t).unwrap_err();
         assert!(e.message().contains("no SSH banner"), "{e}");
     }
 }

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use serde::Serialize;
 use ssh_key::PublicKey;
 
+use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind};
 use crate::providers::Registry;
 use crate::ssh::key::{fingerprint, type_label};
-use crate::ssh::known_hosts::{KnownHosts, Marker, display_host, host_name};
+use crate::ssh::known_hosts::{KnownHosts, Marker};
 
 /// A key as people compare it: type and SHA256 fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -102,8 +103,9 @@ impl Decision {
 /// The decision with what led to it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
-    pub host: String,
-    pub port: u16,
+    /// The host (lower case) and port; serialized as its `host` and `port` fields.
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
     pub presented: KeyInfo,
     #[serde(flatten)]
     pub decision: Decision,
@@ -119,16 +121,16 @@ pub struct Verdict {
     pub matches_no_unconfirmed_pin: bool,
 }
 
-/// Decides about `key` presented by `host`:`port`.
+/// Decides about `key` presented by `ep`.
 pub fn decide(
-    host: &str,
-    port: u16,
+    ep: &Endpoint,
     key: &PublicKey,
     files: &[KnownHosts],
     registry: &Registry,
 ) -> Verdict {
     let presented = KeyInfo::of(key);
-    let provider = registry.for_host(host, Some(port));
+    let port = ep.port;
+    let provider = registry.for_endpoint(ep);
     let revoked_reason = |fp: &str| -> Option<String> {
         registry
             .all()
@@ -138,8 +140,7 @@ pub fn decide(
             .map(|r| r.reason.clone())
     };
     let mut verdict = Verdict {
-        host: host.to_ascii_lowercase(),
-        port,
+        endpoint: Endpoint::new(ep.host.to_ascii_lowercase(), port),
         presented: presented.clone(),
         decision: Decision::Unknown,
         other_lines: Vec::new(),
@@ -150,7 +151,7 @@ pub fn decide(
 
     let mut matching: Vec<KnownLine> = Vec::new();
     for file in files {
-        for e in file.lookup(host, port) {
+        for e in file.lookup(ep) {
             let info = KeyInfo::of(&e.key);
             let line = KnownLine {
                 path: file.path.clone(),
@@ -194,7 +195,7 @@ pub fn decide(
             .filter(|p| p.builtin)
             .flat_map(|p| p.pins.iter())
             .filter(|pin| {
-                pin.endpoint.host == verdict.host && (!exact || pin.endpoint.port == port)
+                pin.endpoint.host == verdict.endpoint.host && (!exact || pin.endpoint.port == port)
             })
             .collect()
     };
@@ -216,7 +217,7 @@ pub fn decide(
         pins = p
             .pins
             .iter()
-            .filter(|pin| pin.endpoint.host == verdict.host && pin.endpoint.port == port)
+            .filter(|pin| pin.endpoint.host == verdict.endpoint.host && pin.endpoint.port == port)
             .collect();
     }
     if let Some(p) = pinned_by.or(provider) {
@@ -274,7 +275,7 @@ pub fn where_to_check(v: &Verdict, registry: &Registry) -> String {
         Some(url) => format!("compare with the fingerprints the provider publishes: {url}"),
         None => format!(
             "ask the administrator of {} for the server's fingerprint (`ssh-keygen -lf` of its host key)",
-            display_host(&v.host, v.port)
+            v.endpoint
         ),
     }
 }
@@ -283,8 +284,8 @@ pub fn where_to_check(v: &Verdict, registry: &Registry) -> String {
 /// Worded like OpenSSH's "REMOTE HOST IDENTIFICATION HAS CHANGED": what was expected, what was
 /// presented, where the old entry is, and what to do.
 pub fn refusal(v: &Verdict, registry: &Registry) -> Option<Error> {
-    let who = display_host(&v.host, v.port);
-    let target = host_name(&v.host, v.port);
+    let who = &v.endpoint;
+    let target = v.endpoint.known_hosts_name();
     let check = where_to_check(v, registry);
     let e = match &v.decision {
         Decision::Changed { expected } => {
@@ -379,24 +380,28 @@ mod tests {
         let other = random_key();
         let line = |kk: &PublicKey| format!("[git.example]:2222 {}\n", kk.to_openssh().unwrap());
         assert_eq!(
-            decide("git.example", 2222, &k, &files(""), &reg).decision,
+            decide(&Endpoint::new("git.example", 2222), &k, &files(""), &reg).decision,
             Decision::Unknown
         );
         let v = decide(
-            "git.example",
-            2222,
+            &Endpoint::new("git.example", 2222),
             &k,
             &files(&format!("# c\n{}", line(&k))),
             &reg,
         );
         assert!(matches!(v.decision, Decision::Known { ref line } if line.line == 2));
-        let v = decide("git.example", 2222, &k, &files(&line(&other)), &reg);
+        let v = decide(
+            &Endpoint::new("git.example", 2222),
+            &k,
+            &files(&line(&other)),
+            &reg,
+        );
         assert!(matches!(v.decision, Decision::Changed { ref expected } if expected.len() == 1));
         assert!(refusal(&v, &reg).unwrap().message().contains("CHANGED"));
         // A bare host entry does not speak for another port.
         let bare = format!("git.example {}\n", other.to_openssh().unwrap());
         assert_eq!(
-            decide("git.example", 2222, &k, &files(&bare), &reg).decision,
+            decide(&Endpoint::new("git.example", 2222), &k, &files(&bare), &reg).decision,
             Decision::Unknown
         );
     }
@@ -406,7 +411,7 @@ mod tests {
         let reg = Registry::builtin();
         let k = random_key();
         let text = format!("h {0}\n@revoked h {0}\n", k.to_openssh().unwrap());
-        let v = decide("h", 22, &k, &files(&text), &reg);
+        let v = decide(&Endpoint::new("h", 22), &k, &files(&text), &reg);
         assert!(matches!(v.decision, Decision::Revoked { line: Some(ref l), .. } if l.line == 2));
         assert!(refusal(&v, &reg).unwrap().message().contains("REVOKED"));
     }
@@ -417,7 +422,7 @@ mod tests {
         let k = random_key();
         let text = format!("@cert-authority h {}\n", k.to_openssh().unwrap());
         assert_eq!(
-            decide("h", 22, &k, &files(&text), &reg).decision,
+            decide(&Endpoint::new("h", 22), &k, &files(&text), &reg).decision,
             Decision::Unknown
         );
     }
@@ -425,22 +430,31 @@ mod tests {
     #[test]
     fn pinned_provider_key_is_trusted_and_another_is_a_mismatch() {
         let reg = Registry::builtin();
-        let v = decide("github.com", 22, &key(GITHUB_ED), &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("github.com", 22),
+            &key(GITHUB_ED),
+            &files(""),
+            &reg,
+        );
         assert_eq!(
             v.decision,
             Decision::Pinned {
                 provider: "github".into()
             }
         );
-        let v = decide("github.com", 22, &random_key(), &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("github.com", 22),
+            &random_key(),
+            &files(""),
+            &reg,
+        );
         assert!(
             matches!(v.decision, Decision::PinMismatch { ref expected, .. } if expected.len() == 3)
         );
         // Even a known_hosts line cannot make an unpublished key trusted for a pinned host.
         let k = random_key();
         let v = decide(
-            "github.com",
-            22,
+            &Endpoint::new("github.com", 22),
             &k,
             &files(&format!("github.com {}\n", k.to_openssh().unwrap())),
             &reg,
@@ -451,7 +465,12 @@ mod tests {
     #[test]
     fn github_2023_rsa_key_is_revoked_with_the_story() {
         let reg = Registry::builtin();
-        let v = decide("github.com", 22, &key(GITHUB_OLD_RSA), &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("github.com", 22),
+            &key(GITHUB_OLD_RSA),
+            &files(""),
+            &reg,
+        );
         let Decision::Revoked { ref reason, .. } = v.decision else {
             panic!("{:?}", v.decision)
         };
@@ -461,7 +480,12 @@ mod tests {
         );
         // The stale line in known_hosts is reported while the new key is trusted by its pin.
         let text = format!("github.com {GITHUB_OLD_RSA}\n");
-        let v = decide("github.com", 22, &key(GITHUB_ED), &files(&text), &reg);
+        let v = decide(
+            &Endpoint::new("github.com", 22),
+            &key(GITHUB_ED),
+            &files(&text),
+            &reg,
+        );
         assert_eq!(
             v.decision,
             Decision::Pinned {
@@ -481,7 +505,12 @@ mod tests {
     fn unconfirmed_pin_is_flagged_but_not_trusted() {
         let reg = Registry::builtin();
         let gitlab_ed = reg.get("gitlab").unwrap().pins[0].key.clone().unwrap();
-        let v = decide("altssh.gitlab.com", 443, &key(&gitlab_ed), &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("altssh.gitlab.com", 443),
+            &key(&gitlab_ed),
+            &files(""),
+            &reg,
+        );
         assert_eq!(v.decision, Decision::Unknown);
         assert!(v.unconfirmed_pin);
     }
@@ -489,12 +518,22 @@ mod tests {
     #[test]
     fn a_key_matching_none_of_the_unconfirmed_pins_says_so() {
         let reg = Registry::builtin();
-        let v = decide("altssh.gitlab.com", 443, &random_key(), &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("altssh.gitlab.com", 443),
+            &random_key(),
+            &files(""),
+            &reg,
+        );
         assert_eq!(v.decision, Decision::Unknown);
         assert!(!v.unconfirmed_pin);
         assert!(v.matches_no_unconfirmed_pin);
         // A host with no pins at all is merely unknown.
-        let v = decide("git.example.org", 22, &random_key(), &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("git.example.org", 22),
+            &random_key(),
+            &files(""),
+            &reg,
+        );
         assert!(!v.matches_no_unconfirmed_pin);
     }
 
@@ -523,7 +562,7 @@ mod tests {
             confirmed: true,
         }];
         reg = Registry::from_providers(reg.all().iter().cloned().chain([corp]).collect());
-        let v = decide("github.com", 22, &fake, &files(""), &reg);
+        let v = decide(&Endpoint::new("github.com", 22), &fake, &files(""), &reg);
         assert!(
             matches!(v.decision, Decision::PinMismatch { .. }),
             "{:?}",
@@ -534,14 +573,24 @@ mod tests {
     #[test]
     fn a_pinned_host_on_another_port_is_still_pinned() {
         let reg = Registry::builtin();
-        let v = decide("ssh.github.com", 22, &random_key(), &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("ssh.github.com", 22),
+            &random_key(),
+            &files(""),
+            &reg,
+        );
         assert!(
             matches!(v.decision, Decision::PinMismatch { .. }),
             "{:?}",
             v.decision
         );
         let gh = reg.get("github").unwrap().pins[0].key.clone().unwrap();
-        let v = decide("ssh.github.com", 22, &key(&gh), &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("ssh.github.com", 22),
+            &key(&gh),
+            &files(""),
+            &reg,
+        );
         assert!(
             matches!(v.decision, Decision::Pinned { .. }),
             "{:?}",
@@ -559,13 +608,19 @@ mod tests {
         .unwrap();
         let reg = Registry::with_config(&cfg).unwrap();
         assert_eq!(
-            decide("git.corp", 2222, &k, &files(""), &reg).decision,
+            decide(&Endpoint::new("git.corp", 2222), &k, &files(""), &reg).decision,
             Decision::Pinned {
                 provider: "corp".into()
             }
         );
         assert!(matches!(
-            decide("git.corp", 2222, &random_key(), &files(""), &reg).decision,
+            decide(
+                &Endpoint::new("git.corp", 2222),
+                &random_key(),
+                &files(""),
+                &reg
+            )
+            .decision,
             Decision::PinMismatch { .. }
         ));
     }
@@ -628,7 +683,7 @@ mod tests {
             other.to_openssh().unwrap(),
             k.to_openssh().unwrap()
         );
-        let v = decide("h", 22, &k, &files(&text), &reg);
+        let v = decide(&Endpoint::new("h", 22), &k, &files(&text), &reg);
         assert!(
             matches!(v.decision, Decision::Known { ref line } if line.line == 2),
             "{:?}",
@@ -640,7 +695,12 @@ mod tests {
     fn a_pinned_key_is_pinned_by_its_own_provider() {
         let reg = Registry::builtin();
         let gitlab_ed = reg.get("gitlab").unwrap().pins[0].key.clone().unwrap();
-        let v = decide("gitlab.com", 22, &key(&gitlab_ed), &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("gitlab.com", 22),
+            &key(&gitlab_ed),
+            &files(""),
+            &reg,
+        );
         assert_eq!(
             v.decision,
             Decision::Pinned {
@@ -667,19 +727,34 @@ mod tests {
             confirmed: true,
         }];
         reg = Registry::from_providers(reg.all().iter().cloned().chain([gh]).collect());
-        let v = decide("github.com", 22, &other_port, &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("github.com", 22),
+            &other_port,
+            &files(""),
+            &reg,
+        );
         assert!(
             matches!(v.decision, Decision::PinMismatch { ref expected, .. } if expected.len() == 3),
             "{:?}",
             v.decision
         );
-        let v = decide("github.com", 2222, &key(GITHUB_ED), &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("github.com", 2222),
+            &key(GITHUB_ED),
+            &files(""),
+            &reg,
+        );
         assert!(
             matches!(v.decision, Decision::PinMismatch { ref expected, .. } if expected.len() == 1),
             "{:?}",
             v.decision
         );
-        let v = decide("github.com", 2222, &other_port, &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("github.com", 2222),
+            &other_port,
+            &files(""),
+            &reg,
+        );
         assert!(v.decision.trusted(), "{:?}", v.decision);
     }
 
@@ -693,11 +768,21 @@ mod tests {
         .unwrap();
         let reg = Registry::with_config(&cfg).unwrap();
         // The web host names the provider on any port, but its pins are for port 2222.
-        let v = decide("git.corp", 22, &random_key(), &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("git.corp", 22),
+            &random_key(),
+            &files(""),
+            &reg,
+        );
         assert_eq!(v.provider.as_deref(), Some("corp"));
         assert_eq!(v.decision, Decision::Unknown);
         // A provider without fingerprints leaves the decision to known_hosts.
-        let v = decide("git.open", 22, &random_key(), &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("git.open", 22),
+            &random_key(),
+            &files(""),
+            &reg,
+        );
         assert_eq!(v.provider.as_deref(), Some("open"));
         assert_eq!(v.decision, Decision::Unknown);
         assert!(!v.matches_no_unconfirmed_pin);
@@ -709,7 +794,12 @@ mod tests {
         let presented = random_key();
         let fp = fingerprint(&presented);
 
-        let v = decide("github.com", 22, &presented, &files(""), &reg);
+        let v = decide(
+            &Endpoint::new("github.com", 22),
+            &presented,
+            &files(""),
+            &reg,
+        );
         let e = refusal(&v, &reg).expect("a pin mismatch is refused");
         assert_eq!(e.kind(), ErrorKind::HostKey);
         assert!(
@@ -733,7 +823,12 @@ mod tests {
 
         let old = random_key();
         let text = format!("# c\n[git.example]:2222 {}\n", old.to_openssh().unwrap());
-        let v = decide("git.example", 2222, &presented, &files(&text), &reg);
+        let v = decide(
+            &Endpoint::new("git.example", 2222),
+            &presented,
+            &files(&text),
+            &reg,
+        );
         let e = refusal(&v, &reg).expect("a changed key is refused");
         assert_eq!(e.kind(), ErrorKind::HostKey);
         assert!(e.message().contains(&fp), "{}", e.message());

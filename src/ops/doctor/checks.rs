@@ -9,7 +9,7 @@ use super::{
 };
 use crate::ops::survey::{FoundKey, Survey};
 use crate::providers::{Endpoint, ProviderKind, Registry};
-use crate::ssh::known_hosts::{self, Marker};
+use crate::ssh::known_hosts::Marker;
 use crate::ssh::trust::{self, Decision};
 
 /// Azure DevOps SSH keys stop working one year after they are added.
@@ -96,7 +96,7 @@ fn config(r: &mut Report, c: &ConfigFacts) {
                 if b.identity_exists {
                     r.ok(
                         "ssh-config",
-                        format!("Host {} -> {}:{} with `{id}`", e.alias, e.hostname, e.port),
+                        format!("Host {} -> {} with `{id}`", e.alias, e.endpoint()),
                     );
                 } else {
                     r.fail(
@@ -220,11 +220,11 @@ fn known_hosts(r: &mut Report, f: &KnownHostsFacts, registry: &Registry) {
     for p in registry.all() {
         let endpoints: Vec<&Endpoint> = p.ssh.iter().chain(p.ssh_443.iter()).collect();
         for ep in endpoints {
-            for e in kh.lookup(&ep.host, ep.port) {
+            for e in kh.lookup(ep) {
                 if e.marker != Marker::None {
                     continue;
                 }
-                let v = trust::decide(&ep.host, ep.port, &e.key, files, registry);
+                let v = trust::decide(ep, &e.key, files, registry);
                 if !matches!(
                     v.decision,
                     Decision::Revoked { .. } | Decision::PinMismatch { .. }
@@ -232,7 +232,7 @@ fn known_hosts(r: &mut Report, f: &KnownHostsFacts, registry: &Registry) {
                     continue;
                 }
                 bad += 1;
-                let who = known_hosts::display_host(&ep.host, ep.port);
+                let who = ep;
                 let why = trust::refusal(&v, registry)
                     .map(|e| e.message().to_owned())
                     .unwrap_or_default();
@@ -241,7 +241,7 @@ fn known_hosts(r: &mut Report, f: &KnownHostsFacts, registry: &Registry) {
                     format!("line {} for {who}: {why}", e.line),
                     format!(
                         "remove it and record the published keys: `keyclone trust {} --replace`",
-                        known_hosts::host_name(&ep.host, ep.port)
+                        ep.known_hosts_name()
                     ),
                 );
             }
@@ -293,7 +293,7 @@ fn keyring(r: &mut Report, works: &std::result::Result<(), String>) {
 fn network(r: &mut Report, reach: &Reach) {
     let any = reach.results.iter().any(|(_, res)| res.is_ok());
     for (ep, res) in &reach.results {
-        let who = known_hosts::display_host(&ep.host, ep.port);
+        let who = ep;
         let name = &reach.name;
         match res {
             Ok(()) => r.ok("network", format!("{name}: {who} answers")),

@@ -210,7 +210,7 @@ fn network_facts(ctx: &Ctx, opts: &Options, config: &ConfigFacts) -> Result<Vec<
 /// Whether an SSH server answers at `ep`: the one connection probe (`ssh::probe::reachable`),
 /// its first cause as the reason.
 fn answers(ep: &Endpoint, timeout: Duration) -> std::result::Result<(), String> {
-    crate::ssh::probe::reachable(&ep.host, ep.port, timeout).map_err(|e| {
+    crate::ssh::probe::reachable(ep, timeout).map_err(|e| {
         e.causes()
             .into_iter()
             .next()

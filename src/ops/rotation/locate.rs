@@ -5,37 +5,33 @@
 use std::path::{Path, PathBuf};
 
 use crate::context::Ctx;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::git::remote::RemoteUrl;
 use crate::ops::key as keyops;
 use crate::providers::Provider;
 use crate::ssh::config as sshconfig;
 use crate::ssh::key;
-use crate::ssh::known_hosts;
 
 /// Where the new key is tested.
 pub(crate) enum TestTarget {
     Url(RemoteUrl),
-    Host {
-        host: String,
-        port: u16,
-        user: String,
-    },
+    Host { endpoint: Endpoint, user: String },
 }
 
 impl TestTarget {
     pub(crate) fn describe(&self) -> String {
         match self {
             TestTarget::Url(u) => u.original.clone(),
-            TestTarget::Host { host, port, .. } => known_hosts::display_host(host, *port),
+            TestTarget::Host { endpoint, .. } => endpoint.to_string(),
         }
     }
 
-    /// The host and port the new key is tested on.
-    pub(crate) fn endpoint(&self) -> (String, u16) {
+    /// The endpoint the new key is tested on.
+    pub(crate) fn endpoint(&self) -> Endpoint {
         match self {
-            TestTarget::Url(u) => (u.host.clone(), u.port.unwrap_or(22)),
-            TestTarget::Host { host, port, .. } => (host.clone(), *port),
+            TestTarget::Url(u) => u.endpoint(),
+            TestTarget::Host { endpoint, .. } => endpoint.clone(),
         }
     }
 
@@ -96,8 +92,7 @@ pub(crate) fn test_target(
         })
     {
         return Ok(TestTarget::Host {
-            host: e.hostname.clone(),
-            port: e.port,
+            endpoint: Endpoint::new(e.hostname.clone(), e.port),
             user: e.user.clone(),
         });
     }
@@ -105,8 +100,7 @@ pub(crate) fn test_target(
         && let Some(ep) = p.ssh.first()
     {
         return Ok(TestTarget::Host {
-            host: ep.host.clone(),
-            port: ep.port,
+            endpoint: ep.clone(),
             user: p.ssh_user.clone(),
         });
     }

@@ -157,20 +157,18 @@ fn new_auth(
 fn accepted(ctx: &mut Ctx, auth: &Auth, target: &TestTarget, timeout: Duration) -> Result<bool> {
     match target {
         TestTarget::Url(url) => {
-            let port = url.port.unwrap_or(22);
-            let (host_key, files) = approve_host(ctx, &url.host, port, timeout)?;
+            let endpoint = url.endpoint();
+            let (host_key, files) = approve_host(ctx, &endpoint, timeout)?;
             let to = Access::Repo {
                 url,
-                host: &url.host,
-                port,
+                endpoint: &endpoint,
             };
             access::accepted(ctx, &to, auth, &host_key, &files)
         }
-        TestTarget::Host { host, port, user } => {
-            let (host_key, files) = approve_host(ctx, host, *port, timeout)?;
+        TestTarget::Host { endpoint, user } => {
+            let (host_key, files) = approve_host(ctx, endpoint, timeout)?;
             let to = Access::Login {
-                host,
-                port: *port,
+                endpoint,
                 user,
                 timeout,
             };
