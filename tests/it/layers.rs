@@ -17,7 +17,14 @@ enum Layer {
     Top,
 }
 
-const LEAVES: &[&str] = &["error", "env", "passphrase", "key_type", "interrupt"];
+const LEAVES: &[&str] = &[
+    "error",
+    "env",
+    "passphrase",
+    "key_type",
+    "interrupt",
+    "endpoint",
+];
 const DOMAIN: &[&str] = &[
     "ssh",
     "git",
