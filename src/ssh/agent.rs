@@ -188,7 +188,14 @@ impl Read for Bounded {
             ));
         }
         self.s.set_read_timeout(Some(left))?;
-        self.s.read(buf)
+        // A read timeout shows as `WouldBlock` on Unix: say what it is.
+        self.s.read(buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the agent did not answer in time",
+            ),
+            _ => e,
+        })
     }
 }
 
