@@ -7,9 +7,11 @@ keyclone's own messages (which never hold secrets) and the failure's reason.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
+import warnings
 from typing import Dict, Optional
 
 #: The binary to run, when it is not ``keyclone`` on ``PATH``.
@@ -53,6 +55,13 @@ def timeout_seconds() -> float:
             f"{KEYCLONE_MLFLOW_TIMEOUT}=`{raw}` is not a number of seconds: "
             f"set it to e.g. 10, or unset it"
         ) from None
+    if not math.isfinite(value):
+        warnings.warn(
+            f"{KEYCLONE_MLFLOW_TIMEOUT}=`{raw}` is not a finite number of seconds: "
+            f"using the default, {DEFAULT_TIMEOUT:g} s (set it to e.g. 10, or unset it)",
+            stacklevel=2,
+        )
+        return DEFAULT_TIMEOUT
     return min(max(value, 0.1), 3600.0)
 
 

@@ -80,7 +80,7 @@ pub struct ProvenanceArgs {
 
     /// Seconds the whole capture may take (status scan, history walks); what is not known by
     /// then is reported as unknown
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = seconds, allow_negative_numbers = true)]
     pub deadline: f64,
 
     /// Read a repository owned by another user (bypasses git's safe.directory check)
@@ -147,6 +147,7 @@ pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
     let path = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
     let mut opts = Options::new(std::path::absolute(&path).unwrap_or(path));
     opts.scope = args.scope;
+    // `seconds` let only finite, non-negative values through: `from_secs_f64` cannot panic.
     opts.deadline = Duration::from_secs_f64(args.deadline.clamp(0.001, 3600.0));
     opts.trust_repo_owner = args.trust_repo_owner;
     opts.patch = args.patch.is_some();
@@ -222,6 +223,18 @@ pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// `--deadline`'s parser: a finite number of seconds, zero or more (`nan`, `inf` and negative
+/// values are usage errors, not a panic or a silent clamp).
+fn seconds(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err(format!(
+            "`{s}` is not a finite number of seconds, zero or more (e.g. 10)"
+        )),
+        Err(_) => Err(format!("`{s}` is not a number of seconds (e.g. 10)")),
     }
 }
 

@@ -51,10 +51,12 @@ fn auto_len(repo: &git2::Repository) -> usize {
     bits.div_ceil(2).max(7)
 }
 
-/// The object count of a pack index (v1 or v2): the last entry of its fan-out table.
+/// The object count of a pack index (v1 or v2): the last entry of its fan-out table. Only a
+/// regular file is read (opened without blocking: a FIFO is skipped), and only its first 1,032
+/// bytes.
 fn idx_objects(path: &std::path::Path) -> Option<u64> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).ok()?;
+    let mut f = super::guard::open_regular(path)?;
     let mut head = [0u8; 8];
     f.read_exact(&mut head).ok()?;
     let fanout_at = if head[..4] == [0xff, b't', b'O', b'c'] {

@@ -138,10 +138,17 @@ impl Walk<'_> {
         if self.nodes.len() % 256 == 255 && self.deadline.passed() {
             return Err(Unknown::Deadline);
         }
-        let obj = self.odb.read(id)?;
-        if obj.kind() != git2::ObjectType::Commit {
+        let (size, kind) = self.odb.read_header(id)?;
+        if kind != git2::ObjectType::Commit {
             return Err(Unknown::Unreadable(format!("{id} is not a commit")));
         }
+        if size > super::COMMIT_LIMIT {
+            return Err(Unknown::Unreadable(format!(
+                "commit {id} is larger than {} KiB, more than any git writes",
+                super::COMMIT_LIMIT / 1024
+            )));
+        }
+        let obj = self.odb.read(id)?;
         let (mut parents, date) = parse_commit(obj.data())
             .ok_or_else(|| Unknown::Unreadable(format!("commit {id} cannot be parsed")))?;
         if self.shallow.contains(&id) {
@@ -256,7 +263,7 @@ pub(super) fn describe(
     }
     let mut w = Walk {
         odb: repo.odb()?,
-        shallow: shallow_commits(repo),
+        shallow: shallow_commits(repo)?,
         nodes: HashMap::new(),
         deadline,
         queue: BinaryHeap::new(),
@@ -372,13 +379,21 @@ fn misnamed(repo: &git2::Repository, n: &Name) -> bool {
         .is_some_and(|t| t.name_bytes() != n.path.as_bytes())
 }
 
-/// The commits whose parents a shallow clone cut off.
-fn shallow_commits(repo: &git2::Repository) -> HashSet<Oid> {
-    std::fs::read_to_string(repo.commondir().join("shallow"))
+/// The most read of `.git/shallow` (41 bytes a commit: 400,000 boundary commits).
+const SHALLOW_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// The commits whose parents a shallow clone cut off (`.git/shallow`, read bounded: a FIFO,
+/// a device or a huge file makes describe unknown).
+fn shallow_commits(repo: &git2::Repository) -> Result<HashSet<Oid>, Unknown> {
+    let path = repo.commondir().join("shallow");
+    let read = crate::files::read_bounded_if_exists(&path, SHALLOW_LIMIT, "shallow file")
+        .map_err(|e| Unknown::Unreadable(e.to_string()))?;
+    Ok(read
+        .map(|(b, _)| b)
         .unwrap_or_default()
-        .lines()
-        .filter_map(|l| Oid::from_str(l.trim()).ok())
-        .collect()
+        .split(|&c| c == b'\n')
+        .filter_map(|l| Oid::from_str(std::str::from_utf8(l).ok()?.trim()).ok())
+        .collect())
 }
 
 #[cfg(test)]

@@ -88,8 +88,19 @@ fn ahead_behind(
     rx.recv_timeout(deadline.remaining()).ok().flatten()
 }
 
+/// The HEAD metadata keys ([`head_commit`]'s), `unknown` when the commit is too large to read.
+pub(super) const HEAD_KEYS: [&str; 5] = [
+    "commit.author",
+    "commit.author_email",
+    "commit.time",
+    "commit.subject",
+    "commit.has_signature",
+];
+
 /// HEAD's author, committer time (ISO 8601, as `git log --format=%cI`), subject (as `%s`) and
-/// whether it carries a signature (a `gpgsig` header: GPG, SSH or X.509 alike). One object read.
+/// whether it carries a signature (a `gpgsig` header: GPG, SSH or X.509 alike; keyclone does
+/// not verify it, so a garbage signature counts too). One object read, of at most
+/// [`super::COMMIT_LIMIT`] bytes (the caller checked its header).
 pub(super) fn head_commit(repo: &git2::Repository, commit: Oid, p: &mut Provenance) {
     let Ok(c) = repo.find_commit(commit) else {
         return;
@@ -112,7 +123,7 @@ pub(super) fn head_commit(repo: &git2::Repository, commit: Oid, p: &mut Provenan
         .iter()
         .any(|h| c.header_field_bytes(h).is_ok());
     p.set(
-        "provenance.git.commit.signed",
+        "provenance.git.commit.has_signature",
         if signed { "true" } else { "false" },
     );
 }
@@ -141,12 +152,11 @@ fn subject(message: &str) -> String {
     para.join(" ").chars().take(1000).collect()
 }
 
-/// The shallow and worktree flags, the superproject (when this working tree is a submodule of
-/// the repository above it) and the submodules' checked-out commits.
+/// The shallow and worktree flags and the superproject (when this working tree is a submodule
+/// of the repository above it).
 pub(super) fn flags_and_neighbours(
     repo: &git2::Repository,
     ceilings: &[PathBuf],
-    deadline: &Deadline,
     p: &mut Provenance,
 ) {
     if repo.is_shallow() {
@@ -159,9 +169,22 @@ pub(super) fn flags_and_neighbours(
         return;
     };
     superproject(workdir, ceilings, p);
-    // (`submodules()` reads the whole index and HEAD tree: only when there are submodules.)
+}
+
+/// The submodules' checked-out commits. `submodules()` reads the whole index and HEAD tree:
+/// only when there are submodules, and never when the status scan found the index damaged
+/// (libgit2 would allocate by its header's claim): then `submodules=unknown`.
+pub(super) fn submodules(
+    repo: &git2::Repository,
+    damaged: bool,
+    deadline: &Deadline,
+    p: &mut Provenance,
+) {
+    let Some(workdir) = repo.workdir() else {
+        return;
+    };
     if workdir.join(".gitmodules").exists() {
-        if deadline.passed() {
+        if damaged || deadline.passed() {
             p.set("provenance.git.submodules", "unknown");
             return;
         }
@@ -183,6 +206,10 @@ fn superproject(workdir: &Path, ceilings: &[PathBuf], p: &mut Provenance) {
         return;
     };
     let flags = git2::RepositoryOpenFlags::empty();
+    // The parent's files pass the same checks as this repository's before libgit2 reads them.
+    if super::guard::before_open(parent).is_err() {
+        return;
+    }
     let Ok(sup) = git2::Repository::open_ext(parent, flags, ceilings) else {
         return;
     };
@@ -197,18 +224,25 @@ fn superproject(workdir: &Path, ceilings: &[PathBuf], p: &mut Provenance) {
         return;
     };
     const GITLINK: i32 = 0o160000;
-    let head = sup.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let head = sup
+        .head()
+        .ok()
+        .and_then(|h| h.target())
+        .and_then(|t| super::guard::commit_of(&sup, t))
+        .filter(|&(_, small)| small)
+        .and_then(|(c, _)| sup.find_commit(c).ok());
     let in_tree = head
         .as_ref()
         .and_then(|c| c.tree().ok())
         .and_then(|t| t.get_path(&rel).ok())
         .is_some_and(|e| e.filemode() == GITLINK);
     let in_index = in_tree
-        || sup
-            .index()
-            .ok()
-            .and_then(|i| i.get_path(&rel, 0))
-            .is_some_and(|e| e.mode == GITLINK as u32);
+        || super::guard::index_readable(&sup.path().join("index"))
+            && sup
+                .index()
+                .ok()
+                .and_then(|i| i.get_path(&rel, 0))
+                .is_some_and(|e| e.mode == GITLINK as u32);
     if !in_index {
         return;
     }

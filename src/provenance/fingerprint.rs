@@ -6,15 +6,20 @@
 //! untracked files that are not ignored, each file inside an untracked folder), sorted by path
 //! bytes, each as: the path, libgit2's status bits, the staged blob id and mode when the index
 //! differs from HEAD, and the working-tree file's mode and the SHA-256 of its content (of the
-//! link target for a symbolic link; `-` when deleted; a submodule by its checked-out commit).
+//! link target for a symbolic link; `-` when deleted; a submodule by its checked-out commit; a
+//! FIFO, socket or device by its kind alone, never opened).
 //! Contents enter only as hashes, secret-looking files included: nothing of them is printed.
 //! A clean tree's fingerprint covers the commit alone. Ignored files and the unchanged tracked
 //! files are not read (they are what the commit says).
 
+use std::ffi::OsStr;
 use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
 use std::sync::mpsc;
 
 use sha2::{Digest, Sha256};
@@ -52,10 +57,7 @@ pub(super) fn fingerprint(
                 h.update(id.as_bytes());
                 h.update(mode.to_be_bytes());
             }
-            match inside(workdir, &c.path) {
-                Some(full) => h.update(entry_hash(repo, &full, &c.path, deadline)?),
-                None => h.update(b"refused"),
-            }
+            h.update(entry_hash(repo, workdir, &c.path, deadline)?);
             h.update(b"\n");
         }
     }
@@ -63,48 +65,58 @@ pub(super) fn fingerprint(
     Ok(format!("sha256:{hex}"))
 }
 
-/// The file for `rel` when git's path rules accept every component of it and no folder on the
-/// way is a symbolic link: a hostile index never makes keyclone read outside the work tree.
-fn inside(workdir: &Path, rel: &[u8]) -> Option<std::path::PathBuf> {
+/// The folder holding `rel` (opened without following a link at any step, so a folder
+/// swapped for a link is never followed outside the work tree) and `rel`'s last component,
+/// when git's path rules accept every component; `None` when it cannot be reached that way.
+fn parent_of(workdir: &Path, rel: &[u8]) -> Option<(OwnedFd, Vec<u8>)> {
     let rel = rel.strip_suffix(b"/").unwrap_or(rel);
     let parts: Vec<&[u8]> = rel.split(|&b| b == b'/').collect();
-    let mut full = workdir.to_path_buf();
-    for (i, part) in parts.iter().enumerate() {
+    let (leaf, folders) = parts.split_last()?;
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut dir: OwnedFd = nix::fcntl::open(workdir, flags, Mode::empty()).ok()?;
+    for part in folders {
         crate::git::paths::check_entry(part, 0o100644).ok()?;
-        full.push(std::ffi::OsStr::from_bytes(part));
-        if i + 1 < parts.len() && !std::fs::symlink_metadata(&full).ok()?.is_dir() {
-            return None;
-        }
+        dir = nix::fcntl::openat(&dir, OsStr::from_bytes(part), flags, Mode::empty()).ok()?;
     }
-    Some(full)
+    crate::git::paths::check_entry(leaf, 0o100644).ok()?;
+    Some((dir, leaf.to_vec()))
 }
 
-/// Mode and content hash of one working-tree entry, or `-` when it is gone.
+/// Mode and content hash of one working-tree entry, `-` when it is gone, `refused` when a
+/// folder on its way is not a folder. Only a regular file is read, opened beside the folder
+/// without following a link and without blocking, and checked on its descriptor; a FIFO, a
+/// device or a socket counts by its kind alone.
 fn entry_hash(
     repo: &git2::Repository,
-    full: &Path,
+    workdir: &Path,
     rel: &[u8],
     deadline: &Deadline,
 ) -> Result<Vec<u8>, String> {
-    let meta = match std::fs::symlink_metadata(full) {
-        Ok(m) => m,
-        Err(_) => return Ok(b"-".to_vec()),
+    let Some((dir, leaf)) = parent_of(workdir, rel) else {
+        return Ok(b"refused".to_vec());
     };
+    let leaf = OsStr::from_bytes(&leaf);
+    let Ok(st) = nix::sys::stat::fstatat(&dir, leaf, AtFlags::AT_SYMLINK_NOFOLLOW) else {
+        return Ok(b"-".to_vec());
+    };
+    let fmt = st.st_mode & nix::libc::S_IFMT;
     // git's modes: only the executable bit of a file counts.
-    let mode = if meta.file_type().is_symlink() {
-        "120000"
-    } else if meta.is_dir() {
-        "160000"
-    } else if meta.permissions().mode() & 0o111 != 0 {
-        "100755"
-    } else {
-        "100644"
+    let mode = match fmt {
+        nix::libc::S_IFLNK => "120000",
+        nix::libc::S_IFDIR => "160000",
+        nix::libc::S_IFREG if st.st_mode & 0o111 != 0 => "100755",
+        nix::libc::S_IFREG => "100644",
+        nix::libc::S_IFIFO => return Ok(b"fifo".to_vec()),
+        nix::libc::S_IFSOCK => return Ok(b"socket".to_vec()),
+        nix::libc::S_IFCHR => return Ok(b"character-device".to_vec()),
+        nix::libc::S_IFBLK => return Ok(b"block-device".to_vec()),
+        _ => return Ok(b"other".to_vec()),
     };
     let mut out = format!("{mode} ").into_bytes();
-    if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(full).map_err(|e| e.to_string())?;
-        out.extend_from_slice(&Sha256::digest(target.as_os_str().as_bytes()));
-    } else if meta.is_dir() {
+    if fmt == nix::libc::S_IFLNK {
+        let target = nix::fcntl::readlinkat(&dir, leaf).map_err(|e| e.to_string())?;
+        out.extend_from_slice(&Sha256::digest(target.as_bytes()));
+    } else if fmt == nix::libc::S_IFDIR {
         // A submodule (or a nested repository): its checked-out commit.
         let rel = String::from_utf8_lossy(rel);
         let id = repo
@@ -113,7 +125,27 @@ fn entry_hash(
             .and_then(|s| s.workdir_id());
         out.extend_from_slice(id.map(|i| i.to_string()).unwrap_or_default().as_bytes());
     } else {
-        let mut f = std::fs::File::open(full).map_err(|e| e.to_string())?;
+        let changed = || {
+            format!(
+                "`{}` changed while it was read",
+                String::from_utf8_lossy(rel)
+            )
+        };
+        let fd = nix::fcntl::openat(
+            &dir,
+            leaf,
+            OFlag::O_RDONLY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|_| changed())?;
+        let mut f = std::fs::File::from(fd);
+        if !f.metadata().map_err(|e| e.to_string())?.is_file() {
+            return Err(changed());
+        }
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {

@@ -11,14 +11,16 @@
 //! history work is skipped for the formats that do not print it), and one [`Deadline`] bounds
 //! every part: the status scan and each history walk check it, and what did not finish is
 //! reported as `unknown`, never guessed. The modules: `open` (repository, remote, URL
-//! sanitizing), `scan` (dirty, in a worker thread), `describe` and `abbrev` (git's describe,
-//! bounded), `extras` (upstream, HEAD metadata, superproject, submodules), `fingerprint`,
+//! sanitizing), `guard` (the checks before libgit2 reads an attacker's files: no FIFO or
+//! device where git expects a file, no index or commit too large), `scan` (dirty, in a worker
+//! thread), `describe` and `abbrev` (git's describe, bounded), `extras` (upstream, HEAD metadata, superproject, submodules), `fingerprint`,
 //! `patch`.
 
 mod abbrev;
 mod describe;
 mod extras;
 mod fingerprint;
+mod guard;
 mod open;
 mod patch;
 mod scan;
@@ -109,6 +111,11 @@ impl Deadline {
     }
 }
 
+/// The largest commit object read (1 MiB; git's own are a few hundred bytes, a long message
+/// a few KiB). Above it the commit id is still known (HEAD's target, a commit by its object
+/// header) but its metadata and describe are `unknown`: nothing is inflated to find out.
+pub(crate) const COMMIT_LIMIT: usize = 1024 * 1024;
+
 /// What was captured.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Provenance {
@@ -191,7 +198,9 @@ fn from_repo(
     deadline: &Deadline,
     p: &mut Provenance,
 ) -> Result<()> {
-    let (branch, commit) = head(repo, p)?;
+    let (branch, head_commit) = head(repo, p)?;
+    let commit = head_commit.map(|(c, _)| c);
+    let readable = head_commit.is_some_and(|(_, r)| r);
     if let Some(b) = &branch {
         p.set("azureml.git.branch", b.clone());
         p.set("mlflow.source.git.branch", b.clone());
@@ -215,17 +224,38 @@ fn from_repo(
 
     let mut described = None;
     if opts.extras {
-        if let Some(c) = commit {
-            described = Some(describe::describe(repo, c, deadline));
-            if let Some(b) = &branch {
-                extras::upstream(repo, b, c, deadline, p);
+        match commit {
+            Some(c) if readable => {
+                described = Some(describe::describe(repo, c, deadline));
+                if let Some(b) = &branch {
+                    extras::upstream(repo, b, c, deadline, p);
+                }
+                extras::head_commit(repo, c, p);
             }
-            extras::head_commit(repo, c, p);
+            Some(c) => {
+                described = Some(Err(describe::Unknown::Unreadable(format!(
+                    "commit {c} is larger than {} KiB, more than any git writes",
+                    COMMIT_LIMIT / 1024
+                ))));
+                for k in extras::HEAD_KEYS {
+                    p.set(&format!("provenance.git.{k}"), "unknown");
+                }
+                p.notes.push(format!(
+                    "HEAD's commit is larger than {} KiB, so keyclone does not read it: its metadata is unknown (`git cat-file -s HEAD` shows its size)",
+                    COMMIT_LIMIT / 1024
+                ));
+            }
+            None => {}
         }
-        extras::flags_and_neighbours(repo, ceilings, deadline, p);
+        extras::flags_and_neighbours(repo, ceilings, p);
     }
 
-    let is_dirty = match pending.map(|s| s.wait(deadline)) {
+    let scanned = pending.map(|s| s.wait(deadline));
+    if opts.extras {
+        let damaged = matches!(scanned, Some(scan::Scan::Failed(_)));
+        extras::submodules(repo, damaged, deadline, p);
+    }
+    let is_dirty = match scanned {
         Some(scan::Scan::Done { dirty, untracked }) => {
             p.set("azureml.git.dirty", azure_bool(dirty));
             p.set("mlflow.source.git.dirty", mlflow_bool(dirty));
@@ -306,16 +336,16 @@ fn from_repo(
     Ok(())
 }
 
-/// The branch (left out when detached) and the commit (left out when unborn).
-fn head(
-    repo: &git2::Repository,
-    p: &mut Provenance,
-) -> Result<(Option<String>, Option<git2::Oid>)> {
+/// The branch (left out when detached) and the commit (left out when unborn), with whether the
+/// commit is small enough to read ([`COMMIT_LIMIT`]).
+type Head = (Option<String>, Option<(git2::Oid, bool)>);
+
+fn head(repo: &git2::Repository, p: &mut Provenance) -> Result<Head> {
     let mut branch: Option<String> = None;
-    let mut commit: Option<git2::Oid> = None;
+    let mut commit = None;
     match repo.head() {
         Ok(head) => {
-            commit = head.peel_to_commit().ok().map(|c| c.id());
+            commit = head.target().and_then(|t| guard::commit_of(repo, t));
             if head.is_branch() {
                 match head.shorthand() {
                     Ok(b) => branch = Some(b.to_owned()),

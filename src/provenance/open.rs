@@ -20,6 +20,7 @@ pub(super) fn ceilings(env: &Env) -> Vec<PathBuf> {
 }
 
 pub(super) fn open(opts: &Options, ceilings: &[PathBuf]) -> Result<Option<git2::Repository>> {
+    super::guard::before_open(&opts.path)?;
     if opts.trust_repo_owner {
         set_owner_validation(false)?;
     }

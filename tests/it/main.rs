@@ -17,6 +17,7 @@ mod mlflow;
 mod promises;
 mod provenance;
 mod provenance_history;
+mod provenance_hostile;
 mod providers;
 mod pty;
 mod pubkey;

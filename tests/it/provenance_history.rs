@@ -435,7 +435,10 @@ fn head_commit_metadata_and_the_superproject() {
     assert_eq!(get(&m, "provenance.git.commit.time"), Some(want[2]));
     assert_eq!(get(&m, "provenance.git.commit.subject"), Some(want[3]));
     assert_eq!(want[3], "line one line two");
-    assert_eq!(get(&m, "provenance.git.commit.signed"), Some("false"));
+    assert_eq!(
+        get(&m, "provenance.git.commit.has_signature"),
+        Some("false")
+    );
     // A commit with a signature header (git does not check it to store it).
     let tree = r
         .git(&["rev-parse", "HEAD^{tree}"])
@@ -455,7 +458,7 @@ fn head_commit_metadata_and_the_superproject() {
     r.git(&["update-ref", "refs/heads/main", id.stdout.trim()])
         .ok();
     let (m, _) = ours(&r.sb, &r.dir, &[]);
-    assert_eq!(get(&m, "provenance.git.commit.signed"), Some("true"));
+    assert_eq!(get(&m, "provenance.git.commit.has_signature"), Some("true"));
     assert_eq!(
         get(&m, "provenance.git.commit.time"),
         Some("2026-01-01T01:00:00+01:00")

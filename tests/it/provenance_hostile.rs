@@ -1,0 +1,175 @@
+//! `keyclone provenance` on hostile repositories (issue 11's standard) within its `--deadline`
+//! promise (issue 14): FIFOs, devices and huge objects where git expects small regular files.
+//! Every run is bounded here too, so a regression fails instead of hanging the suite.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::provenance::{Repo, get, write};
+use crate::support::Out;
+
+type Props = serde_json::Map<String, serde_json::Value>;
+
+/// Runs `cmd`, killed after `limit`: `None` if it had to be killed.
+fn within(mut cmd: Command, limit: Duration) -> Option<Out> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    Some(Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    })
+}
+
+/// `keyclone provenance DIR ARGS`, which must end within 20 s.
+fn bounded(r: &Repo, dir: &Path, args: &[&str]) -> Out {
+    let mut cmd = r.sb.cmd();
+    cmd.arg("provenance")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CEILING_DIRECTORIES", r.sb.root.path());
+    within(cmd, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("`keyclone provenance {args:?}` did not end within 20 s"))
+}
+
+fn props(out: &Out) -> Props {
+    out.ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    v.as_object().unwrap().clone()
+}
+
+fn mkfifo(p: &Path) {
+    let _ = std::fs::remove_file(p);
+    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+}
+
+#[test]
+fn a_fifo_in_the_work_tree_is_fingerprinted_by_its_type_not_read() {
+    let r = Repo::new();
+    write(&r.dir.join("src/train.py"), "changed\n");
+    mkfifo(&r.dir.join("src/model.py"));
+    let m = props(&bounded(&r, &r.dir, &["--deadline", "1"]));
+    let fp = get(&m, "provenance.git.fingerprint").unwrap().to_owned();
+    assert!(fp.starts_with("sha256:"), "{fp}");
+    assert_eq!(get(&m, "azureml.git.dirty"), Some("True"));
+    // Another kind of file at the same path is another state.
+    std::fs::remove_file(r.dir.join("src/model.py")).unwrap();
+    write(&r.dir.join("src/model.py"), "");
+    let m = props(&bounded(&r, &r.dir, &["--deadline", "1"]));
+    assert_ne!(get(&m, "provenance.git.fingerprint"), Some(fp.as_str()));
+}
+
+#[test]
+fn a_fifo_pack_index_does_not_hang_describe() {
+    let r = Repo::new();
+    let idx = r.dir.join(".git/objects/pack");
+    std::fs::create_dir_all(&idx).unwrap();
+    mkfifo(&idx.join(format!("pack-{}.idx", "0".repeat(40))));
+    let m = props(&bounded(&r, &r.dir, &["--deadline", "2"]));
+    let head = r.git(&["rev-parse", "--short", "HEAD"]);
+    assert_eq!(get(&m, "provenance.git.describe"), Some(head.stdout.trim()));
+}
+
+#[test]
+fn a_shallow_file_that_is_not_a_file_is_refused_before_libgit2_opens_it() {
+    let r = Repo::new();
+    let shallow = r.dir.join(".git/shallow");
+    for (kind, make) in [
+        ("a FIFO", (|p: &Path| mkfifo(p)) as fn(&Path)),
+        ("a character device", |p: &Path| {
+            std::os::unix::fs::symlink("/dev/zero", p).unwrap()
+        }),
+    ] {
+        let _ = std::fs::remove_file(&shallow);
+        make(&shallow);
+        for format in ["json", "mlflow"] {
+            let out = bounded(&r, &r.dir, &["--format", format, "--deadline", "1"]);
+            assert_eq!(out.code, 11, "{kind}, {format}: {out:?}");
+            assert!(
+                out.stderr.contains(".git/shallow") && out.stderr.contains(kind),
+                "{kind}, {format}: {}",
+                out.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn a_commit_too_large_to_read_keeps_its_id_and_its_metadata_is_unknown() {
+    let r = Repo::new();
+    let tree = r
+        .git(&["rev-parse", "HEAD^{tree}"])
+        .stdout
+        .trim()
+        .to_owned();
+    let head = r.git(&["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    let mut raw = format!(
+        "tree {tree}\nparent {head}\nauthor A <a@example.com> 1767225600 +0100\ncommitter A <a@example.com> 1767225600 +0100\n\nhuge\n"
+    )
+    .into_bytes();
+    raw.resize(raw.len() + 3 * 1024 * 1024, b'x');
+    let tmp = r.sb.root.path().join("commit.raw");
+    std::fs::write(&tmp, &raw).unwrap();
+    let id = r.git(&["hash-object", "-t", "commit", "-w", tmp.to_str().unwrap()]);
+    id.ok();
+    let id = id.stdout.trim().to_owned();
+    r.git(&["update-ref", "refs/heads/main", &id]).ok();
+    let m = props(&bounded(&r, &r.dir, &["--deadline", "5"]));
+    assert_eq!(get(&m, "azureml.git.commit"), Some(id.as_str()));
+    assert_eq!(get(&m, "mlflow.source.git.commit"), Some(id.as_str()));
+    for k in ["describe", "commit.subject", "commit.author", "commit.time"] {
+        assert_eq!(
+            get(&m, &format!("provenance.git.{k}")),
+            Some("unknown"),
+            "{k}"
+        );
+    }
+    let out = bounded(&r, &r.dir, &["--format", "mlflow", "--deadline", "5"]);
+    assert_eq!(
+        get(&props(&out), "mlflow.source.git.commit"),
+        Some(id.as_str())
+    );
+}
+
+#[test]
+fn submodules_are_unknown_when_the_index_is_damaged() {
+    let r = Repo::new();
+    write(
+        &r.dir.join(".gitmodules"),
+        "[submodule \"x\"]\n\tpath = x\n\turl = ../x\n",
+    );
+    r.git(&["add", ".gitmodules"]).ok();
+    r.git(&["commit", "-q", "-m", "modules"]).ok();
+    let index = r.dir.join(".git/index");
+    let mut b = std::fs::read(&index).unwrap();
+    b[8..12].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+    std::fs::write(&index, &b).unwrap();
+    let m = props(&bounded(&r, &r.dir, &["--deadline", "5"]));
+    assert_eq!(get(&m, "provenance.git.submodules"), Some("unknown"));
+}
+
+#[test]
+fn a_deadline_that_is_not_a_finite_number_of_seconds_is_a_usage_error() {
+    let r = Repo::new();
+    for bad in ["nan", "NaN", "inf", "-1", "-0.5"] {
+        let out = bounded(&r, &r.dir, &["--deadline", bad]);
+        assert_eq!(out.code, 2, "--deadline {bad}: {out:?}");
+        assert!(out.stderr.contains("--deadline"), "{bad}: {}", out.stderr);
+    }
+    props(&bounded(&r, &r.dir, &["--deadline", "0"]));
+}
