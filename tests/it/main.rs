@@ -15,6 +15,7 @@ mod login;
 mod mlflow;
 mod promises;
 mod provenance;
+mod provenance_filters;
 mod provenance_history;
 mod providers;
 mod pty;

@@ -121,6 +121,17 @@ pub(super) fn walk_dir(
         }
         let rel = Path::new(OsStr::from_bytes(&e.path));
         if e.mode == MODE_GITLINK {
+            let at = |name: &OsStr| {
+                nix::sys::stat::fstatat(&dirfd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            };
+            let is_dir = at(os_name.as_os_str())
+                .is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR);
+            let mut dot_git = os_name.clone();
+            dot_git.push("/.git");
+            let holds_dot_git = !matches!(at(&dot_git), Err(nix::errno::Errno::ENOENT));
+            if decide::unpopulated_submodule(is_dir, holds_dot_git) {
+                continue;
+            }
             // A submodule: its commit and its own changes, by libgit2.
             let r = repo.get_or_insert(git2::Repository::open(git_dir)?);
             let st = r.status_file(rel).unwrap_or(git2::Status::WT_MODIFIED);
@@ -136,7 +147,7 @@ pub(super) fn walk_dir(
             nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         )
         .map_err(|e| unsupported(e.to_string()))?;
-        match decide::after_stat(e, &Stat::from(&st), index_mtime, filters) {
+        match decide::step(e, &Stat::from(&st), index_mtime) {
             Step::Clean => continue,
             Step::Changed => {
                 w.changed = true;
@@ -164,7 +175,14 @@ pub(super) fn walk_dir(
         let file = std::fs::File::from(fd);
         let meta = file.metadata()?;
         let same = meta.is_file() && blob_id_of(file, meta.len())? == Some(e.id);
-        match decide::after_hash(meta.is_file(), same, filters) {
+        let converts = filters && !same && {
+            let r = match &mut repo {
+                Some(r) => r,
+                None => repo.insert(git2::Repository::open(git_dir)?),
+            };
+            converts(r, rel)?
+        };
+        match decide::after_hash(meta.is_file(), same, converts) {
             Hashed::Clean => {}
             Hashed::Changed => w.changed = true,
             Hashed::AskLibgit2 => {
@@ -177,7 +195,8 @@ pub(super) fn walk_dir(
 }
 
 /// Whether checkout filters (line endings, `filter=`, `ident`, `working-tree-encoding`) could
-/// make a file's bytes differ from its blob: then a stat mismatch is settled by libgit2. (A
+/// apply anywhere: then a file whose blob id differs is checked against its own attributes
+/// (`converts`), and settled by libgit2 when they name a conversion. (A
 /// `.gitattributes` that is not in the index is untracked, which makes the tree dirty anyway.)
 pub(super) fn filters_may_apply(repo: &git2::Repository, workdir: &Path) -> bool {
     // What checkout applies (clone's rule), plus what only `git add` would convert.
@@ -191,6 +210,42 @@ pub(super) fn filters_may_apply(repo: &git2::Repository, workdir: &Path) -> bool
         || set("core.autocrlf")
         || set("core.eol")
         || workdir.join(".gitattributes").exists()
+}
+
+/// Whether git's conversion of a work-tree file to a blob (`convert_to_git`) could change
+/// `rel`'s bytes: `core.autocrlf` converts every text file; otherwise only the attributes git's
+/// `convert_attrs` reads (`text`, `crlf`, `eol`, `ident`, `filter`, `working-tree-encoding`),
+/// set, unset or given a value for this path. Without them git hashes the bytes as they are,
+/// so a different blob id is a change.
+fn converts(repo: &git2::Repository, rel: &Path) -> Result<bool, Unsupported> {
+    let autocrlf = repo
+        .config()
+        .ok()
+        .and_then(|c| c.get_string("core.autocrlf").ok())
+        .is_some_and(|v| {
+            !["", "false", "no", "off", "0"]
+                .iter()
+                .any(|f| v.eq_ignore_ascii_case(f))
+        });
+    if autocrlf {
+        return Ok(true);
+    }
+    for name in [
+        "text",
+        "crlf",
+        "eol",
+        "ident",
+        "filter",
+        "working-tree-encoding",
+    ] {
+        if repo
+            .get_attr_bytes(rel, name, git2::AttrCheckFlags::FILE_THEN_INDEX)?
+            .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The blob id of a file of `size` bytes, read in pieces; `None` if it did not hold `size`
