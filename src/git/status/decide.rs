@@ -37,6 +37,31 @@ pub(super) fn parent_of(path: &[u8]) -> &[u8] {
         .map_or(&path[..0], |i| &path[..i])
 }
 
+/// FNV-1a, for the maps of folder paths the scan builds: short keys that are not chosen by
+/// anyone who could gain from collisions but the repository's owner (the default SipHash costs
+/// more than the rest of the plan).
+#[derive(Default)]
+pub(super) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub(super) type FastBuild = std::hash::BuildHasherDefault<Fnv>;
+
 /// The folders to read.
 pub(super) struct Plan<'a> {
     /// Each folder with its tracked files (indexes into the entries, in index order, which is
@@ -49,7 +74,7 @@ pub(super) struct Plan<'a> {
 /// The folders below `scope` that hold tracked files, and every folder between them and the
 /// scope (the scope itself always).
 pub(super) fn plan<'a>(entries: &'a [Entry], scope: &'a [u8]) -> Plan<'a> {
-    let mut dirs: HashMap<&[u8], Vec<usize>> = HashMap::new();
+    let mut dirs: HashMap<&[u8], Vec<usize>, FastBuild> = HashMap::default();
     dirs.insert(scope, Vec::new());
     let mut expected = 0usize;
     for (i, e) in entries.iter().enumerate() {

@@ -163,7 +163,7 @@ pub fn scan(
         || filters_may_apply(repo, &workdir)
         || entries.iter().any(|e| e.path.ends_with(b".gitattributes"));
     let decide::Plan { work, expected } = decide::plan(&entries, &scope_dir);
-    let tracked_dirs: HashSet<&[u8]> = work.iter().map(|(d, _)| *d).collect();
+    let tracked_dirs: HashSet<&[u8], decide::FastBuild> = work.iter().map(|(d, _)| *d).collect();
 
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())

@@ -29,7 +29,7 @@ pub(super) fn walk_dir(
     dir: &[u8],
     files: &[usize],
     entries: &[Entry],
-    tracked_dirs: &HashSet<&[u8]>,
+    tracked_dirs: &HashSet<&[u8], decide::FastBuild>,
     workdir: &Path,
     git_dir: &Path,
     index_mtime: (i64, u32),
@@ -39,13 +39,19 @@ pub(super) fn walk_dir(
     use std::os::unix::fs::OpenOptionsExt;
     // Every folder on the way must be a real folder: git does not follow a symbolic link in a
     // tracked path (the files below it are deleted), and neither does the scan.
+    // One buffer for every prefix checked (joining a path per component costs more than the
+    // system calls).
+    let mut buf = workdir.as_os_str().as_bytes().to_vec();
+    buf.push(b'/');
+    let base = buf.len();
+    buf.extend_from_slice(dir);
     let mut at = 0;
     while at < dir.len() {
         let end = dir[at..]
             .iter()
             .position(|&c| c == b'/')
             .map_or(dir.len(), |k| at + k);
-        match std::fs::symlink_metadata(workdir.join(OsStr::from_bytes(&dir[..end]))) {
+        match std::fs::symlink_metadata(Path::new(OsStr::from_bytes(&buf[..base + end]))) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
                 w.changed = true;
@@ -62,11 +68,11 @@ pub(super) fn walk_dir(
         at = end + 1;
     }
     let full = if dir.is_empty() {
-        workdir.to_path_buf()
+        workdir
     } else {
-        workdir.join(OsStr::from_bytes(dir))
+        Path::new(OsStr::from_bytes(&buf))
     };
-    let listing = match std::fs::read_dir(&full) {
+    let listing = match std::fs::read_dir(full) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if !files.is_empty() {
@@ -83,11 +89,15 @@ pub(super) fn walk_dir(
     let dirfd = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_PATH | nix::libc::O_DIRECTORY)
-        .open(&full)?;
-    let name_of = |i: usize| {
-        let p = &entries[i].path;
-        &p[p.iter().rposition(|&c| c == b'/').map_or(0, |k| k + 1)..]
-    };
+        .open(full)?;
+    // The tracked files' names, once (sorted, as `files` is).
+    let names: Vec<&[u8]> = files
+        .iter()
+        .map(|&i| {
+            let p = &entries[i].path;
+            &p[p.iter().rposition(|&c| c == b'/').map_or(0, |k| k + 1)..]
+        })
+        .collect();
     let mut repo: Option<git2::Repository> = None;
     for de in listing {
         let de = de?;
@@ -96,10 +106,7 @@ pub(super) fn walk_dir(
         if name == b".git" {
             continue;
         }
-        let found = files
-            .binary_search_by(|&i| name_of(i).cmp(name))
-            .ok()
-            .map(|k| files[k]);
+        let found = names.binary_search(&name).ok().map(|k| files[k]);
         let Some(i) = found else {
             let mut child = dir.to_vec();
             if !child.is_empty() {
