@@ -21,9 +21,10 @@
 //! repository, a split index, submodule contents) returns `Err(Unsupported)` or defers to
 //! libgit2 for that path, so the answer is never a guess. The index is never written.
 //!
-//! `index` reads the index file and computes tree and blob ids; `decide` holds the decisions
+//! `index` reads the index file and computes tree and blob ids; `cache_tree` its cache-tree; `decide` holds the decisions
 //! (pure, unit-tested); `walk` reads the work tree; `scan` below puts them together.
 
+mod cache_tree;
 mod decide;
 mod index;
 mod walk;
@@ -34,7 +35,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use index::{MODE_DIR, hash_tree, parse_index, tree_from_cache};
+use cache_tree::tree_from_cache;
+use index::{MODE_DIR, hash_tree, parse_index};
 use walk::{Walked, filters_may_apply, holds_unignored, walk_dir};
 
 /// The scan cannot answer. If the index is damaged (truncated, or claiming more entries than
@@ -106,7 +108,7 @@ pub fn scan(
             index::Parsed {
                 entries: Vec::new(),
                 refused: 0,
-                cached_trees: Vec::new(),
+                tree_ext: Vec::new(),
             },
             (0, 0),
         ),
@@ -114,8 +116,9 @@ pub fn scan(
     let index::Parsed {
         entries,
         refused,
-        cached_trees,
+        tree_ext,
     } = parsed;
+    let cached_trees = cache_tree::parse(&tree_ext).unwrap_or_default();
     let scope_dir: Vec<u8> = scope
         .map(|s| s.trim_end_matches('/').as_bytes().to_vec())
         .unwrap_or_default();
