@@ -12,12 +12,13 @@
 #
 # RUNS defaults to 21 (medians; ratio = keyclone / git). The real histories this is meant for:
 # git/git (~82k commits, ~1k tags, 4.8k files) and rust-lang/cargo (~23k commits); get them
-# with `bash bench/real-repos.sh` (it says how). A bare mirror is cloned once into
+# with `bash bench/real-repos.sh` (it says how). IR=1 counts instructions instead (valgrind's
+# callgrind, one run each; the steady figure on a loaded machine). A bare mirror is cloned once into
 # target/bench/provenance/NAME (kept for the next run); its dirty state (one tracked file
 # appended to) is undone when the script ends. FORMATS="json azureml" narrows the formats.
 set -euo pipefail
 RUNS=${1:-21}
-FORMATS=${FORMATS:-"json azureml mlflow env"}
+FORMATS=${FORMATS:-"json azureml mlflow env azureml-job mlflow-env"}
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
@@ -103,6 +104,23 @@ measure() { # state format
     printf "%-6s %-8s keyclone %7.1f ms  git x5 %7.1f ms  wall ratio %5.2fx   cpu %6.1f / %6.1f ms  cpu ratio %5.2fx  (median of %d)\n",
       s, f, k/1000, g/1000, k/g, ck/1000, cg/1000, (cg > 0 ? ck/cg : 0), r }'
 }
+
+# IR=1: instructions instead of time (valgrind's callgrind, every process and thread counted),
+# one run each: steady on a loaded machine, where wall time is not.
+ir_of() { valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
+  awk '/Collected :/ { s += $NF } END { print s + 0 }'; }
+measure_ir() { # state format
+  k=$(cd "$repo" && ir_of "$BIN" -q provenance . --format "$2")
+  g=0
+  for args in "rev-parse --is-inside-work-tree" "ls-remote --get-url" "symbolic-ref --short HEAD" \
+              "rev-parse HEAD" "status --porcelain ."; do
+    # shellcheck disable=SC2086
+    g=$((g + $(cd "$repo" && ir_of git $args)))
+  done
+  awk -v k="$k" -v g="$g" -v s="$1" -v f="$2" 'BEGIN {
+    printf "%-6s %-12s keyclone %6.1fM instr  git x5 %6.1fM instr  instr ratio %5.2fx\n", s, f, k/1e6, g/1e6, k/g }'
+}
+[ -n "${IR:-}" ] && measure() { measure_ir "$@"; }
 
 dirty_value() { "$BIN" -q provenance "$repo" --format azureml | sed -n 's/.*"azureml.git.dirty": "\(.*\)".*/\1/p'; }
 

@@ -16,6 +16,7 @@ mod login;
 mod mlflow;
 mod promises;
 mod provenance;
+mod provenance_filters;
 mod provenance_history;
 mod provenance_hostile;
 mod providers;

@@ -37,6 +37,31 @@ pub(super) fn parent_of(path: &[u8]) -> &[u8] {
         .map_or(&path[..0], |i| &path[..i])
 }
 
+/// FNV-1a, for the maps of folder paths the scan builds: short keys that are not chosen by
+/// anyone who could gain from collisions but the repository's owner (the default SipHash costs
+/// more than the rest of the plan).
+#[derive(Default)]
+pub(super) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub(super) type FastBuild = std::hash::BuildHasherDefault<Fnv>;
+
 /// The folders to read.
 pub(super) struct Plan<'a> {
     /// Each folder with its tracked files (indexes into the entries, in index order, which is
@@ -49,7 +74,7 @@ pub(super) struct Plan<'a> {
 /// The folders below `scope` that hold tracked files, and every folder between them and the
 /// scope (the scope itself always).
 pub(super) fn plan<'a>(entries: &'a [Entry], scope: &'a [u8]) -> Plan<'a> {
-    let mut dirs: HashMap<&[u8], Vec<usize>> = HashMap::new();
+    let mut dirs: HashMap<&[u8], Vec<usize>, FastBuild> = HashMap::default();
     dirs.insert(scope, Vec::new());
     let mut expected = 0usize;
     for (i, e) in entries.iter().enumerate() {
@@ -133,9 +158,9 @@ pub(super) enum Step {
 /// Decides from the stat data. A file of another type (a link for a file, a folder), or whose
 /// executable bit differs from the entry's mode, is changed. Matching stat data settles it,
 /// unless the file changed in the same instant as the index was written or later ("racily
-/// clean", git's rule): then it is hashed. A different size is a change, unless checkout
-/// filters may apply (`filters`), which can make the bytes differ in size from the blob.
-pub(super) fn after_stat(e: &Entry, st: &Stat, index_mtime: (i64, u32), filters: bool) -> Step {
+/// clean", git's rule): then it is hashed. A different size is a change, unless the recorded
+/// size proves nothing (`size_unsure`; see [`step`], which is what the scan calls).
+pub(super) fn after_stat(e: &Entry, st: &Stat, index_mtime: (i64, u32), size_unsure: bool) -> Step {
     let fmt = st.mode & nix::libc::S_IFMT;
     let link = e.mode == MODE_LINK;
     let kind_ok = if link {
@@ -157,11 +182,40 @@ pub(super) fn after_stat(e: &Entry, st: &Stat, index_mtime: (i64, u32), filters:
         Step::Clean
     } else if link {
         Step::HashLink
-    } else if st.size != e.size && !filters {
+    } else if st.size != e.size && !size_unsure {
         Step::Changed
     } else {
         Step::HashFile
     }
+}
+
+/// The blob id of the empty file.
+pub(super) const EMPTY_BLOB: [u8; 20] = [
+    0xe6, 0x9d, 0xe2, 0x9b, 0xb2, 0xd1, 0xd6, 0x43, 0x4b, 0x8b, 0x29, 0xae, 0x77, 0x5a, 0xd8, 0xc2,
+    0xe4, 0x8c, 0x53, 0x91,
+];
+
+/// What `git status` makes of a file's stat data (git's `ie_match_stat`, then `ie_modified`
+/// while it refreshes the index): a size other than the recorded one is a change without
+/// reading the file, whatever the checkout filters (the index records the size of the file as
+/// checked out, not the blob's); other stat data that differs, or a racily clean entry, is
+/// settled by the content. A zero size recorded for a blob that is not empty (git's smudged
+/// racily clean entry, or an entry not refreshed since `git read-tree`) settles nothing: the
+/// content decides, as in git.
+pub(super) fn step(e: &Entry, st: &Stat, index_mtime: (i64, u32)) -> Step {
+    if e.size == 0 && e.id != EMPTY_BLOB {
+        // Racy whatever the times say, and the size proves nothing.
+        after_stat(e, st, (i64::MIN, 0), true)
+    } else {
+        after_stat(e, st, index_mtime, false)
+    }
+}
+
+/// A submodule's folder that holds no `.git` was never populated: git compares nothing in it
+/// (`ce_compare_gitlink` finds no HEAD, `is_submodule_modified` nothing checked out), so it is
+/// clean. Anything else (not a folder, or populated) is left to libgit2.
+pub(super) fn unpopulated_submodule(is_dir: bool, holds_dot_git: bool) -> bool {
+    is_dir && !holds_dot_git
 }
 
 /// What hashing a file said.
@@ -173,7 +227,9 @@ pub(super) enum Hashed {
     AskLibgit2,
 }
 
-/// `is_file`: what was opened is still a regular file; `same`: its blob id is the entry's.
+/// `is_file`: what was opened is still a regular file; `same`: its blob id is the entry's;
+/// `filters`: git's conversion to a blob could change this file's bytes (see
+/// `walk::converts`).
 pub(super) fn after_hash(is_file: bool, same: bool, filters: bool) -> Hashed {
     if !is_file {
         Hashed::Changed
@@ -435,5 +491,36 @@ mod tests {
         ] {
             assert!(submodule_changed(true, Some(clean | wd)), "{wd:?}");
         }
+    }
+
+    #[test]
+    fn another_size_is_a_change_unless_the_recorded_size_is_a_smudged_zero() {
+        let e = entry("a", 0o100644);
+        let mut st = stat_of(&e, REG, 0o644);
+        st.size += 1;
+        assert_eq!(step(&e, &st, LATER), Step::Changed, "filters or not");
+        // Zero recorded for a blob that is not empty: the content decides, even when every
+        // stat field matches.
+        let mut z = entry("a", 0o100644);
+        z.size = 0;
+        let st = stat_of(&z, REG, 0o644);
+        assert_eq!(step(&z, &st, LATER), Step::HashFile);
+        let mut bigger = st;
+        bigger.size = 9;
+        assert_eq!(step(&z, &bigger, LATER), Step::HashFile);
+        assert_eq!(step(&z, &stat_of(&z, LNK, 0o777), LATER), Step::Changed);
+        // The empty blob's zero size is a real one.
+        z.id = EMPTY_BLOB;
+        assert_eq!(step(&z, &st, LATER), Step::Clean);
+        assert_eq!(step(&z, &bigger, LATER), Step::Changed);
+        assert_eq!(step(&z, &st, z.mtime), Step::HashFile, "racy");
+    }
+
+    #[test]
+    fn only_a_submodule_folder_without_git_is_settled_clean() {
+        assert!(unpopulated_submodule(true, false));
+        assert!(!unpopulated_submodule(true, true));
+        assert!(!unpopulated_submodule(false, false));
+        assert!(!unpopulated_submodule(false, true));
     }
 }

@@ -86,12 +86,20 @@ fn valid_path(path: &[u8], mode: u32) -> bool {
     true
 }
 
-/// Reads git's index file (versions 2, 3 and 4): the entries, and how many were left out
-/// because git's rules refuse their path (see [`valid_path`]). The trailing checksum is not
+/// What the index holds: its entries, how many were left out because git's rules refuse their
+/// path (see [`valid_path`]), and its cache-tree extension ("TREE"), empty if it has none (read
+/// by `cache_tree::parse`).
+pub(super) struct Parsed {
+    pub entries: Vec<Entry>,
+    pub refused: usize,
+    pub tree_ext: Vec<u8>,
+}
+
+/// Reads git's index file (versions 2, 3 and 4). The trailing checksum is not
 /// verified, as git does not verify it on reads either; a split or sparse index is left to
 /// libgit2. Nothing is sized by the header alone: the entry count is capped by what the
 /// file's size can hold.
-pub(super) fn parse_index(b: &[u8]) -> Result<(Vec<Entry>, usize), Unsupported> {
+pub(super) fn parse_index(b: &[u8]) -> Result<Parsed, Unsupported> {
     if b.get(0..4) != Some(b"DIRC") {
         return Err(unsupported("not an index file".into()));
     }
@@ -178,14 +186,25 @@ pub(super) fn parse_index(b: &[u8]) -> Result<(Vec<Entry>, usize), Unsupported> 
         });
     }
     // Extensions: a split index ("link") or a sparse index ("sdir") is not read here.
+    let mut tree_ext = Vec::new();
     while at + 8 <= b.len().saturating_sub(20) {
         let sig = &b[at..at + 4];
         if sig == b"link" || sig == b"sdir" {
             return Err(unsupported("split or sparse index".into()));
         }
-        at += 8 + be32(b, at + 4)? as usize;
+        let len = be32(b, at + 4)? as usize;
+        if sig == b"TREE"
+            && let Some(data) = b.get(at + 8..(at + 8).saturating_add(len))
+        {
+            tree_ext = data.to_vec();
+        }
+        at += 8 + len;
     }
-    Ok((out, refused))
+    Ok(Parsed {
+        entries: out,
+        refused,
+        tree_ext,
+    })
 }
 
 /// Hashes the tree of the sorted entries, recording every folder's tree id (path, id), the

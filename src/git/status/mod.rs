@@ -2,12 +2,17 @@
 //! `git status --porcelain [PATH]` would, faster than libgit2's full status (which builds both
 //! diffs in full and re-reads the HEAD tree object by object).
 //!
-//! - **HEAD vs index**: the index's trees are hashed (git's tree format, SHA-1) and compared
-//!   with HEAD's tree ids; only tree objects are hashed, never file contents.
-//! - **index vs working tree**: each entry's stat data is compared with the file, as git does
-//!   (mtime, ctime, size, inode, uid/gid, mode); a mismatch, or a racily clean entry, is settled
-//!   by hashing the file as a blob, or by libgit2 for that one path when checkout filters could
-//!   apply. Work is split over the available cores.
+//! - **HEAD vs index**: the scope's own entries and the ids the index's cache-tree records
+//!   for its subfolders are compared with HEAD's tree, as git's `diff-index --cached` skips a
+//!   folder whose cache-tree id is HEAD's; otherwise the index's trees are hashed (git's tree
+//!   format, SHA-1). Only tree objects are hashed, never file contents.
+//! - **index vs working tree**: each entry's stat data is compared with the file as `git
+//!   status` does (`decide::step`): another size is a change unread; other stat data that
+//!   differs, a racily clean entry, or a zero size recorded for a non-empty blob is settled by
+//!   hashing the file as a blob; a blob id that differs is asked of libgit2 for that one path
+//!   only when its attributes (or `core.autocrlf`) name a conversion. A submodule folder without
+//!   `.git` was never populated and is clean, as in git; a populated one is libgit2's. Work is
+//!   split over the available cores.
 //! - **untracked**: a walk of the working tree; names not in the index are checked against the
 //!   ignore rules (libgit2's); an untracked folder counts once, and only when it holds a file
 //!   that is not ignored (as `git status` shows `?? dir/`).
@@ -16,19 +21,21 @@
 //! repository, a split index, submodule contents) returns `Err(Unsupported)` or defers to
 //! libgit2 for that path, so the answer is never a guess. The index is never written.
 //!
-//! `index` reads the index file and computes tree and blob ids; `decide` holds the decisions
+//! `index` reads the index file and computes tree and blob ids; `cache_tree` its cache-tree; `decide` holds the decisions
 //! (pure, unit-tested); `walk` reads the work tree; `scan` below puts them together.
 
+mod cache_tree;
 mod decide;
 mod index;
 mod walk;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use cache_tree::tree_from_cache;
 use index::{MODE_DIR, hash_tree, parse_index};
 use walk::{Walked, filters_may_apply, holds_unignored, walk_dir};
 
@@ -91,14 +98,27 @@ pub fn scan(
     // An entry whose path git's rules refuse (`/x`, `../f`, `.git/config`) is never joined
     // to the work tree: it is left out of the scan, and makes the tree dirty by itself, as
     // `git status` shows it (no checkout of a commit produces such an entry).
-    let ((entries, refused), index_mtime) = match crate::files::read_bounded_if_exists(
+    let (parsed, index_mtime) = match crate::files::read_bounded_if_exists(
         &index_path,
         crate::files::INDEX_LIMIT,
         "git index",
     )? {
         Some((bytes, m)) => (parse_index(&bytes)?, (m.mtime(), m.mtime_nsec() as u32)),
-        None => ((Vec::new(), 0), (0, 0)),
+        None => (
+            index::Parsed {
+                entries: Vec::new(),
+                refused: 0,
+                tree_ext: Vec::new(),
+            },
+            (0, 0),
+        ),
     };
+    let index::Parsed {
+        entries,
+        refused,
+        tree_ext,
+    } = parsed;
+    let cached_trees = cache_tree::parse(&tree_ext).unwrap_or_default();
     let scope_dir: Vec<u8> = scope
         .map(|s| s.trim_end_matches('/').as_bytes().to_vec())
         .unwrap_or_default();
@@ -115,6 +135,11 @@ pub fn scan(
     if !dirty {
         dirty = match repo.head().ok().and_then(|h| h.peel_to_tree().ok()) {
             None => entries.iter().any(|e| in_scope(&e.path)),
+            Some(head_tree)
+                if same_by_cache_tree(&entries, &scope_dir, &cached_trees, &head_tree) =>
+            {
+                false
+            }
             Some(head_tree) => {
                 let mut trees: Vec<(Vec<u8>, [u8; 20])> = Vec::new();
                 let root = hash_tree(&entries, &mut trees)?;
@@ -141,7 +166,7 @@ pub fn scan(
         || filters_may_apply(repo, &workdir)
         || entries.iter().any(|e| e.path.ends_with(b".gitattributes"));
     let decide::Plan { work, expected } = decide::plan(&entries, &scope_dir);
-    let tracked_dirs: HashSet<&[u8]> = work.iter().map(|(d, _)| *d).collect();
+    let tracked_dirs: HashSet<&[u8], decide::FastBuild> = work.iter().map(|(d, _)| *d).collect();
 
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -204,5 +229,33 @@ pub fn scan(
     Ok(Dirty {
         dirty: dirty || untracked > 0,
         untracked,
+    })
+}
+
+/// HEAD vs index, settled without hashing every tree: the scope's own files against HEAD's,
+/// its subfolders by the ids the index's cache-tree records, as git's `diff-index --cached`
+/// skips a folder whose cache-tree id is HEAD's. Equal settles it (no change); otherwise, or
+/// when a subfolder's cache-tree entry was invalidated, every tree is hashed.
+fn same_by_cache_tree(
+    entries: &[index::Entry],
+    scope_dir: &[u8],
+    cached_trees: &[(Vec<u8>, [u8; 20])],
+    head_tree: &git2::Tree<'_>,
+) -> bool {
+    let theirs = if scope_dir.is_empty() {
+        Some(head_tree.id())
+    } else {
+        head_tree
+            .get_path(Path::new(OsStr::from_bytes(scope_dir)))
+            .ok()
+            .filter(|t| t.filemode() as u32 == MODE_DIR)
+            .map(|t| t.id())
+    };
+    let cached: HashMap<&[u8], [u8; 20]> = cached_trees
+        .iter()
+        .map(|(p, id)| (p.as_slice(), *id))
+        .collect();
+    theirs.is_some_and(|t| {
+        tree_from_cache(entries, scope_dir, &cached).is_some_and(|ours| ours == t.as_bytes())
     })
 }

@@ -29,7 +29,7 @@ pub(super) fn walk_dir(
     dir: &[u8],
     files: &[usize],
     entries: &[Entry],
-    tracked_dirs: &HashSet<&[u8]>,
+    tracked_dirs: &HashSet<&[u8], decide::FastBuild>,
     workdir: &Path,
     git_dir: &Path,
     index_mtime: (i64, u32),
@@ -39,13 +39,19 @@ pub(super) fn walk_dir(
     use std::os::unix::fs::OpenOptionsExt;
     // Every folder on the way must be a real folder: git does not follow a symbolic link in a
     // tracked path (the files below it are deleted), and neither does the scan.
+    // One buffer for every prefix checked (joining a path per component costs more than the
+    // system calls).
+    let mut buf = workdir.as_os_str().as_bytes().to_vec();
+    buf.push(b'/');
+    let base = buf.len();
+    buf.extend_from_slice(dir);
     let mut at = 0;
     while at < dir.len() {
         let end = dir[at..]
             .iter()
             .position(|&c| c == b'/')
             .map_or(dir.len(), |k| at + k);
-        match std::fs::symlink_metadata(workdir.join(OsStr::from_bytes(&dir[..end]))) {
+        match std::fs::symlink_metadata(Path::new(OsStr::from_bytes(&buf[..base + end]))) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
                 w.changed = true;
@@ -62,11 +68,11 @@ pub(super) fn walk_dir(
         at = end + 1;
     }
     let full = if dir.is_empty() {
-        workdir.to_path_buf()
+        workdir
     } else {
-        workdir.join(OsStr::from_bytes(dir))
+        Path::new(OsStr::from_bytes(&buf))
     };
-    let listing = match std::fs::read_dir(&full) {
+    let listing = match std::fs::read_dir(full) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if !files.is_empty() {
@@ -83,11 +89,15 @@ pub(super) fn walk_dir(
     let dirfd = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_PATH | nix::libc::O_DIRECTORY)
-        .open(&full)?;
-    let name_of = |i: usize| {
-        let p = &entries[i].path;
-        &p[p.iter().rposition(|&c| c == b'/').map_or(0, |k| k + 1)..]
-    };
+        .open(full)?;
+    // The tracked files' names, once (sorted, as `files` is).
+    let names: Vec<&[u8]> = files
+        .iter()
+        .map(|&i| {
+            let p = &entries[i].path;
+            &p[p.iter().rposition(|&c| c == b'/').map_or(0, |k| k + 1)..]
+        })
+        .collect();
     let mut repo: Option<git2::Repository> = None;
     for de in listing {
         let de = de?;
@@ -96,10 +106,7 @@ pub(super) fn walk_dir(
         if name == b".git" {
             continue;
         }
-        let found = files
-            .binary_search_by(|&i| name_of(i).cmp(name))
-            .ok()
-            .map(|k| files[k]);
+        let found = names.binary_search(&name).ok().map(|k| files[k]);
         let Some(i) = found else {
             let mut child = dir.to_vec();
             if !child.is_empty() {
@@ -121,6 +128,17 @@ pub(super) fn walk_dir(
         }
         let rel = Path::new(OsStr::from_bytes(&e.path));
         if e.mode == MODE_GITLINK {
+            let at = |name: &OsStr| {
+                nix::sys::stat::fstatat(&dirfd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            };
+            let is_dir = at(os_name.as_os_str())
+                .is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR);
+            let mut dot_git = os_name.clone();
+            dot_git.push("/.git");
+            let holds_dot_git = !matches!(at(&dot_git), Err(nix::errno::Errno::ENOENT));
+            if decide::unpopulated_submodule(is_dir, holds_dot_git) {
+                continue;
+            }
             // A submodule: its commit and its own changes, by libgit2.
             let r = repo.get_or_insert(git2::Repository::open(git_dir)?);
             let st = r.status_file(rel).unwrap_or(git2::Status::WT_MODIFIED);
@@ -136,7 +154,7 @@ pub(super) fn walk_dir(
             nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         )
         .map_err(|e| unsupported(e.to_string()))?;
-        match decide::after_stat(e, &Stat::from(&st), index_mtime, filters) {
+        match decide::step(e, &Stat::from(&st), index_mtime) {
             Step::Clean => continue,
             Step::Changed => {
                 w.changed = true;
@@ -164,7 +182,14 @@ pub(super) fn walk_dir(
         let file = std::fs::File::from(fd);
         let meta = file.metadata()?;
         let same = meta.is_file() && blob_id_of(file, meta.len())? == Some(e.id);
-        match decide::after_hash(meta.is_file(), same, filters) {
+        let converts = filters && !same && {
+            let r = match &mut repo {
+                Some(r) => r,
+                None => repo.insert(git2::Repository::open(git_dir)?),
+            };
+            converts(r, rel)?
+        };
+        match decide::after_hash(meta.is_file(), same, converts) {
             Hashed::Clean => {}
             Hashed::Changed => w.changed = true,
             Hashed::AskLibgit2 => {
@@ -177,7 +202,8 @@ pub(super) fn walk_dir(
 }
 
 /// Whether checkout filters (line endings, `filter=`, `ident`, `working-tree-encoding`) could
-/// make a file's bytes differ from its blob: then a stat mismatch is settled by libgit2. (A
+/// apply anywhere: then a file whose blob id differs is checked against its own attributes
+/// (`converts`), and settled by libgit2 when they name a conversion. (A
 /// `.gitattributes` that is not in the index is untracked, which makes the tree dirty anyway.)
 pub(super) fn filters_may_apply(repo: &git2::Repository, workdir: &Path) -> bool {
     // What checkout applies (clone's rule), plus what only `git add` would convert.
@@ -191,6 +217,42 @@ pub(super) fn filters_may_apply(repo: &git2::Repository, workdir: &Path) -> bool
         || set("core.autocrlf")
         || set("core.eol")
         || workdir.join(".gitattributes").exists()
+}
+
+/// Whether git's conversion of a work-tree file to a blob (`convert_to_git`) could change
+/// `rel`'s bytes: `core.autocrlf` converts every text file; otherwise only the attributes git's
+/// `convert_attrs` reads (`text`, `crlf`, `eol`, `ident`, `filter`, `working-tree-encoding`),
+/// set, unset or given a value for this path. Without them git hashes the bytes as they are,
+/// so a different blob id is a change.
+fn converts(repo: &git2::Repository, rel: &Path) -> Result<bool, Unsupported> {
+    let autocrlf = repo
+        .config()
+        .ok()
+        .and_then(|c| c.get_string("core.autocrlf").ok())
+        .is_some_and(|v| {
+            !["", "false", "no", "off", "0"]
+                .iter()
+                .any(|f| v.eq_ignore_ascii_case(f))
+        });
+    if autocrlf {
+        return Ok(true);
+    }
+    for name in [
+        "text",
+        "crlf",
+        "eol",
+        "ident",
+        "filter",
+        "working-tree-encoding",
+    ] {
+        if repo
+            .get_attr_bytes(rel, name, git2::AttrCheckFlags::FILE_THEN_INDEX)?
+            .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The blob id of a file of `size` bytes, read in pieces; `None` if it did not hold `size`
