@@ -110,31 +110,8 @@ pub(super) fn tree_from_cache(
 
 #[cfg(test)]
 mod tests {
+    use super::super::index::fixtures::{raw, small_tree};
     use super::*;
-
-    fn entry(path: &str, mode: u32, id: &str) -> Entry {
-        Entry {
-            path: path.as_bytes().to_vec(),
-            mode,
-            id: raw(id),
-            mtime: (0, 0),
-            ctime: (0, 0),
-            size: 0,
-            ino: 0,
-            uid: 0,
-            gid: 0,
-            flags: 0,
-            ext: 0,
-        }
-    }
-
-    fn raw(h: &str) -> [u8; 20] {
-        let mut id = [0u8; 20];
-        for (i, b) in id.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap();
-        }
-        id
-    }
 
     fn hex(id: &[u8; 20]) -> String {
         id.iter().map(|b| format!("{b:02x}")).collect()
@@ -142,24 +119,7 @@ mod tests {
 
     #[test]
     fn a_folder_from_its_files_and_its_subfolders_cache_tree_ids() {
-        let empty = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
-        let entries = [
-            entry("a", 0o100644, empty),
-            entry("d/b", 0o100755, empty),
-            entry(
-                "d/e/c",
-                0o100644,
-                "c1b0730e0133447badcfd47fd144e254807b06e1",
-            ),
-            entry("l", MODE_LINK, "2e65efe2a145dda7ee51d1741299f848e5bf752e"),
-        ];
-        let raw = |h: &str| -> [u8; 20] {
-            let mut id = [0u8; 20];
-            for (i, b) in id.iter_mut().enumerate() {
-                *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap();
-            }
-            id
-        };
+        let entries = small_tree();
         let d = raw("94b21c040409acd7d4bc4936cecdc780140e488b");
         let de = raw("eb419bb6d84a1cb33305c7398c075ebc821e7c41");
         let mut cached = std::collections::HashMap::new();

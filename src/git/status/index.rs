@@ -290,8 +290,57 @@ pub(super) fn blob_id(data: &[u8]) -> [u8; 20] {
     h.finalize().into()
 }
 
+/// Index entries for tests here and in `cache_tree`.
+#[cfg(test)]
+pub(super) mod fixtures {
+    use super::{Entry, MODE_LINK};
+
+    /// The 20 bytes of a hex object id.
+    pub fn raw(h: &str) -> [u8; 20] {
+        let mut id = [0u8; 20];
+        for (i, b) in id.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap();
+        }
+        id
+    }
+
+    /// An entry with zero stat data.
+    pub fn entry(path: &str, mode: u32, id: &str) -> Entry {
+        Entry {
+            path: path.as_bytes().to_vec(),
+            mode,
+            id: raw(id),
+            mtime: (0, 0),
+            ctime: (0, 0),
+            size: 0,
+            ino: 0,
+            uid: 0,
+            gid: 0,
+            flags: 0,
+            ext: 0,
+        }
+    }
+
+    /// Files, an executable, a link and nested folders: `git write-tree` gives 1956e18d for
+    /// them, 94b21c04 for `d` and eb419bb6 for `d/e`.
+    pub fn small_tree() -> [Entry; 4] {
+        let empty = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+        [
+            entry("a", 0o100644, empty),
+            entry("d/b", 0o100755, empty),
+            entry(
+                "d/e/c",
+                0o100644,
+                "c1b0730e0133447badcfd47fd144e254807b06e1",
+            ),
+            entry("l", MODE_LINK, "2e65efe2a145dda7ee51d1741299f848e5bf752e"),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fixtures::entry;
     use super::*;
 
     #[test]
@@ -356,26 +405,6 @@ mod tests {
         assert!(e.damaged && e.reason.contains("more than its"), "{e:?}");
     }
 
-    fn entry(path: &str, mode: u32, id: &str) -> Entry {
-        let mut raw = [0u8; 20];
-        for (i, b) in raw.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap();
-        }
-        Entry {
-            path: path.as_bytes().to_vec(),
-            mode,
-            id: raw,
-            mtime: (0, 0),
-            ctime: (0, 0),
-            size: 0,
-            ino: 0,
-            uid: 0,
-            gid: 0,
-            flags: 0,
-            ext: 0,
-        }
-    }
-
     fn hex(id: &[u8; 20]) -> String {
         id.iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -396,17 +425,7 @@ mod tests {
     /// nested folders).
     #[test]
     fn tree_ids_are_the_ones_git_writes() {
-        let empty = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
-        let entries = [
-            entry("a", 0o100644, empty),
-            entry("d/b", 0o100755, empty),
-            entry(
-                "d/e/c",
-                0o100644,
-                "c1b0730e0133447badcfd47fd144e254807b06e1",
-            ),
-            entry("l", MODE_LINK, "2e65efe2a145dda7ee51d1741299f848e5bf752e"),
-        ];
+        let entries = fixtures::small_tree();
         let mut trees = Vec::new();
         let root = hash_tree(&entries, &mut trees).unwrap();
         assert_eq!(hex(&root), "1956e18db1433f721cfab59c8a12eadb5a046fa8");

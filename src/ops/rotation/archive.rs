@@ -96,7 +96,6 @@ mod tests {
 
     use super::*;
     use crate::error::ErrorKind;
-    use crate::ops::rotation::{Step, staging_path};
 
     fn chmod(p: &Path, mode: u32) {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -158,17 +157,7 @@ mod tests {
         std::fs::write(&key, "old private").unwrap();
         chmod(&key, 0o600);
         std::fs::write(key.with_file_name("id_ed25519.pub"), "old public").unwrap();
-        let state = State {
-            version: 1,
-            key: key.clone(),
-            staging: staging_path(&key),
-            old_fingerprint: "SHA256:old".into(),
-            old_public: "ssh-ed25519 AAAA old".into(),
-            new_fingerprint: "SHA256:new".into(),
-            archive: None,
-            step: Step::Verified,
-            started: "20261201T000000Z".into(),
-        };
+        let state = State::sample(&key);
         let archive = dir.path().join(ARCHIVE_DIR);
         let dest = archive_old(&state, &archive).unwrap();
         assert_eq!(dest, archive.join("id_ed25519-20261201T000000Z"));

@@ -128,6 +128,24 @@ pub(crate) fn write_state(s: &State) -> Result<()> {
 }
 
 #[cfg(test)]
+impl State {
+    /// A rotation of `key` at the `Verified` step, for tests.
+    pub(crate) fn sample(key: &Path) -> State {
+        State {
+            version: 1,
+            key: key.to_path_buf(),
+            staging: staging_path(key),
+            old_fingerprint: "SHA256:old".into(),
+            old_public: "ssh-ed25519 AAAA old".into(),
+            new_fingerprint: "SHA256:new".into(),
+            archive: None,
+            step: Step::Verified,
+            started: "20261201T000000Z".into(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -194,17 +212,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("id_ed25519");
         assert!(read_state(&key).unwrap().is_none());
-        let s = State {
-            version: 1,
-            key: key.clone(),
-            staging: staging_path(&key),
-            old_fingerprint: "SHA256:old".into(),
-            old_public: "ssh-ed25519 AAAA old".into(),
-            new_fingerprint: "SHA256:new".into(),
-            archive: None,
-            step: Step::Verified,
-            started: "20261201T000000Z".into(),
-        };
+        let s = State::sample(&key);
         write_state(&s).unwrap();
         let back = read_state(&key).unwrap().unwrap();
         assert_eq!(back.step, Step::Verified);
