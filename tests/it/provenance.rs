@@ -13,6 +13,27 @@ pub struct Repo {
     pub dir: PathBuf,
 }
 
+/// Adds a submodule `lib` (a repository `libsrc` beside, over file://) and commits it.
+pub fn add_submodule(r: &Repo) {
+    let sub_src = r.sb.root.path().join("libsrc");
+    std::fs::create_dir(&sub_src).unwrap();
+    git(&sub_src, &["init", "-q", "-b", "main"]).ok();
+    write(&sub_src.join("lib.py"), "l = 1\n");
+    git(&sub_src, &["add", "-A"]).ok();
+    git(&sub_src, &["commit", "-q", "-m", "lib"]).ok();
+    r.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        sub_src.to_str().unwrap(),
+        "lib",
+    ])
+    .ok();
+    r.git(&["commit", "-q", "-m", "sub"]).ok();
+}
+
 pub fn write(p: &Path, text: &str) {
     if let Some(d) = p.parent() {
         std::fs::create_dir_all(d).unwrap();
@@ -344,23 +365,7 @@ fn credentials_never_leak_from_remote_urls() {
 fn submodules_worktrees_and_shallow_clones() {
     let r = Repo::new();
     // A submodule over file://, then a new commit checked out inside it.
-    let sub_src = r.sb.root.path().join("libsrc");
-    std::fs::create_dir(&sub_src).unwrap();
-    git(&sub_src, &["init", "-q", "-b", "main"]).ok();
-    write(&sub_src.join("lib.py"), "l = 1\n");
-    git(&sub_src, &["add", "-A"]).ok();
-    git(&sub_src, &["commit", "-q", "-m", "lib"]).ok();
-    r.git(&[
-        "-c",
-        "protocol.file.allow=always",
-        "submodule",
-        "add",
-        "-q",
-        sub_src.to_str().unwrap(),
-        "lib",
-    ])
-    .ok();
-    r.git(&["commit", "-q", "-m", "sub"]).ok();
+    add_submodule(&r);
     agrees(&r, "", same);
     let ours = r.ours("", &[]);
     let sub_commit = git(&r.dir.join("lib"), &["rev-parse", "HEAD"]);

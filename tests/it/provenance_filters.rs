@@ -6,7 +6,7 @@
 
 use std::time::SystemTime;
 
-use crate::provenance::{Repo, agrees, same, theirs, write};
+use crate::provenance::{Repo, add_submodule, agrees, same, theirs, write};
 use crate::support::git::git;
 
 fn touch(p: &std::path::Path) {
@@ -97,23 +97,7 @@ fn a_clean_filter_driver_is_left_to_libgit2_and_agrees() {
 #[test]
 fn a_submodule_never_populated_is_clean() {
     let r = Repo::new();
-    let sub_src = r.sb.root.path().join("libsrc");
-    std::fs::create_dir(&sub_src).unwrap();
-    git(&sub_src, &["init", "-q", "-b", "main"]).ok();
-    write(&sub_src.join("lib.py"), "l = 1\n");
-    git(&sub_src, &["add", "-A"]).ok();
-    git(&sub_src, &["commit", "-q", "-m", "lib"]).ok();
-    r.git(&[
-        "-c",
-        "protocol.file.allow=always",
-        "submodule",
-        "add",
-        "-q",
-        sub_src.to_str().unwrap(),
-        "lib",
-    ])
-    .ok();
-    r.git(&["commit", "-q", "-m", "sub"]).ok();
+    add_submodule(&r);
     // A clone that does not recurse: `lib` is an empty folder.
     let copy = r.sb.root.path().join("copy");
     git(
