@@ -160,7 +160,7 @@ pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
     };
     // Only the formats that print `provenance.git.*` pay for its history walks.
     opts.extras = format.prints_extras();
-    let mut p = provenance::capture(&opts, &ctx.env)?;
+    let mut p = provenance::capture_within(&opts, &ctx.env, Duration::from_secs(1))?;
     if let (Some(file), Some(bytes)) = (&args.patch, p.patch.take()) {
         files::replace(file, &bytes, 0o600)?;
         let digest = sha2::Sha256::digest(&bytes);

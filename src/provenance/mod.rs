@@ -151,6 +151,34 @@ fn mlflow_bool(b: bool) -> &'static str {
 /// Captures the Git state of `opts.path`. Errors are for what the caller must fix (a path that
 /// does not exist, a repository owned by another user, a damaged repository); "not a
 /// repository" is not an error: no keys, and a note.
+/// [`capture`] in a worker thread, given up `grace` after the deadline: the last line of the
+/// deadline promise. Every walk checks the deadline itself, but a read keyclone cannot see
+/// coming can still block inside libgit2 (a loose object or a ref file that is a FIFO, a file
+/// on a hung network share). Then nothing is reported as known: an error, and the worker is
+/// left blocked until the process exits.
+pub fn capture_within(opts: &Options, env: &Env, grace: Duration) -> Result<Provenance> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (o, e) = (opts.clone(), env.clone());
+    std::thread::Builder::new()
+        .name("provenance".into())
+        .spawn(move || {
+            let _ = tx.send(capture(&o, &e));
+        })
+        .map_err(|e| Error::internal("could not start the provenance worker").with_source(e))?;
+    match rx.recv_timeout(opts.deadline + grace) {
+        Ok(r) => r,
+        Err(_) => Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "reading the repository at `{}` did not finish within the deadline ({:.1} s): a file in it blocks reading (a FIFO or device where git expects a file?) or the disk hangs; no Git properties are reported",
+                opts.path.display(),
+                opts.deadline.as_secs_f64()
+            ),
+        )
+        .hint("check the repository's `.git` folder with `git fsck`, or give a longer `--deadline`")),
+    }
+}
+
 pub fn capture(opts: &Options, env: &Env) -> Result<Provenance> {
     let mut p = Provenance::default();
     if env

@@ -173,3 +173,32 @@ fn a_deadline_that_is_not_a_finite_number_of_seconds_is_a_usage_error() {
     }
     props(&bounded(&r, &r.dir, &["--deadline", "0"]));
 }
+
+#[test]
+fn a_loose_object_that_is_a_fifo_ends_at_the_deadline_with_an_error_not_a_hang() {
+    // HEAD's commit object replaced by a FIFO: libgit2 would block opening it (so does
+    // `git status`). The deadline is kept anyway, and nothing is reported as known.
+    let r = Repo::new();
+    let head = r.git(&["rev-parse", "HEAD"]).stdout.trim().to_owned();
+    let object = r.dir.join(".git/objects").join(&head[..2]).join(&head[2..]);
+    assert!(object.is_file(), "HEAD's commit is a loose object");
+    mkfifo(&object);
+    let started = Instant::now();
+    let out = bounded(&r, &r.dir, &["--format", "mlflow", "--deadline", "1"]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("did not finish within the deadline"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stdout.contains("mlflow.source.git.commit"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}
