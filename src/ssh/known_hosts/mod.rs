@@ -3,20 +3,26 @@
 //! OpenSSH does it (`host`, `[host]:port` for other ports, comma lists, `*`/`?` wildcards,
 //! `!` negation, hashed `|1|salt|hash` names, `@revoked`, `@cert-authority`), and the writer:
 //! atomic, under a lock, keeping every byte it does not change and the file's mode.
+//!
+//! `pattern` holds OpenSSH's host-pattern matching and name hashing, `edit` the writer; this
+//! file the reader and the lookups.
+
+mod edit;
+mod pattern;
 
 use std::fs;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64ct::{Base64, Encoding};
-use hmac::{Hmac, Mac};
-use rand_core::{OsRng, RngCore};
-use sha1::Sha1;
 use ssh_key::PublicKey;
 
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::files;
+
+pub use edit::{edit_bytes, format_line, update};
+use pattern::hmac_sha1;
+pub use pattern::{PatternMatch, hash_name, match_pattern_list, wildcard_match};
 
 /// Lines longer than this are reported as malformed (OpenSSH's own limit is similar).
 pub const MAX_LINE: usize = 16 * 1024;
@@ -77,71 +83,6 @@ pub struct KnownHosts {
     text: Vec<u8>,
     raw: Vec<Raw>,
     pub problems: Vec<Problem>,
-}
-
-/// OpenSSH's wildcard match: `*` any run of characters, `?` exactly one.
-pub fn wildcard_match(name: &str, pattern: &str) -> bool {
-    let (n, p): (Vec<char>, Vec<char>) = (name.chars().collect(), pattern.chars().collect());
-    let (mut ni, mut pi) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            ni += 1;
-            pi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            backtrack = Some((pi, ni));
-            pi += 1;
-        } else if let Some((bp, bn)) = backtrack {
-            pi = bp + 1;
-            ni = bn + 1;
-            backtrack = Some((bp, bn + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
-/// How a pattern list matches a name: OpenSSH's `match_hostname`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatternMatch {
-    No,
-    Yes,
-    /// A `!pattern` matched: the entry does not apply, whatever else matches.
-    Negated,
-}
-
-pub fn match_pattern_list(name: &str, list: &str) -> PatternMatch {
-    let name = name.to_ascii_lowercase();
-    let mut got = PatternMatch::No;
-    for pat in list.split(',').filter(|p| !p.is_empty()) {
-        let pat = pat.to_ascii_lowercase();
-        match pat.strip_prefix('!') {
-            Some(neg) if wildcard_match(&name, neg) => return PatternMatch::Negated,
-            Some(_) => {}
-            None if wildcard_match(&name, &pat) => got = PatternMatch::Yes,
-            None => {}
-        }
-    }
-    got
-}
-
-fn hmac_sha1(salt: &[u8], name: &str) -> Vec<u8> {
-    let mut mac =
-        <Hmac<Sha1> as Mac>::new_from_slice(salt).expect("HMAC accepts a key of any length");
-    mac.update(name.as_bytes());
-    mac.finalize().into_bytes().to_vec()
-}
-
-/// `|1|base64(salt)|base64(HMAC-SHA1(salt, name))` with a fresh 20-byte salt, as `ssh-keygen -H`.
-pub fn hash_name(name: &str) -> String {
-    let mut salt = [0u8; 20];
-    OsRng.fill_bytes(&mut salt);
-    format!(
-        "|1|{}|{}",
-        Base64::encode_string(&salt),
-        Base64::encode_string(&hmac_sha1(&salt, name))
-    )
 }
 
 impl HostField {
@@ -394,91 +335,6 @@ fn untrusted(path: &Path, meta: &fs::Metadata) -> Result<()> {
     }
 }
 
-/// A known_hosts line for `key` on `ep`, hashed if asked (no trailing newline).
-pub fn format_line(ep: &Endpoint, key: &PublicKey, hash: bool) -> String {
-    let name = ep.known_hosts_name();
-    let shown = if hash { hash_name(&name) } else { name };
-    let mut k = key.clone();
-    k.set_comment("");
-    let text = k.to_openssh().unwrap_or_default();
-    format!("{shown} {}", text.trim_end())
-}
-
-/// Rewrites a known_hosts file under an exclusive lock: `edit` gets the current bytes (empty for
-/// a missing file) and returns the new bytes, or `None` to leave the file alone. The new file
-/// replaces the old one atomically with the old file's mode (0600 for a new file). Returns
-/// whether the file changed.
-pub fn update(path: &Path, edit: impl FnOnce(&[u8]) -> Result<Option<Vec<u8>>>) -> Result<bool> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if files::occupant(path)? == files::Occupant::Symlink {
-        return Err(Error::refused(format!(
-            "`{}` is a symbolic link; keyclone does not replace files through links",
-            path.display()
-        ))
-        .hint("point `--ssh-dir` at the directory that holds the real file, or replace the link with the file"));
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let lock_path = dir.join(format!(".{name}.keyclone-lock"));
-    let lock_file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&lock_path)
-        .map_err(|e| Error::io("create the lock file", &lock_path, e))?;
-    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, errno)| Error::io("lock", &lock_path, std::io::Error::from(errno)))?;
-    let (current, mode) =
-        match files::read_bounded_if_exists(path, files::KNOWN_HOSTS_LIMIT, "known_hosts file")? {
-            Some((b, meta)) => {
-                untrusted(path, &meta)?;
-                (b, meta.permissions().mode() & 0o7777)
-            }
-            None => (Vec::new(), 0o600),
-        };
-    let Some(new) = edit(&current)? else {
-        return Ok(false);
-    };
-    if new == current {
-        return Ok(false);
-    }
-    files::replace(path, &new, mode)?;
-    Ok(true)
-}
-
-/// `current` with the given 1-based lines removed and `lines` appended; every other byte kept.
-pub fn edit_bytes(current: &[u8], remove: &[usize], lines: &[String]) -> Vec<u8> {
-    let mut out =
-        Vec::with_capacity(current.len() + lines.iter().map(|l| l.len() + 1).sum::<usize>());
-    let mut start = 0;
-    let mut line_no = 1;
-    while start < current.len() {
-        let end = current[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(current.len(), |i| start + i + 1);
-        if !remove.contains(&line_no) {
-            out.extend_from_slice(&current[start..end]);
-        }
-        start = end;
-        line_no += 1;
-    }
-    if !lines.is_empty() && !out.is_empty() && !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    for l in lines {
-        out.extend_from_slice(l.as_bytes());
-        out.push(b'\n');
-    }
-    out
-}
-
 /// Checks a host name given by a user: no spaces, control characters or pattern characters.
 pub fn valid_host(host: &str) -> Result<()> {
     crate::names::host(host).map_err(|why| {
@@ -490,29 +346,28 @@ pub fn valid_host(host: &str) -> Result<()> {
     })
 }
 
+/// Keys and a parser for the tests of this module and its parts.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(super) mod testdata {
+    use super::KnownHosts;
+    use std::path::Path;
 
-    const ED: &str =
+    pub const ED: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
-    const ED2: &str =
+    pub const ED2: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf";
 
-    fn kh(text: &str) -> KnownHosts {
+    pub fn kh(text: &str) -> KnownHosts {
         KnownHosts::parse(Path::new("kh"), text.as_bytes())
     }
+}
 
-    #[test]
-    fn wildcards_match_like_openssh() {
-        assert!(wildcard_match("github.com", "*.com"));
-        assert!(wildcard_match("github.com", "git?ub.com"));
-        assert!(wildcard_match("a.b.c", "*"));
-        assert!(!wildcard_match("github.com", "*.org"));
-        assert!(wildcard_match("[h]:2222", "[h]:*"));
-        assert!(!wildcard_match("abc", "a?"));
-        assert!(wildcard_match("aXbXc", "a*b*c"));
-    }
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::testdata::{ED, ED2, kh};
+    use super::*;
 
     #[test]
     fn tolerant_whitespace_comments_crlf() {
@@ -537,21 +392,6 @@ mod tests {
             2
         );
         assert_eq!(k.lookup(&Endpoint::new("h.example", 2200)).count(), 0);
-    }
-
-    #[test]
-    fn lists_wildcards_and_negation() {
-        let k = kh(&format!(
-            "a.example,*.corp.example,!bad.corp.example {ED}\n"
-        ));
-        assert_eq!(k.lookup(&Endpoint::new("a.example", 22)).count(), 1);
-        assert_eq!(k.lookup(&Endpoint::new("git.corp.example", 22)).count(), 1);
-        assert_eq!(k.lookup(&Endpoint::new("bad.corp.example", 22)).count(), 0);
-        assert_eq!(
-            k.lookup(&Endpoint::new("GIT.CORP.EXAMPLE", 22)).count(),
-            1,
-            "case-insensitive"
-        );
     }
 
     #[test]
@@ -615,30 +455,6 @@ mod tests {
         assert!(
             k.problems[7].reason.contains("binary") || k.problems[7].reason.contains("control")
         );
-    }
-
-    #[test]
-    fn format_line_uses_brackets_for_other_ports_and_can_hash() {
-        let key = PublicKey::from_openssh(ED).unwrap();
-        assert_eq!(
-            format_line(&Endpoint::new("Host.Example", 22), &key, false),
-            format!("host.example {ED}")
-        );
-        assert_eq!(
-            format_line(&Endpoint::new("h", 2222), &key, false),
-            format!("[h]:2222 {ED}")
-        );
-        let hashed = format_line(&Endpoint::new("h", 2222), &key, true);
-        assert!(hashed.starts_with("|1|"));
-        assert_eq!(kh(&hashed).lookup(&Endpoint::new("h", 2222)).count(), 1);
-    }
-
-    #[test]
-    fn edit_keeps_every_other_byte() {
-        let cur = b"# keep me\r\nbad line\nold line\nlast-no-newline";
-        let out = edit_bytes(cur, &[3], &["new line".into()]);
-        assert_eq!(out, b"# keep me\r\nbad line\nlast-no-newline\nnew line\n");
-        assert_eq!(edit_bytes(b"", &[], &["x".into()]), b"x\n");
     }
 
     #[test]
@@ -721,17 +537,6 @@ mod tests {
     }
 
     #[test]
-    fn a_trailing_star_matches_nothing_more_and_a_longer_pattern_does_not_match() {
-        assert!(wildcard_match("abc", "abc*"));
-        assert!(wildcard_match("abc", "a**"));
-        assert!(!wildcard_match("ab", "abc"));
-        assert!(!wildcard_match("ab", "ab?"));
-        assert!(wildcard_match("a.b.example", "a*.example"));
-        assert!(!wildcard_match("a.b.example", "*b.c*"));
-        assert!(wildcard_match("xaab", "*ab"));
-    }
-
-    #[test]
     fn host_fields_match_their_host_and_port_only() {
         let plain = HostField::Patterns("h.example,[h.example]:2222,!bad.example".into());
         assert!(plain.matches(&Endpoint::new("H.Example", 22)));
@@ -743,13 +548,6 @@ mod tests {
         assert!(hashed.matches(&Endpoint::new("h.example", 2222)));
         assert!(!hashed.matches(&Endpoint::new("h.example", 22)));
         assert!(!hashed.matches(&Endpoint::new("g.example", 2222)));
-    }
-
-    #[test]
-    fn removing_a_line_without_adding_one_keeps_the_end_as_it_was() {
-        assert_eq!(edit_bytes(b"a\nb", &[1], &[]), b"b");
-        assert_eq!(edit_bytes(b"a\nb\n", &[2], &[]), b"a\n");
-        assert_eq!(edit_bytes(b"a\nb", &[], &[]), b"a\nb");
     }
 
     #[test]
@@ -770,52 +568,5 @@ mod tests {
         let e = KnownHosts::read(&path).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Refused);
         assert!(e.message().contains("group can write"), "{}", e.message());
-    }
-
-    #[test]
-    fn update_writes_only_a_change_keeps_the_mode_and_locks_beside_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("known_hosts");
-        let line = format!("h {ED}");
-        // A new file: mode 0600.
-        let changed = update(&path, |cur| {
-            assert!(cur.is_empty());
-            Ok(Some(edit_bytes(cur, &[], std::slice::from_ref(&line))))
-        })
-        .unwrap();
-        assert!(changed);
-        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{line}\n"));
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
-            0o600
-        );
-        assert!(dir.path().join(".known_hosts.keyclone-lock").exists());
-
-        // The same bytes, or no answer, change nothing.
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(!update(&path, |cur| Ok(Some(cur.to_vec()))).unwrap());
-        assert!(!update(&path, |_| Ok(None)).unwrap());
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
-            0o644
-        );
-
-        // A change keeps the existing file's mode.
-        assert!(update(&path, |cur| Ok(Some(edit_bytes(cur, &[1], &["x".into()])))).unwrap());
-        assert_eq!(fs::read_to_string(&path).unwrap(), "x\n");
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
-            0o644
-        );
-
-        // Not through a link, and not a file others can write.
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&path, &link).unwrap();
-        let e = update(&link, |_| Ok(Some(b"y\n".to_vec()))).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Refused);
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o646)).unwrap();
-        let e = update(&path, |_| Ok(Some(b"y\n".to_vec()))).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Refused);
-        assert_eq!(fs::read_to_string(&path).unwrap(), "x\n");
     }
 }
