@@ -319,33 +319,38 @@ mod tests {
         assert_eq!(rule("x", MODE_FILE_GROUP), None);
     }
 
+    /// [`check_entries`] over `(name, mode)` pairs.
+    fn entries(v: &[(&'static str, u32)]) -> Result<(), (usize, Rule)> {
+        check_entries(
+            &v.iter()
+                .map(|(n, m)| (n.as_bytes(), *m))
+                .collect::<Vec<_>>(),
+        )
+    }
+
     #[test]
     fn duplicates_and_case_folded_links_are_refused() {
-        let e = |v: &[(&'static str, u32)]| {
-            check_entries(
-                &v.iter()
-                    .map(|(n, m)| (n.as_bytes(), *m))
-                    .collect::<Vec<_>>(),
-            )
-        };
         assert_eq!(
-            e(&[("l", MODE_SYMLINK), ("l", MODE_TREE)]),
+            entries(&[("l", MODE_SYMLINK), ("l", MODE_TREE)]),
             Err((1, Rule::Duplicate))
         );
         assert_eq!(
-            e(&[("L", MODE_SYMLINK), ("l", MODE_TREE)]),
+            entries(&[("L", MODE_SYMLINK), ("l", MODE_TREE)]),
             Err((1, Rule::CaseFoldLink))
         );
         assert_eq!(
-            e(&[("Dir", MODE_TREE), ("dir", MODE_GITLINK)]),
+            entries(&[("Dir", MODE_TREE), ("dir", MODE_GITLINK)]),
             Err((1, Rule::CaseFoldLink))
         );
         // Two plain files differing in case: git checks them out (one wins on a
         // case-insensitive disk), nothing is written through a link.
-        assert_eq!(e(&[("README", MODE_FILE), ("readme", MODE_FILE)]), Ok(()));
-        assert_eq!(e(&[("a", MODE_FILE), ("b", MODE_SYMLINK)]), Ok(()));
         assert_eq!(
-            e(&[("Ä", MODE_SYMLINK), ("ä", MODE_TREE)]),
+            entries(&[("README", MODE_FILE), ("readme", MODE_FILE)]),
+            Ok(())
+        );
+        assert_eq!(entries(&[("a", MODE_FILE), ("b", MODE_SYMLINK)]), Ok(()));
+        assert_eq!(
+            entries(&[("Ä", MODE_SYMLINK), ("ä", MODE_TREE)]),
             Err((1, Rule::CaseFoldLink))
         );
     }
@@ -360,27 +365,20 @@ mod tests {
 
     #[test]
     fn the_first_offending_entry_is_named_whichever_comes_first() {
-        let e = |v: &[(&'static str, u32)]| {
-            check_entries(
-                &v.iter()
-                    .map(|(n, m)| (n.as_bytes(), *m))
-                    .collect::<Vec<_>>(),
-            )
-        };
         // The link after the file it would fold onto, as well as before it.
         assert_eq!(
-            e(&[("dir", MODE_TREE), ("DIR", MODE_SYMLINK)]),
+            entries(&[("dir", MODE_TREE), ("DIR", MODE_SYMLINK)]),
             Err((1, Rule::CaseFoldLink))
         );
         assert_eq!(
-            e(&[("ok", MODE_FILE), ("..", MODE_TREE), (".git", MODE_TREE)]),
+            entries(&[("ok", MODE_FILE), ("..", MODE_TREE), (".git", MODE_TREE)]),
             Err((1, Rule::Relative))
         );
         assert_eq!(
-            e(&[("x", 0o100600), ("x", MODE_FILE)]),
+            entries(&[("x", 0o100600), ("x", MODE_FILE)]),
             Err((0, Rule::Mode(0o100600)))
         );
-        assert_eq!(e(&[]), Ok(()));
+        assert_eq!(entries(&[]), Ok(()));
     }
 
     #[test]
