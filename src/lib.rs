@@ -12,6 +12,7 @@ pub mod env;
 pub mod error;
 pub mod files;
 pub mod git;
+pub mod http;
 pub mod interrupt;
 pub mod key_type;
 pub mod names;

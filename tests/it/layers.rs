@@ -36,6 +36,7 @@ const DOMAIN: &[&str] = &[
     "names",
     "secrets",
     "templates",
+    "http",
 ];
 
 fn layer_of(top: &str) -> Option<Layer> {
