@@ -15,10 +15,12 @@
 # with `bash bench/real-repos.sh` (it says how). IR=1 counts instructions instead (valgrind's
 # callgrind, one run each; the steady figure on a loaded machine). A bare mirror is cloned once into
 # target/bench/provenance/NAME (kept for the next run); its dirty state (one tracked file
-# appended to) is undone when the script ends. FORMATS="json azureml" narrows the formats.
+# appended to) is undone when the script ends. FORMATS="json azureml" narrows the formats. The
+# pseudo-format json+describe is `--format json --describe`, measured against the five git
+# processes plus `git describe --tags --always --dirty`, describe's own peer.
 set -euo pipefail
 RUNS=${1:-21}
-FORMATS=${FORMATS:-"json azureml mlflow env azureml-job mlflow-env"}
+FORMATS=${FORMATS:-"json azureml mlflow env azureml-job mlflow-env json+describe"}
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
@@ -80,6 +82,10 @@ azure() {
     git rev-parse HEAD >/dev/null
     git status --porcelain . >/dev/null )
 }
+azure_describe() { azure; git -C "$repo" describe --tags --always --dirty >/dev/null; }
+# keyclone's flags and the peer for a format (json+describe: json with --describe).
+kc_args() { if [ "$1" = json+describe ]; then echo "--format json --describe"; else echo "--format $1"; fi; }
+peer() { if [ "$1" = json+describe ]; then echo azure_describe; else echo azure; fi; }
 
 TIMEFORMAT='%3R %3U %3S'
 measure() { # state format
@@ -89,9 +95,10 @@ measure() { # state format
     for who in "${order[@]}"; do
       # bash's `time`: wall, user and sys seconds of the whole pipeline, children included.
       if [ "$who" = kc ]; then
-        { time "$BIN" -q provenance "$repo" --format "$2" >/dev/null; } 2> "$work/one"
+        # shellcheck disable=SC2046 # the flags are words
+        { time "$BIN" -q provenance "$repo" $(kc_args "$2") >/dev/null; } 2> "$work/one"
       else
-        { time azure; } 2> "$work/one"
+        { time $(peer "$2"); } 2> "$work/one"
       fi
       read -r wall user sys < "$work/one"
       awk -v w="$wall" 'BEGIN { printf "%d\n", w * 1000000 }' >> "$work/$who.t"
@@ -101,7 +108,7 @@ measure() { # state format
   mk=$(median < "$work/kc.t"); mg=$(median < "$work/git.t")
   ck=$(median < "$work/kc.c"); cg=$(median < "$work/git.c")
   awk -v k="$mk" -v g="$mg" -v ck="$ck" -v cg="$cg" -v r="$RUNS" -v s="$1" -v f="$2" 'BEGIN {
-    printf "%-6s %-8s keyclone %7.1f ms  git x5 %7.1f ms  wall ratio %5.2fx   cpu %6.1f / %6.1f ms  cpu ratio %5.2fx  (median of %d)\n",
+    printf "%-6s %-13s keyclone %7.1f ms  git x5 %7.1f ms  wall ratio %5.2fx   cpu %6.1f / %6.1f ms  cpu ratio %5.2fx  (median of %d)\n",
       s, f, k/1000, g/1000, k/g, ck/1000, cg/1000, (cg > 0 ? ck/cg : 0), r }'
 }
 
@@ -110,15 +117,18 @@ measure() { # state format
 ir_of() { valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |
   awk '/Collected :/ { s += $NF } END { print s + 0 }'; }
 measure_ir() { # state format
-  k=$(cd "$repo" && ir_of "$BIN" -q provenance . --format "$2")
+  # shellcheck disable=SC2046 # the flags are words
+  k=$(cd "$repo" && ir_of "$BIN" -q provenance . $(kc_args "$2"))
   g=0
-  for args in "rev-parse --is-inside-work-tree" "ls-remote --get-url" "symbolic-ref --short HEAD" \
-              "rev-parse HEAD" "status --porcelain ."; do
+  peers=("rev-parse --is-inside-work-tree" "ls-remote --get-url" "symbolic-ref --short HEAD" \
+         "rev-parse HEAD" "status --porcelain .")
+  [ "$2" = json+describe ] && peers+=("describe --tags --always --dirty")
+  for args in "${peers[@]}"; do
     # shellcheck disable=SC2086
     g=$((g + $(cd "$repo" && ir_of git $args)))
   done
   awk -v k="$k" -v g="$g" -v s="$1" -v f="$2" 'BEGIN {
-    printf "%-6s %-12s keyclone %6.1fM instr  git x5 %6.1fM instr  instr ratio %5.2fx\n", s, f, k/1e6, g/1e6, k/g }'
+    printf "%-6s %-13s keyclone %6.1fM instr  git x5 %6.1fM instr  instr ratio %5.2fx\n", s, f, k/1e6, g/1e6, k/g }'
 }
 [ -n "${IR:-}" ] && measure() { measure_ir "$@"; }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sha2::Digest;
 
 use crate::context::Ctx;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::files;
 use crate::provenance::{self, Options, Scope};
 
@@ -92,6 +92,12 @@ pub struct ProvenanceArgs {
     #[arg(long, value_name = "FILE")]
     pub patch: Option<PathBuf>,
 
+    /// Also record `provenance.git.describe` (`git describe --tags --always --dirty`): a walk
+    /// of the history back past ten tags, as costly as `git describe` itself (0.25 s of CPU on
+    /// git/git), so it is off unless asked for. `--format json` only
+    #[arg(long)]
+    pub describe: bool,
+
     /// The patch's size cap in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 10 * 1024 * 1024)]
     pub patch_cap: usize,
@@ -160,6 +166,14 @@ pub fn run(ctx: &mut Ctx, args: ProvenanceArgs) -> Result<()> {
     };
     // Only the formats that print `provenance.git.*` pay for its history walks.
     opts.extras = format.prints_extras();
+    if args.describe && !opts.extras {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            "--describe adds `provenance.git.describe`, which only `--format json` prints",
+        )
+        .hint("run `keyclone provenance --format json --describe`, or drop --describe"));
+    }
+    opts.describe = args.describe;
     let mut p = provenance::capture_within(&opts, &ctx.env, Duration::from_secs(1))?;
     if let (Some(file), Some(bytes)) = (&args.patch, p.patch.take()) {
         files::replace(file, &bytes, 0o600)?;

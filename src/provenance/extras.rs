@@ -171,9 +171,11 @@ pub(super) fn flags_and_neighbours(
     superproject(workdir, ceilings, p);
 }
 
-/// The submodules' checked-out commits. `submodules()` reads the whole index and HEAD tree:
-/// only when there are submodules, and never when the status scan found the index damaged
-/// (libgit2 would allocate by its header's claim): then `submodules=unknown`.
+/// The submodules' commits: for each `.gitmodules` entry whose path git accepts, the commit
+/// checked out in it, else the gitlink in HEAD's tree (libgit2's `workdir_id`, then `head_id`).
+/// Not libgit2's `submodules()`, which reads the whole index and walks the whole HEAD tree
+/// (50M instructions on git/git, more than everything else `--format json` does); nothing
+/// when the status scan found the index damaged: then `submodules=unknown`, as before.
 pub(super) fn submodules(
     repo: &git2::Repository,
     damaged: bool,
@@ -183,20 +185,99 @@ pub(super) fn submodules(
     let Some(workdir) = repo.workdir() else {
         return;
     };
-    if workdir.join(".gitmodules").exists() {
-        if damaged || deadline.passed() {
+    let file = workdir.join(".gitmodules");
+    let Ok(meta) = std::fs::symlink_metadata(&file) else {
+        return;
+    };
+    if damaged || deadline.passed() {
+        p.set("provenance.git.submodules", "unknown");
+        return;
+    }
+    let Some(listed) = gitmodules(&file, &meta) else {
+        p.set("provenance.git.submodules", "unknown");
+        p.notes.push(format!(
+            "`.gitmodules` is not a regular file of at most {} KiB that git can read: submodules are unknown",
+            GITMODULES_LIMIT / 1024
+        ));
+        return;
+    };
+    let tree = repo
+        .head()
+        .ok()
+        .and_then(|h| h.target())
+        .and_then(|t| super::guard::commit_of(repo, t))
+        .filter(|&(_, small)| small)
+        .and_then(|(c, _)| repo.find_commit(c).ok())
+        .and_then(|c| c.tree().ok());
+    for (name, path) in listed {
+        if deadline.passed() {
             p.set("provenance.git.submodules", "unknown");
             return;
         }
-        if let Ok(subs) = repo.submodules() {
-            for s in subs {
-                if let (Some(path), Some(id)) = (s.path().to_str(), s.workdir_id().or(s.head_id()))
-                {
-                    p.set(&format!("provenance.git.submodule.{path}"), id.to_string());
-                }
-            }
+        if crate::git::paths::check_submodule(&name, &path).is_err() {
+            p.notes.push(format!(
+                "submodule {name:?} has a path git refuses ({path:?}): left out"
+            ));
+            continue;
+        }
+        let id = checked_out(workdir, &path).or_else(|| gitlink(tree.as_ref(), &path));
+        if let Some(id) = id {
+            p.set(&format!("provenance.git.submodule.{path}"), id.to_string());
         }
     }
+}
+
+/// The most of `.gitmodules` read.
+const GITMODULES_LIMIT: u64 = 1024 * 1024;
+
+/// `.gitmodules`' submodules, `(name, path)`, as git lists them (`submodule.NAME.path`); `None`
+/// when it is not a regular file (git ignores a `.gitmodules` that is a link), too large, or
+/// not a config git reads.
+fn gitmodules(file: &Path, meta: &std::fs::Metadata) -> Option<Vec<(String, String)>> {
+    if !meta.is_file() || meta.len() > GITMODULES_LIMIT {
+        return None;
+    }
+    // Opened first without blocking or following a link: a FIFO swapped in is not handed on.
+    super::guard::open_regular(file)?;
+    let config = git2::Config::open(file).ok()?;
+    let mut out = Vec::new();
+    let mut entries = config.entries(Some(r"^submodule\..*\.path$")).ok()?;
+    while let Some(Ok(e)) = entries.next() {
+        let (Ok(key), Ok(path)) = (e.name(), e.value()) else {
+            continue;
+        };
+        let name = key
+            .strip_prefix("submodule.")
+            .and_then(|k| k.strip_suffix(".path"))
+            .unwrap_or(key);
+        out.push((name.to_owned(), path.to_owned()));
+    }
+    Some(out)
+}
+
+/// The commit checked out in the submodule at `path` (its HEAD), as libgit2's `workdir_id`:
+/// only a real folder holding a repository that passes the same checks as this one.
+fn checked_out(workdir: &Path, path: &str) -> Option<Oid> {
+    let dir = workdir.join(path);
+    if !std::fs::symlink_metadata(&dir).ok()?.is_dir() {
+        return None;
+    }
+    std::fs::symlink_metadata(dir.join(".git")).ok()?;
+    super::guard::before_open(&dir).ok()?;
+    let sub = git2::Repository::open_ext(
+        &dir,
+        git2::RepositoryOpenFlags::NO_SEARCH,
+        std::iter::empty::<&std::ffi::OsStr>(),
+    )
+    .ok()?;
+    sub.head().ok()?.target()
+}
+
+/// The commit HEAD's tree records at `path` (a gitlink), reading only the trees on the way.
+fn gitlink(tree: Option<&git2::Tree<'_>>, path: &str) -> Option<Oid> {
+    const GITLINK: i32 = 0o160000;
+    let entry = tree?.get_path(Path::new(path)).ok()?;
+    (entry.filemode() == GITLINK).then(|| entry.id())
 }
 
 /// The repository above `workdir` that records it as a submodule (a gitlink in its HEAD tree

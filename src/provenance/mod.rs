@@ -66,10 +66,14 @@ pub struct Options {
     /// The longest the whole capture may take (status scan and history walks); what is not
     /// known by then is "unknown".
     pub deadline: Duration,
-    /// Compute the `provenance.git.*` extras that cost history walks (describe, upstream,
+    /// Compute the `provenance.git.*` extras that cost history walks (upstream,
     /// fingerprint, HEAD metadata, superproject, submodules, remotes). Off for formats that
     /// print only the Azure ML or MLflow keys.
     pub extras: bool,
+    /// Also compute `provenance.git.describe` (with `extras`): git's describe walks the history
+    /// from HEAD back past ten tags, which costs what `git describe` costs (a quarter of a
+    /// second of CPU on git/git's 82k commits), so it is asked for, not done by default.
+    pub describe: bool,
     /// Open a repository owned by another user (git's `safe.directory` rule bypassed).
     pub trust_repo_owner: bool,
     /// Also compute the uncommitted diff (returned in [`Provenance::patch`]).
@@ -87,6 +91,7 @@ impl Options {
             scope: Scope::Code,
             deadline: Duration::from_secs(10),
             extras: true,
+            describe: false,
             trust_repo_owner: false,
             patch: false,
             patch_cap: 10 * 1024 * 1024,
@@ -180,6 +185,11 @@ pub fn capture_within(opts: &Options, env: &Env, grace: Duration) -> Result<Prov
 }
 
 pub fn capture(opts: &Options, env: &Env) -> Result<Provenance> {
+    // libgit2 re-hashes (SHA-1DC) every object it reads unless told not to: a third of the
+    // describe walk, and of the fingerprint's status (the trees of HEAD). git does not re-hash
+    // on reads either; the ids come from the object database's own index. Process-wide, as
+    // for a clone (`git::tuning`): keyclone runs one command a process.
+    git2::opts::strict_hash_verification(false);
     let mut p = Provenance::default();
     if env
         .get_str(crate::env::KEYCLONE_PROVENANCE)
@@ -254,17 +264,21 @@ fn from_repo(
     if opts.extras {
         match commit {
             Some(c) if readable => {
-                described = Some(describe::describe(repo, c, deadline));
+                if opts.describe {
+                    described = Some(describe::describe(repo, c, deadline));
+                }
                 if let Some(b) = &branch {
                     extras::upstream(repo, b, c, deadline, p);
                 }
                 extras::head_commit(repo, c, p);
             }
             Some(c) => {
-                described = Some(Err(describe::Unknown::Unreadable(format!(
-                    "commit {c} is larger than {} KiB, more than any git writes",
-                    COMMIT_LIMIT / 1024
-                ))));
+                if opts.describe {
+                    described = Some(Err(describe::Unknown::Unreadable(format!(
+                        "commit {c} is larger than {} KiB, more than any git writes",
+                        COMMIT_LIMIT / 1024
+                    ))));
+                }
                 for k in extras::HEAD_KEYS {
                     p.set(&format!("provenance.git.{k}"), "unknown");
                 }

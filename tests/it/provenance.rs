@@ -417,6 +417,27 @@ fn submodules_worktrees_and_shallow_clones() {
     );
 }
 
+/// describe walks the history (what `git describe` costs): done only with `--describe`, which
+/// only `--format json` prints.
+#[test]
+fn describe_is_computed_only_when_asked_for() {
+    let r = Repo::new();
+    r.git(&["tag", "v1.0", "HEAD"]).ok();
+    let plain = r.run("", &[]);
+    let m: serde_json::Value = serde_json::from_str(&plain.ok().stdout).unwrap();
+    assert!(m.get("provenance.git.describe").is_none(), "{m}");
+    assert!(m.get("provenance.git.commit.subject").is_some(), "{m}");
+    let asked = r.run("", &["--describe"]);
+    let m: serde_json::Value = serde_json::from_str(&asked.ok().stdout).unwrap();
+    assert_eq!(m["provenance.git.describe"], "v1.0");
+    for format in ["azureml", "mlflow", "env", "azureml-job", "mlflow-env"] {
+        let out = r.run("", &["--format", format, "--describe"]);
+        assert_eq!(out.code, 2, "{format}: {}", out.stderr);
+        out.stderr_has("--format json --describe");
+        assert!(out.stdout.is_empty(), "{format}: {}", out.stdout);
+    }
+}
+
 #[test]
 fn beyond_the_peers_describe_upstream_and_patch() {
     let r = Repo::new();
@@ -436,7 +457,7 @@ fn beyond_the_peers_describe_upstream_and_patch() {
     r.git(&["add", "blob.bin"]).ok();
     let patch = r.sb.root.path().join("out/diff.patch");
     std::fs::create_dir_all(patch.parent().unwrap()).unwrap();
-    let out = r.run("", &["--patch", patch.to_str().unwrap()]);
+    let out = r.run("", &["--describe", "--patch", patch.to_str().unwrap()]);
     out.ok().stderr_has("secret-looking");
     let m: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let desc = git(&r.dir, &["describe", "--tags", "--always", "--dirty"]);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::provenance::{Repo, get, write};
+use crate::provenance::{Repo, add_submodule, get, write};
 use crate::support::Out;
 
 type Props = serde_json::Map<String, serde_json::Value>;
@@ -80,7 +80,7 @@ fn a_fifo_pack_index_does_not_hang_describe() {
     let idx = r.dir.join(".git/objects/pack");
     std::fs::create_dir_all(&idx).unwrap();
     mkfifo(&idx.join(format!("pack-{}.idx", "0".repeat(40))));
-    let m = props(&bounded(&r, &r.dir, &["--deadline", "2"]));
+    let m = props(&bounded(&r, &r.dir, &["--deadline", "2", "--describe"]));
     let head = r.git(&["rev-parse", "--short", "HEAD"]);
     assert_eq!(get(&m, "provenance.git.describe"), Some(head.stdout.trim()));
 }
@@ -129,7 +129,7 @@ fn a_commit_too_large_to_read_keeps_its_id_and_its_metadata_is_unknown() {
     id.ok();
     let id = id.stdout.trim().to_owned();
     r.git(&["update-ref", "refs/heads/main", &id]).ok();
-    let m = props(&bounded(&r, &r.dir, &["--deadline", "5"]));
+    let m = props(&bounded(&r, &r.dir, &["--deadline", "5", "--describe"]));
     assert_eq!(get(&m, "azureml.git.commit"), Some(id.as_str()));
     assert_eq!(get(&m, "mlflow.source.git.commit"), Some(id.as_str()));
     for k in ["describe", "commit.subject", "commit.author", "commit.time"] {
@@ -201,4 +201,49 @@ fn a_loose_object_that_is_a_fifo_ends_at_the_deadline_with_an_error_not_a_hang()
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Submodules come from `.gitmodules` and HEAD's tree, as git lists them: an unpopulated one by
+/// its gitlink; a path git refuses is left out with a note; a `.gitmodules` that is a link (git
+/// ignores it) or a FIFO makes them `unknown`, without blocking.
+#[test]
+fn submodules_are_read_as_git_lists_them_and_a_hostile_gitmodules_is_not_followed() {
+    let r = Repo::new();
+    add_submodule(&r);
+    let gitlink = r.git(&["rev-parse", "HEAD:lib"]);
+    // Unpopulated, as a plain clone leaves it: the gitlink of HEAD's tree.
+    std::fs::remove_dir_all(r.dir.join("lib")).unwrap();
+    std::fs::create_dir(r.dir.join("lib")).unwrap();
+    let m = props(&bounded(&r, &r.dir, &[]));
+    assert_eq!(
+        get(&m, "provenance.git.submodule.lib"),
+        Some(gitlink.stdout.trim())
+    );
+
+    // A path outside the work tree: git refuses it, so does keyclone.
+    let modules = std::fs::read_to_string(r.dir.join(".gitmodules")).unwrap();
+    write(
+        &r.dir.join(".gitmodules"),
+        &format!("{modules}[submodule \"evil\"]\n\tpath = ../outside\n\turl = ../x\n"),
+    );
+    let out = bounded(&r, &r.dir, &[]);
+    let m = props(&out);
+    assert_eq!(
+        get(&m, "provenance.git.submodule.lib"),
+        Some(gitlink.stdout.trim())
+    );
+    assert!(!m.keys().any(|k| k.contains("outside")), "{m:?}");
+    assert!(out.stderr.contains("a path git refuses"), "{}", out.stderr);
+
+    // A link, then a FIFO, in place of `.gitmodules`.
+    let real = r.sb.root.path().join("real-gitmodules");
+    std::fs::rename(r.dir.join(".gitmodules"), &real).unwrap();
+    std::os::unix::fs::symlink(&real, r.dir.join(".gitmodules")).unwrap();
+    let m = props(&bounded(&r, &r.dir, &[]));
+    assert_eq!(get(&m, "provenance.git.submodules"), Some("unknown"));
+    assert_eq!(get(&m, "provenance.git.submodule.lib"), None);
+    std::fs::remove_file(r.dir.join(".gitmodules")).unwrap();
+    mkfifo(&r.dir.join(".gitmodules"));
+    let m = props(&bounded(&r, &r.dir, &["--deadline", "5"]));
+    assert_eq!(get(&m, "provenance.git.submodules"), Some("unknown"));
 }
