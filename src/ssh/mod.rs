@@ -8,3 +8,4 @@ pub mod key;
 pub mod known_hosts;
 pub mod probe;
 pub mod trust;
+pub mod user_config;

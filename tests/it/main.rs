@@ -27,3 +27,4 @@ mod sealing;
 mod signals;
 mod ssh_config;
 mod trust;
+mod user_ssh_config;
