@@ -26,5 +26,6 @@ mod rotate;
 mod sealing;
 mod signals;
 mod ssh_config;
+mod ssh_routes;
 mod trust;
 mod user_ssh_config;
