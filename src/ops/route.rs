@@ -86,17 +86,77 @@ pub(crate) fn resolve(ctx: &mut Ctx, host: &str) -> Result<Route> {
     for w in &warnings {
         ctx.ui.warn(&format!("~/.ssh/config: {w}"));
     }
-    if let Some(p) = &resolved.proxy {
-        let (what, v) = match p {
-            Proxy::Command(c) => ("ProxyCommand", c),
-            Proxy::Jump(j) => ("ProxyJump", j),
-        };
-        return Err(crate::error::Error::refused(format!(
-            "`~/.ssh/config` sends `{host}` through `{what} {v}`, and keyclone cannot connect through a proxy yet"
-        ))
-        .hint("clone with `git clone` (which uses OpenSSH and its proxy) until keyclone can"));
+    let command = match &resolved.proxy {
+        Some(Proxy::Command(_)) => resolved.proxy_command(&inp)?,
+        Some(Proxy::Jump(j)) => Some(jump_command(ctx, j, &resolved.endpoint())?),
+        None => None,
+    };
+    if let Some(c) = &command {
+        crate::ssh::proxy::register(&resolved.endpoint(), c);
     }
     Ok(Route { resolved, key })
+}
+
+/// Single quotes for `sh`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `ProxyJump a,b` as OpenSSH runs it: `ssh -J a -W [host]:port b`, reading the same config
+/// (`-F`) and keyclone's known_hosts, never asking on a terminal (`BatchMode`).
+fn jump_command(ctx: &Ctx, jump: &str, to: &Endpoint) -> Result<String> {
+    let (rest, last) = match jump.rsplit_once(',') {
+        Some((rest, last)) => (Some(rest), last),
+        None => (None, jump),
+    };
+    let (user, hostport) = match last.split_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, last),
+    };
+    let bad = || {
+        crate::error::Error::new(
+            crate::error::ErrorKind::Config,
+            format!("the `ProxyJump {jump}` of `~/.ssh/config` is not `[user@]host[:port]`"),
+        )
+        .hint("fix that line of `~/.ssh/config` (`ssh -G HOST` shows what OpenSSH makes of it), then run the same command again")
+    };
+    let hop: Endpoint = hostport.parse().map_err(|_| bad())?;
+    // Without a port of its own, the hop's port is what the config says for it.
+    let explicit_port = hostport.starts_with('[') || hostport.contains(':');
+    let mut words = vec![
+        "ssh".to_owned(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        format!(
+            "UserKnownHostsFile={}",
+            ctx.ssh_dir.join("known_hosts").display()
+        ),
+    ];
+    let config = crate::ssh::config::path_in(&ctx.ssh_dir);
+    if config.is_file() {
+        words.extend(["-F".into(), config.display().to_string()]);
+    }
+    if let Some(r) = rest {
+        words.extend(["-J".into(), r.to_owned()]);
+    }
+    if let Some(u) = user {
+        words.extend(["-l".into(), u.to_owned()]);
+    }
+    if explicit_port {
+        words.extend(["-p".into(), hop.port.to_string()]);
+    }
+    words.extend([
+        "-W".into(),
+        format!("[{}]:{}", to.host, to.port),
+        "--".into(),
+        hop.host.clone(),
+    ]);
+    Ok(words
+        .iter()
+        .map(|w| sh_quote(w))
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 /// An SSH URL through the config: the URL to connect to (`HostName`, `Port`, `User` put in,
@@ -108,6 +168,17 @@ pub(crate) fn route_url(ctx: &mut Ctx, url: &RemoteUrl) -> Result<Option<(Remote
     let route = resolve(ctx, &url.host)?;
     if !route.changes(&url.host) {
         return Ok(None);
+    }
+    if let Some(p) = &route.resolved.proxy {
+        let (what, v) = match p {
+            Proxy::Command(c) => ("ProxyCommand", c),
+            Proxy::Jump(j) => ("ProxyJump", j),
+        };
+        return Err(crate::error::Error::refused(format!(
+            "`~/.ssh/config` sends `{}` through `{what} {v}`: keyclone checks the host and the login through it (`keyclone test {}`), but cannot clone or list refs through a proxy yet",
+            url.host, url.host
+        ))
+        .hint("clone with `git clone` (OpenSSH runs the proxy) until keyclone can"));
     }
     let r = &route.resolved;
     let port = url.port.unwrap_or(r.port);

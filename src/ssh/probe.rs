@@ -127,9 +127,9 @@ struct Handshake {
 
 /// The SSH key exchange on `stream` with `preference` (see [`host_key_preference`]), no
 /// authentication.
-fn handshake(
+fn handshake<S: 'static + std::os::fd::AsRawFd>(
     who: &str,
-    stream: TcpStream,
+    stream: S,
     preference: &str,
     timeout: Duration,
 ) -> Result<Handshake> {
@@ -158,10 +158,35 @@ fn handshake(
     Ok(Handshake { session, host_key })
 }
 
+/// The key exchange with `ep`: over a direct connection, or through the `ProxyCommand`
+/// recorded for it ([`crate::ssh::proxy`]), which is kept running as long as the session.
+fn open(
+    ep: &Endpoint,
+    preference: &str,
+    timeout: Duration,
+) -> Result<(Handshake, Option<crate::ssh::proxy::ProxyStream>)> {
+    let who = ep.to_string();
+    let Some(command) = crate::ssh::proxy::command_for(ep) else {
+        return Ok((
+            handshake(&who, connect(ep, timeout)?, preference, timeout)?,
+            None,
+        ));
+    };
+    let mut proxy = crate::ssh::proxy::spawn(&command, timeout)?;
+    let sock = proxy
+        .sock
+        .try_clone()
+        .map_err(|e| Error::internal("could not duplicate a socket").with_source(e))?;
+    match handshake(&who, sock, preference, timeout) {
+        Ok(done) => Ok((done, Some(proxy))),
+        Err(e) if e.kind() == ErrorKind::HostKey => Err(e),
+        Err(e) => Err(proxy.explain(e)),
+    }
+}
+
 /// Connects to `ep` and returns the host key the server presents.
 pub fn fetch_host_key(ep: &Endpoint, timeout: Duration, preference: &str) -> Result<PublicKey> {
-    let stream = connect(ep, timeout)?;
-    let done = handshake(&ep.to_string(), stream, preference, timeout)?;
+    let (done, _proxy) = open(ep, preference, timeout)?;
     let _ = done
         .session
         .disconnect(None, "keyclone: host key checked", None);
@@ -196,9 +221,8 @@ pub fn check_login(
         )
         .hint("someone may be intercepting the connection: do not continue; check with `keyclone trust`")
     };
-    let stream = connect(ep, timeout)?;
     let preference = host_key_preference(&[expected.algorithm().as_str().to_owned()]);
-    let done = match handshake(&who, stream, &preference, timeout) {
+    let (done, _proxy) = match open(ep, &preference, timeout) {
         Ok(done) => done,
         // A key keyclone cannot read is not the one it verified.
         Err(e) if e.kind() == ErrorKind::HostKey => return Err(mismatch().with_source(e)),

@@ -20,6 +20,7 @@ mod provenance_filters;
 mod provenance_history;
 mod provenance_hostile;
 mod providers;
+mod proxy;
 mod pty;
 mod pubkey;
 mod rotate;
