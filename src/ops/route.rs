@@ -169,17 +169,6 @@ pub(crate) fn route_url(ctx: &mut Ctx, url: &RemoteUrl) -> Result<Option<(Remote
     if !route.changes(&url.host) {
         return Ok(None);
     }
-    if let Some(p) = &route.resolved.proxy {
-        let (what, v) = match p {
-            Proxy::Command(c) => ("ProxyCommand", c),
-            Proxy::Jump(j) => ("ProxyJump", j),
-        };
-        return Err(crate::error::Error::refused(format!(
-            "`~/.ssh/config` sends `{}` through `{what} {v}`: keyclone checks the host and the login through it (`keyclone test {}`), but cannot clone or list refs through a proxy yet",
-            url.host, url.host
-        ))
-        .hint("clone with `git clone` (OpenSSH runs the proxy) until keyclone can"));
-    }
     let r = &route.resolved;
     let port = url.port.unwrap_or(r.port);
     let user = url.user.clone().or_else(|| r.user.clone());

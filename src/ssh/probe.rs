@@ -192,6 +192,45 @@ pub fn fetch_host_key(ep: &Endpoint, timeout: Duration, preference: &str) -> Res
         .disconnect(None, "keyclone: host key checked", None);
     Ok(done.host_key)
 }
+/// A session to `ep` through its proxy ([`crate::ssh::proxy`]) after the server presented
+/// `expected` (anything else is refused as a changed key), authenticated as `user` with `key`.
+/// For the git transport over a proxy. The proxy lives as long as the returned stream.
+pub fn login_through_proxy(
+    ep: &Endpoint,
+    timeout: Duration,
+    expected: &PublicKey,
+    user: &str,
+    key: LoginKey<'_>,
+) -> Result<(ssh2::Session, crate::ssh::proxy::ProxyStream)> {
+    let who = ep.to_string();
+    let preference = host_key_preference(&[expected.algorithm().as_str().to_owned()]);
+    let (done, proxy) = open(ep, &preference, timeout)?;
+    let proxy = proxy.ok_or_else(|| Error::internal(format!("{who} has no proxy")))?;
+    if done.host_key.key_data() != expected.key_data() {
+        return Err(Error::new(
+            ErrorKind::HostKey,
+            format!("{who} presented another host key than the one verified a moment ago; keyclone stopped"),
+        )
+        .hint("someone may be intercepting the connection: do not continue; check with `keyclone trust`"));
+    }
+    let session = done.session;
+    let _ = match key {
+        LoginKey::Agent => session.userauth_agent(user),
+        LoginKey::File { path, passphrase } => {
+            session.userauth_pubkey_file(user, None, path, passphrase)
+        }
+    };
+    if !session.authenticated() {
+        return Err(Error::new(
+            ErrorKind::Auth,
+            format!(
+                "{who} did not accept the key for user `{user}`: the key is not on your account yet"
+            ),
+        ));
+    }
+    Ok((session, proxy))
+}
+
 /// How to present the key when logging in.
 #[derive(Debug, Clone, Copy)]
 pub enum LoginKey<'a> {

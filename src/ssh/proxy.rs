@@ -7,7 +7,7 @@
 //!
 //! Which endpoints go through a proxy is decided once per run from `~/.ssh/config`
 //! (`ops::route`) and recorded here ([`register`]), so every connection to that endpoint (the
-//! probe's key fetch and login) takes the same way.
+//! probe's key fetch and login, and the git transfer of `git::proxied`) takes the same way.
 
 use std::io::Read;
 use std::os::unix::net::UnixStream;

@@ -45,6 +45,30 @@ fn proxy_command_nc_reaches_a_target_only_it_can_reach() {
     ])
     .ok()
     .stderr_has("accepted");
+    clone_and_list_through(&s, "tgt");
+}
+
+/// `clone` and `test URL` of the served repository through alias `host`'s proxy: the
+/// clone's files are there, its `origin` is the URL as given (never the private scheme).
+fn clone_and_list_through(s: &Setup, host: &str) {
+    let url = format!("{host}:{}", s.bare.display());
+    let dest = s.dest("through-proxy");
+    let pass = s.pass_file.to_str().unwrap();
+    s.sb.run(&[
+        "clone",
+        &url,
+        dest.to_str().unwrap(),
+        "--passphrase-file",
+        pass,
+    ])
+    .ok()
+    .stderr_has("through `Proxy");
+    assert!(dest.join("README.md").is_file());
+    let origin = crate::support::git::git(&dest, &["remote", "get-url", "origin"]);
+    assert_eq!(origin.stdout.trim(), url);
+    s.sb.run(&["test", &url, "--passphrase-file", pass])
+        .ok()
+        .stderr_has("refs listed");
 }
 
 #[test]
@@ -60,6 +84,18 @@ fn a_proxy_command_that_exits_at_once_is_a_clear_error_and_nothing_is_trusted() 
         .stderr_has("exited (exit status: 3)")
         .stderr_has("bastion is down");
     assert_eq!(std::fs::read_to_string(s.known_hosts()).unwrap(), before);
+    let dest = s.dest("never");
+    let url = format!("tgt:{}", s.bare.display());
+    s.sb.run(&[
+        "clone",
+        &url,
+        dest.to_str().unwrap(),
+        "--passphrase-file",
+        s.pass_file.to_str().unwrap(),
+    ])
+    .code(10)
+    .stderr_has("bastion is down");
+    crate::clone::only(s.sb.root.path(), &["home", "pass"]);
 }
 
 #[test]
@@ -92,11 +128,12 @@ fn proxy_jump_goes_through_a_second_sshd() {
         &s,
         &format!(
             "Host jumpbox\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  IdentitiesOnly yes\n\
-             Host tgt\n  HostName 127.0.0.1\n  Port {}\n  ProxyJump jumpbox\n",
+             Host tgt\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  ProxyJump jumpbox\n",
             jump.port,
             jump.user,
             jump_key.display(),
-            s.sshd.port
+            s.sshd.port,
+            s.sshd.user
         ),
     );
     s.sb.run(&[
@@ -116,5 +153,6 @@ fn proxy_jump_goes_through_a_second_sshd() {
         log.contains(&format!("Accepted publickey for {}", jump.user)) && log.contains(&fp),
         "the jump host saw no login with the jump key, so the target was not reached through it:\n{log}"
     );
+    clone_and_list_through(&s, "tgt");
     let _ = PASS;
 }
