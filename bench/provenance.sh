@@ -118,7 +118,8 @@ ir_of() { valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/d
   awk '/Collected :/ { s += $NF } END { print s + 0 }'; }
 measure_ir() { # state format
   # shellcheck disable=SC2046 # the flags are words
-  k=$(cd "$repo" && ir_of "$BIN" -q provenance . $(kc_args "$2"))
+  # callgrind runs keyclone ~50x slower: a long deadline, so describe is not cut short.
+  k=$(cd "$repo" && ir_of "$BIN" -q provenance . --deadline 3600 $(kc_args "$2"))
   g=0
   peers=("rev-parse --is-inside-work-tree" "ls-remote --get-url" "symbolic-ref --short HEAD" \
          "rev-parse HEAD" "status --porcelain .")

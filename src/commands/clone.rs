@@ -12,7 +12,8 @@ use crate::ops::access::{explain_auth, ssh_remote};
 use crate::ops::host::approve_host;
 use crate::ops::key::auth_for;
 use crate::ops::login_name;
-use crate::ops::workspace::{CloneOptions, clone_into, resolve_alias};
+use crate::ops::route::{describe, route_url};
+use crate::ops::workspace::{CloneOptions, clone_into};
 use crate::secrets::UnlockArgs;
 use crate::workspace::{self, Choice};
 
@@ -64,17 +65,11 @@ pub struct CloneArgs {
 
 pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
     let url = ssh_remote(ctx, &args.url)?;
-    let alias = resolve_alias(ctx, &url)?;
+    let alias = route_url(ctx, &url)?;
     let (url, alias_key) = match alias.clone() {
-        Some((connect, entry)) => {
-            ctx.ui.info(&format!(
-                "`{}` is `{}` port {} in keyclone's block of `~/.ssh/config`; using key `{}`",
-                entry.alias,
-                entry.hostname,
-                connect.port.unwrap_or(22),
-                entry.identity_file.display()
-            ));
-            (connect, Some(entry.identity_file))
+        Some((connect, route)) => {
+            ctx.ui.info(&describe(&url.host, &connect, &route));
+            (connect, route.key)
         }
         None => (url, None),
     };

@@ -11,6 +11,7 @@ use crate::git::clone;
 use crate::ops::access::{self, explain_auth, ssh_remote};
 use crate::ops::host::{approve_host, parse_target};
 use crate::ops::key::auth_for;
+use crate::ops::route::{describe, endpoint_for, route_url};
 use crate::secrets::{Unlock, UnlockArgs};
 
 /// Check that a host is verified and accepts your key; list a repository's refs.
@@ -57,12 +58,19 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
     clone::set_timeouts(timeout, Duration::from_secs(args.net.stall_timeout))?;
     if is_url(&args.target) {
         let url = ssh_remote(ctx, &args.target)?;
+        let (url, route_key) = match route_url(ctx, &url)? {
+            Some((connect, route)) => {
+                ctx.ui.info(&describe(&url.host, &connect, &route));
+                (connect, route.key)
+            }
+            None => (url, None),
+        };
         let ep = url.endpoint();
         let provider = url.provider(&ctx.registry).cloned();
         let org = provider.as_ref().and_then(|p| url.org_for(p));
         let auth = auth_for(
             ctx,
-            args.key.as_deref(),
+            args.key.as_deref().or(route_key.as_deref()),
             &args.unlock,
             provider.as_ref(),
             &args.user,
@@ -94,10 +102,12 @@ pub fn run(ctx: &mut Ctx, args: TestArgs) -> Result<()> {
     }
 
     let ep = parse_target(&args.target)?;
+    let (ep, route) = endpoint_for(ctx, ep)?;
+    let route_key = route.key;
     let provider = ctx.registry.for_endpoint(&ep).cloned();
     let auth = auth_for(
         ctx,
-        args.key.as_deref(),
+        args.key.as_deref().or(route_key.as_deref()),
         &args.unlock,
         provider.as_ref(),
         &args.user,

@@ -77,7 +77,7 @@ pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
         .target
         .as_deref()
         .expect("clap requires a target unless --offline");
-    let ep = parse_target(target)?;
+    let (ep, _) = crate::ops::route::endpoint_for(ctx, parse_target(target)?)?;
     let fingerprint = args
         .fingerprint
         .as_deref()

@@ -117,9 +117,18 @@ pub fn clone(
     if let Some(b) = &req.branch {
         builder.branch(b);
     }
-    let repo = builder
-        .clone(&req.url.original, &tmp)
-        .map_err(|e| failure(e, &state, &req.url, auth))?;
+    let proxied = super::proxied::prepare(&req.url, auth, &check.approved.1)?;
+    let lib_url = proxied
+        .as_ref()
+        .map_or(req.url.original.as_str(), |(u, _)| u.as_str());
+    let repo = builder.clone(lib_url, &tmp).map_err(|e| {
+        super::proxied::take_error().unwrap_or_else(|| failure(e, &state, &req.url, auth))
+    })?;
+    if proxied.is_some() {
+        // The clone's `origin` is the URL as given, never the private scheme.
+        repo.remote_set_url("origin", &req.url.original)
+            .map_err(|e| Error::internal(format!("could not set `origin`: {}", e.message())))?;
+    }
     let filter_all = req.global_attributes || config_needs_filters(&repo);
     if repo.head().is_ok() {
         checkout_head(&repo, filter_all, progress)?;

@@ -5,6 +5,7 @@
 
 pub mod clone;
 pub mod paths;
+pub mod proxied;
 pub mod remote;
 pub mod status;
 pub mod transport;

@@ -319,7 +319,11 @@ pub struct RemoteRef {
 /// Authenticates and lists the remote's refs, without cloning (`git ls-remote`).
 pub fn list_refs(url: &RemoteUrl, auth: &Auth, check: &HostCheck<'_>) -> Result<Vec<RemoteRef>> {
     let state = RefCell::new(State::default());
-    let mut remote = git2::Remote::create_detached(url.original.as_str()).map_err(|e| {
+    let proxied = super::proxied::prepare(url, auth, &check.approved.1)?;
+    let lib_url = proxied
+        .as_ref()
+        .map_or(url.original.as_str(), |(u, _)| u.as_str());
+    let mut remote = git2::Remote::create_detached(lib_url).map_err(|e| {
         Error::usage(format!(
             "libgit2 cannot use `{}`: {}",
             url.original,
@@ -330,7 +334,9 @@ pub fn list_refs(url: &RemoteUrl, auth: &Auth, check: &HostCheck<'_>) -> Result<
     let cb = callbacks(url, auth, check, &state, &silent);
     let conn = remote
         .connect_auth(git2::Direction::Fetch, Some(cb), None)
-        .map_err(|e| failure(e, &state, url, auth))?;
+        .map_err(|e| {
+            super::proxied::take_error().unwrap_or_else(|| failure(e, &state, url, auth))
+        })?;
     let refs = conn
         .list()
         .map_err(|e| failure(e, &state, url, auth))?

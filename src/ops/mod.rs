@@ -31,6 +31,7 @@ pub mod known_hosts_files;
 pub mod passphrase;
 pub mod pubkey;
 pub mod rotation;
+pub mod route;
 pub mod ssh_config;
 pub mod survey;
 pub mod target;

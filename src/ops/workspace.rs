@@ -207,31 +207,3 @@ pub(crate) fn setup_clone(
     ));
     Ok((summary.path, true))
 }
-
-/// A host of keyclone's block in `~/.ssh/config` (`github.com-work`): the URL to connect to
-/// and the entry (its key is the default key).
-pub(crate) fn resolve_alias(
-    ctx: &Ctx,
-    url: &RemoteUrl,
-) -> Result<Option<(RemoteUrl, crate::ssh::config::HostEntry)>> {
-    if url.scheme != crate::git::remote::Scheme::Ssh || url.provider(&ctx.registry).is_some() {
-        return Ok(None);
-    }
-    let path = crate::ssh::config::path_in(&ctx.ssh_dir);
-    let Ok(cfg) = crate::ssh::config::read(&path) else {
-        return Ok(None);
-    };
-    let Some(entry) = cfg.find(&url.host).cloned() else {
-        return Ok(None);
-    };
-    if entry.hostname.eq_ignore_ascii_case(&entry.alias) && url.port.is_some() {
-        return Ok(None);
-    }
-    let port = url.port.unwrap_or(entry.port);
-    let user = url.user.clone().unwrap_or_else(|| entry.user.clone());
-    let connect = url.at(
-        &crate::endpoint::Endpoint::new(entry.hostname.as_str(), port),
-        Some(&user),
-    )?;
-    Ok(Some((connect, entry)))
-}

@@ -7,4 +7,6 @@ pub mod kdf;
 pub mod key;
 pub mod known_hosts;
 pub mod probe;
+pub mod proxy;
 pub mod trust;
+pub mod user_config;

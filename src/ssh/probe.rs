@@ -127,9 +127,9 @@ struct Handshake {
 
 /// The SSH key exchange on `stream` with `preference` (see [`host_key_preference`]), no
 /// authentication.
-fn handshake(
+fn handshake<S: 'static + std::os::fd::AsRawFd>(
     who: &str,
-    stream: TcpStream,
+    stream: S,
     preference: &str,
     timeout: Duration,
 ) -> Result<Handshake> {
@@ -158,15 +158,79 @@ fn handshake(
     Ok(Handshake { session, host_key })
 }
 
+/// The key exchange with `ep`: over a direct connection, or through the `ProxyCommand`
+/// recorded for it ([`crate::ssh::proxy`]), which is kept running as long as the session.
+fn open(
+    ep: &Endpoint,
+    preference: &str,
+    timeout: Duration,
+) -> Result<(Handshake, Option<crate::ssh::proxy::ProxyStream>)> {
+    let who = ep.to_string();
+    let Some(command) = crate::ssh::proxy::command_for(ep) else {
+        return Ok((
+            handshake(&who, connect(ep, timeout)?, preference, timeout)?,
+            None,
+        ));
+    };
+    let mut proxy = crate::ssh::proxy::spawn(&command, timeout)?;
+    let sock = proxy
+        .sock
+        .try_clone()
+        .map_err(|e| Error::internal("could not duplicate a socket").with_source(e))?;
+    match handshake(&who, sock, preference, timeout) {
+        Ok(done) => Ok((done, Some(proxy))),
+        Err(e) if e.kind() == ErrorKind::HostKey => Err(e),
+        Err(e) => Err(proxy.explain(e)),
+    }
+}
+
 /// Connects to `ep` and returns the host key the server presents.
 pub fn fetch_host_key(ep: &Endpoint, timeout: Duration, preference: &str) -> Result<PublicKey> {
-    let stream = connect(ep, timeout)?;
-    let done = handshake(&ep.to_string(), stream, preference, timeout)?;
+    let (done, _proxy) = open(ep, preference, timeout)?;
     let _ = done
         .session
         .disconnect(None, "keyclone: host key checked", None);
     Ok(done.host_key)
 }
+/// A session to `ep` through its proxy ([`crate::ssh::proxy`]) after the server presented
+/// `expected` (anything else is refused as a changed key), authenticated as `user` with `key`.
+/// For the git transport over a proxy. The proxy lives as long as the returned stream.
+pub fn login_through_proxy(
+    ep: &Endpoint,
+    timeout: Duration,
+    expected: &PublicKey,
+    user: &str,
+    key: LoginKey<'_>,
+) -> Result<(ssh2::Session, crate::ssh::proxy::ProxyStream)> {
+    let who = ep.to_string();
+    let preference = host_key_preference(&[expected.algorithm().as_str().to_owned()]);
+    let (done, proxy) = open(ep, &preference, timeout)?;
+    let proxy = proxy.ok_or_else(|| Error::internal(format!("{who} has no proxy")))?;
+    if done.host_key.key_data() != expected.key_data() {
+        return Err(Error::new(
+            ErrorKind::HostKey,
+            format!("{who} presented another host key than the one verified a moment ago; keyclone stopped"),
+        )
+        .hint("someone may be intercepting the connection: do not continue; check with `keyclone trust`"));
+    }
+    let session = done.session;
+    let _ = match key {
+        LoginKey::Agent => session.userauth_agent(user),
+        LoginKey::File { path, passphrase } => {
+            session.userauth_pubkey_file(user, None, path, passphrase)
+        }
+    };
+    if !session.authenticated() {
+        return Err(Error::new(
+            ErrorKind::Auth,
+            format!(
+                "{who} did not accept the key for user `{user}`: the key is not on your account yet"
+            ),
+        ));
+    }
+    Ok((session, proxy))
+}
+
 /// How to present the key when logging in.
 #[derive(Debug, Clone, Copy)]
 pub enum LoginKey<'a> {
@@ -196,9 +260,8 @@ pub fn check_login(
         )
         .hint("someone may be intercepting the connection: do not continue; check with `keyclone trust`")
     };
-    let stream = connect(ep, timeout)?;
     let preference = host_key_preference(&[expected.algorithm().as_str().to_owned()]);
-    let done = match handshake(&who, stream, &preference, timeout) {
+    let (done, _proxy) = match open(ep, &preference, timeout) {
         Ok(done) => done,
         // A key keyclone cannot read is not the one it verified.
         Err(e) if e.kind() == ErrorKind::HostKey => return Err(mismatch().with_source(e)),
