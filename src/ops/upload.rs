@@ -1,6 +1,8 @@
 //! The wizard's upload step: test whether the server accepts the key; if not, show the public
 //! key with the provider's steps and wait (through the prompter) until it does. Without a
 //! terminal it is one test, and the error names what to do (with `--json`, the key line).
+//! Where the provider has a key API and a token is at hand, [`upload`] adds the key through it
+//! instead (`keyclone pubkey --upload`, and `init`/`rotate`).
 
 use std::time::Duration;
 
@@ -12,6 +14,9 @@ use crate::git::clone::Auth;
 use crate::ops::access::{self, Access, explain_auth};
 use crate::ops::pubkey::{self, ShowPublic};
 use crate::ops::target::Target;
+use crate::ops::token::{self, Token, TokenOptions};
+use crate::providers::Provider;
+use crate::providers::api::{self, Failure, KeyUse, NewKey, Uploaded};
 use crate::ssh::known_hosts::KnownHosts;
 
 /// Whether the server accepts the key: lists the refs of the repository (like
@@ -129,5 +134,123 @@ pub(crate) fn upload_and_test(
             }
             _ => return Err(not_accepted()),
         }
+    }
+}
+
+/// What [`upload`] adds: the key (private or `.pub` path), what for, where the token comes from.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiUpload {
+    pub key: std::path::PathBuf,
+    pub usage: KeyUse,
+    pub token: TokenOptions,
+}
+
+/// Adds the public key to the account through the provider's API (for authentication or for
+/// signing: `usage`), with a token from [`token::obtain`]. A key already on this account is
+/// done; every refusal is an error that says why and the next command.
+pub(crate) fn upload(ctx: &mut Ctx, p: &Provider, req: &ApiUpload) -> Result<Uploaded> {
+    let info = token::api_of(p)?.clone();
+    if req.usage == KeyUse::Signing && info.kind == api::ApiKind::Bitbucket {
+        return Err(Error::new(
+            ErrorKind::Refused,
+            format!("{} has no API for signing keys", p.name),
+        ));
+    }
+    let (pk, _) = crate::ssh::key::read_public(&req.key)?;
+    p.check_key_type(&pk.algorithm(), &crate::ssh::key::pair_paths(&req.key).0)?;
+    let line = pk
+        .to_openssh()
+        .map_err(|e| Error::internal("could not encode the public key").with_source(e))?;
+    let material = api::material(&line);
+    let title = pubkey::title_of(ctx, &pk);
+    let tok = token::obtain(ctx, p, req.usage, &req.token)?;
+    let client = crate::http::Client::new(crate::http::Timeouts::default());
+    let new = NewKey {
+        key: &material,
+        title: &title,
+        usage: req.usage,
+    };
+    let outcome = api::upload(&client, &info, &tok.credential(info.kind), &new)?;
+    match outcome {
+        Ok(u) => {
+            let what = match req.usage {
+                KeyUse::Auth => "SSH key",
+                KeyUse::Signing => "signing key",
+            };
+            ctx.ui.info(&match u {
+                Uploaded::Added => format!(
+                    "Added `{}` to your {} account as an {what} (title \"{title}\").",
+                    req.key.display(),
+                    p.name
+                ),
+                Uploaded::AlreadyThere => format!(
+                    "Your {} account already has `{}` as an {what}: nothing to upload.",
+                    p.name,
+                    req.key.display()
+                ),
+            });
+            Ok(u)
+        }
+        Err(f) => Err(upload_error(p, &info, &tok, req, &f)),
+    }
+}
+
+/// The error for a refused upload: what happened, why, and the next command.
+fn upload_error(
+    p: &Provider,
+    info: &api::ApiInfo,
+    tok: &Token,
+    req: &ApiUpload,
+    f: &Failure,
+) -> Error {
+    let scope = token::scope_for(info, req.usage);
+    let retry = format!(
+        "then run `keyclone pubkey --upload --provider {} --token-file FILE` (the token alone in FILE, mode 0600)",
+        p.id
+    );
+    let new_token = match token::token_page(info, &scope) {
+        Some(page) => format!("make a token with the `{scope}` scope at {page}, {retry}"),
+        None => format!("make a token with the `{scope}` scope, {retry}"),
+    };
+    let key = req.key.display();
+    match f {
+        Failure::BadToken(m) => Error::new(
+            ErrorKind::Auth,
+            format!(
+                "{} refused {} ({}): the token is wrong, expired or revoked, or it is a token of another host",
+                p.name,
+                tok.source,
+                if m.is_empty() { "401" } else { m }
+            ),
+        )
+        .hint(new_token),
+        Failure::MissingScope(_) => Error::new(
+            ErrorKind::Auth,
+            format!(
+                "{} did not let {} add keys: the token lacks the `{scope}` scope",
+                p.name, tok.source
+            ),
+        )
+        .hint(new_token),
+        Failure::Taken => Error::new(
+            ErrorKind::Refused,
+            format!(
+                "{} refused `{key}`: the key is already in use on another account (a key belongs to one account only)",
+                p.name
+            ),
+        )
+        .hint(format!(
+            "remove it from the other account, or make a key of its own for this one: `keyclone keygen --provider {} --key ~/.ssh/id_{}`",
+            p.id, p.id
+        )),
+        Failure::Other(s, m) => Error::new(
+            ErrorKind::Refused,
+            format!("{} refused `{key}` ({s}: {m})", p.name),
+        )
+        .hint(format!(
+            "add it on the web page instead: `keyclone pubkey --provider {}` shows the key and the steps",
+            p.id
+        )),
+        other => token::failure_error(p, "add the key", other),
     }
 }
