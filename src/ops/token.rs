@@ -141,6 +141,24 @@ fn read_file(path: &Path) -> Result<Zeroizing<String>> {
     clean(first, &format!("the token file `{}`", path.display()))
 }
 
+/// Whether a token is there without asking: `--token-file`, or the provider's variable.
+pub fn at_hand(ctx: &Ctx, p: &Provider, opts: &TokenOptions) -> bool {
+    let Some(api) = &p.api else { return false };
+    opts.file.is_some()
+        || api
+            .token_env
+            .iter()
+            .any(|v| ctx.env.get_str(v).is_some_and(|t| !t.trim().is_empty()))
+}
+
+/// Whether the provider's OAuth device flow has a client id.
+pub fn device_configured(p: &Provider) -> bool {
+    p.api
+        .as_ref()
+        .and_then(|a| a.device.as_ref())
+        .is_some_and(|d| d.client_id.is_some())
+}
+
 /// The token for `p`'s API, from the first source that has one.
 pub fn obtain(ctx: &mut Ctx, p: &Provider, usage: KeyUse, opts: &TokenOptions) -> Result<Token> {
     let api = api_of(p)?.clone();

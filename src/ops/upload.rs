@@ -42,8 +42,20 @@ fn accepted(
     access::accepted(ctx, &to, auth, host_key, files)
 }
 
-/// Tests the key; when it is not accepted, shows it with the upload steps and waits. Returns
-/// whether the key had to be shown.
+/// What the upload step did.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UploadDone {
+    /// The key had to be added (by hand or through the API).
+    pub added: bool,
+    /// Added through the provider's API.
+    pub through_api: bool,
+    /// The account's name and e-mail, when the API gave them (offered for git's identity).
+    pub account: Option<api::Account>,
+}
+
+/// Tests the key; when it is not accepted, adds it through the provider's API when a token is
+/// at hand (`--token-file`, the provider's variable) or the user chooses it on a terminal;
+/// else shows it with the upload steps and waits.
 /// `copy` (`--copy`) also puts the shown key on the terminal's clipboard.
 pub(crate) fn upload_and_test(
     ctx: &mut Ctx,
@@ -52,15 +64,91 @@ pub(crate) fn upload_and_test(
     auth: &Auth,
     host_key: &PublicKey,
     files: &[KnownHosts],
-) -> Result<bool> {
+    tokens: &TokenOptions,
+) -> Result<UploadDone> {
     if accepted(ctx, t, auth, host_key, files)? {
         ctx.ui.info(&format!(
             "{} already accepts `{}`: nothing to upload.",
             t.connect,
             auth.key.display()
         ));
+        return Ok(UploadDone::default());
+    }
+    if let Some(p) = t.provider.as_ref().filter(|p| p.api.is_some())
+        && wants_api(ctx, p, tokens)?
+    {
+        let req = ApiUpload {
+            key: auth.key.clone(),
+            usage: KeyUse::Auth,
+            token: tokens.clone(),
+        };
+        let (_, account) = upload_with_account(ctx, p, &req)?;
+        // The provider may take a moment to hand the key to its SSH servers.
+        for _ in 0..10 {
+            if accepted(ctx, t, auth, host_key, files)? {
+                ctx.ui
+                    .info(&format!("{} accepted `{}`.", t.connect, auth.key.display()));
+                return Ok(UploadDone {
+                    added: true,
+                    through_api: true,
+                    account,
+                });
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        return Err(Error::new(
+            ErrorKind::Auth,
+            format!(
+                "{} does not accept `{}` although {} took it",
+                t.connect,
+                auth.key.display(),
+                p.name
+            ),
+        )
+        .hint("the SSH host may not be the one of this account: check the repository URL, then run `keyclone init` again"));
+    }
+    upload_by_hand(ctx, t, copy, auth, host_key, files).map(|added| UploadDone {
+        added,
+        ..UploadDone::default()
+    })
+}
+
+/// Whether to add the key through the API: yes with a token at hand; on a terminal, when the
+/// user picks it; no otherwise (the steps are shown, as before).
+fn wants_api(ctx: &mut Ctx, p: &Provider, tokens: &TokenOptions) -> Result<bool> {
+    if token::at_hand(ctx, p, tokens) {
+        return Ok(true);
+    }
+    if !ctx.ui.interactive() || ctx.ui.json() {
         return Ok(false);
     }
+    let login = if token::device_configured(p) {
+        "log in with a code, or give a token"
+    } else {
+        "give a token"
+    };
+    let items = vec![
+        format!("keyclone adds it through the {} API ({login})", p.name),
+        "I add it myself on the web page (keyclone shows the key and the steps)".to_owned(),
+    ];
+    Ok(ctx.ui.prompter().select(
+        &format!(
+            "The key is not on your {} account yet. How should it get there?",
+            p.name
+        ),
+        &items,
+        0,
+    )? == 0)
+}
+
+fn upload_by_hand(
+    ctx: &mut Ctx,
+    t: &Target,
+    copy: bool,
+    auth: &Auth,
+    host_key: &PublicKey,
+    files: &[KnownHosts],
+) -> Result<bool> {
     let show = |ctx: &mut Ctx| -> Result<()> {
         if ctx.ui.json() {
             return Ok(());
@@ -149,6 +237,16 @@ pub(crate) struct ApiUpload {
 /// signing: `usage`), with a token from [`token::obtain`]. A key already on this account is
 /// done; every refusal is an error that says why and the next command.
 pub(crate) fn upload(ctx: &mut Ctx, p: &Provider, req: &ApiUpload) -> Result<Uploaded> {
+    upload_with_account(ctx, p, req).map(|(u, _)| u)
+}
+
+/// [`upload`], and the account's name and e-mail when the API gives them (one more request
+/// with the same token; its failure only means no identity is offered).
+pub(crate) fn upload_with_account(
+    ctx: &mut Ctx,
+    p: &Provider,
+    req: &ApiUpload,
+) -> Result<(Uploaded, Option<api::Account>)> {
     let info = token::api_of(p)?.clone();
     if req.usage == KeyUse::Signing && info.kind == api::ApiKind::Bitbucket {
         return Err(Error::new(
@@ -170,7 +268,13 @@ pub(crate) fn upload(ctx: &mut Ctx, p: &Provider, req: &ApiUpload) -> Result<Upl
         title: &title,
         usage: req.usage,
     };
-    let outcome = api::upload(&client, &info, &tok.credential(info.kind), &new)?;
+    let credential = tok.credential(info.kind);
+    let outcome = api::upload(&client, &info, &credential, &new)?;
+    let account = || {
+        api::identity(&client, &info, &credential)
+            .ok()
+            .and_then(std::result::Result::ok)
+    };
     match outcome {
         Ok(u) => {
             let what = match req.usage {
@@ -189,7 +293,7 @@ pub(crate) fn upload(ctx: &mut Ctx, p: &Provider, req: &ApiUpload) -> Result<Upl
                     req.key.display()
                 ),
             });
-            Ok(u)
+            Ok((u, account()))
         }
         Err(f) => Err(upload_error(p, &info, &tok, req, &f)),
     }

@@ -6,6 +6,7 @@
 mod support;
 
 mod agent;
+mod api_init;
 mod api_tokens;
 mod api_upload;
 mod clone;
