@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::api_upload::{TOKEN, tokens, world};
 use crate::support::git::{make_repo, ssh_url};
+use crate::support::{keyclone_bin, require};
 
 #[test]
 fn non_interactive_init_with_a_token_finishes_in_one_run() {
@@ -25,7 +26,6 @@ fn non_interactive_init_with_a_token_finishes_in_one_run() {
         "none",
         "--yes",
     ]);
-    c.env_remove("NOTHING");
     let out = w.sb.run_cmd(c);
     out.ok()
         .stderr_has("Added")
@@ -55,17 +55,27 @@ fn non_interactive_init_with_a_token_finishes_in_one_run() {
 }
 
 /// The first-time wizard for a GitHub-kind provider with the token in its variable: the key is
-/// added through the API and the account's name and e-mail are offered. Prints the number of
-/// answers and keystrokes.
-#[test]
-fn the_wizard_with_a_token_asks_fewer_questions_and_offers_the_account_identity() {
+/// added through the API and the account's name and e-mail are offered. Inside a kernel keyring
+/// session (`keyctl session`, as `pty::the_whole_init_wizard_in_a_terminal` runs) it also asks
+/// whether to keep the passphrase. Returns the number of answers and keystrokes.
+fn wizard(in_keyring_session: bool) -> (usize, usize) {
     let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
     // A fresh machine: no key yet.
     std::fs::remove_file(&w.key).unwrap();
     std::fs::remove_file(w.key.with_extension("pub")).unwrap();
     let bare = make_repo(w.sb.root.path(), "project");
     let url = ssh_url(&w.sshd, &bare);
-    let mut cmd = w.cmd(&["init"]);
+    let mut cmd = if in_keyring_session {
+        let mut c = w.sb.cmd_of(&require("keyctl", "keyutils"));
+        c.args(["session", "-"])
+            .arg(keyclone_bin())
+            .arg("init")
+            .env("SSL_CERT_FILE", &w.api.ca.ca_cert)
+            .env("KEYCLONE_TOKEN_CORP", TOKEN);
+        c
+    } else {
+        w.cmd(&["init"])
+    };
     cmd.stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
@@ -87,6 +97,9 @@ fn the_wizard_with_a_token_asks_fewer_questions_and_offers_the_account_identity(
     answer(&mut p, t, "Repository URL", &url);
     answer(&mut p, t, "Passphrase for the new key", pass);
     answer(&mut p, t, "Same passphrase again", pass);
+    if in_keyring_session {
+        answer(&mut p, t, "Keep the passphrase for this session?", "");
+    }
     t.push_str(&p.exp_string("Added").unwrap());
     answer(&mut p, t, "Your folder name under Users/", "");
     answer(&mut p, t, "Write this to", "");
@@ -107,9 +120,13 @@ fn the_wizard_with_a_token_asks_fewer_questions_and_offers_the_account_identity(
         !transcript.contains(TOKEN) && !transcript.contains(pass),
         "a secret was shown"
     );
-    assert!(answers <= 6, "{answers} answers");
     eprintln!(
-        "first-time wizard with a token: {answers} answers, {keys} keystrokes (URL {} characters)",
+        "first-time wizard with a token{}: {answers} answers, {keys} keystrokes (URL {} characters)",
+        if in_keyring_session {
+            ", in a keyring session"
+        } else {
+            ""
+        },
         url.len()
     );
     let gc = std::fs::read_to_string(w.sb.home.join(".gitconfig")).unwrap();
@@ -122,4 +139,18 @@ fn the_wizard_with_a_token_asks_fewer_questions_and_offers_the_account_identity(
             .join("code/Users/tester/project/README.md")
             .is_file()
     );
+    (answers, keys)
+}
+
+#[test]
+fn the_wizard_with_a_token_asks_fewer_questions_and_offers_the_account_identity() {
+    let (answers, _) = wizard(false);
+    assert_eq!(answers, 6);
+}
+
+#[test]
+fn the_wizard_with_a_token_in_a_keyring_session() {
+    // One more question than without a keyring: whether to keep the passphrase there.
+    let (answers, _) = wizard(true);
+    assert_eq!(answers, 7);
 }
