@@ -17,7 +17,7 @@ fn non_interactive_init_with_a_token_finishes_in_one_run() {
     let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
     let bare = make_repo(w.sb.root.path(), "project");
     let url = ssh_url(&w.sshd, &bare);
-    let mut c = w.cmd(&[
+    let c = w.cmd(&[
         "init",
         "--non-interactive",
         "--repo",
@@ -58,6 +58,7 @@ fn non_interactive_init_with_a_token_finishes_in_one_run() {
 /// added through the API and the account's name and e-mail are offered. Inside a kernel keyring
 /// session (`keyctl session`, as `pty::the_whole_init_wizard_in_a_terminal` runs) it also asks
 /// whether to keep the passphrase. Returns the number of answers and keystrokes.
+#[allow(clippy::print_stderr)] // the measurement is this test's report
 fn wizard(in_keyring_session: bool) -> (usize, usize) {
     let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
     // A fresh machine: no key yet.
