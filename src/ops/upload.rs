@@ -115,7 +115,7 @@ pub(crate) fn upload_and_test(
 
 /// Whether to add the key through the API: yes with a token at hand; on a terminal, when the
 /// user picks it; no otherwise (the steps are shown, as before).
-fn wants_api(ctx: &mut Ctx, p: &Provider, tokens: &TokenOptions) -> Result<bool> {
+pub(crate) fn wants_api(ctx: &mut Ctx, p: &Provider, tokens: &TokenOptions) -> Result<bool> {
     if token::at_hand(ctx, p, tokens) {
         return Ok(true);
     }

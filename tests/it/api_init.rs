@@ -155,3 +155,30 @@ fn the_wizard_with_a_token_in_a_keyring_session() {
     let (answers, _) = wizard(true);
     assert_eq!(answers, 7);
 }
+
+#[test]
+fn rotate_with_a_token_adds_the_new_key_through_the_api_and_switches() {
+    let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
+    w.upload().ok();
+    let old = w.public();
+    let bare = make_repo(w.sb.root.path(), "project");
+    let url = ssh_url(&w.sshd, &bare);
+    let out = w.sb.run_cmd(w.cmd(&[
+        "rotate",
+        "--non-interactive",
+        "--test-url",
+        &url,
+        "--no-passphrase",
+    ]));
+    out.ok()
+        .stderr_has("Added")
+        .stderr_has("accepts the new key")
+        .never_shows(TOKEN);
+    let new = w.public();
+    assert_ne!(new, old, "the key was replaced");
+    assert!(
+        w.authorized().contains(&new),
+        "the new key went through the API"
+    );
+    w.sshd.ssh_login(&w.key, None).ok();
+}
