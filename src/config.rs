@@ -11,6 +11,13 @@
 //! key-types = ["ed25519", "rsa"]   # default: ed25519, ecdsa, rsa
 //! fingerprints = ["SHA256:..."]    # the host keys to trust (from your administrator)
 //!
+//! api-base = "https://git.corp.example/api/v4"   # the key API [default from kind and web host]
+//! token-env = "CORP_TOKEN"         # its token's variable, ends in _TOKEN [default: KEYCLONE_TOKEN_CORP]
+//! oauth-client-id = "..."          # an OAuth app with the device flow, registered by you
+//!
+//! [api.github]
+//! oauth-client-id = "Ov23li..."    # your organisation's OAuth app (device flow enabled)
+//!
 //! [clone]
 //! root = "/data/code"              # clones go to ROOT/Users/USER/REPO
 //! user = "ada"                     # default: the login name
@@ -37,6 +44,17 @@ pub struct Config {
     /// Key policy (`doctor`, `rotate`).
     #[serde(default)]
     pub keys: KeysConfig,
+    /// `[api.NAME]`: a provider's API settings (the OAuth client id an organisation registered).
+    #[serde(default)]
+    pub api: BTreeMap<String, ApiConfig>,
+}
+
+/// `[api.NAME]`, for a built-in or self-hosted provider.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ApiConfig {
+    /// The client id of an OAuth application with the device flow enabled.
+    pub oauth_client_id: Option<String>,
 }
 
 /// `[keys]`: how old a key may get before `doctor` asks for `keyclone rotate`.
@@ -91,6 +109,13 @@ pub struct ProviderConfig {
     pub fallback_port: Option<u16>,
     /// The SSH user of the Git service [default: git].
     pub user: Option<String>,
+    /// The key API's address [default: `https://WEB-HOST/api/v3` (github), `/api/v4` (gitlab),
+    /// `/api/v1` (gitea, forgejo)]; https only.
+    pub api_base: Option<String>,
+    /// The environment variable the API token is read from [default: `KEYCLONE_TOKEN_NAME`].
+    pub token_env: Option<String>,
+    /// The client id of an OAuth application with the device flow enabled.
+    pub oauth_client_id: Option<String>,
 }
 
 /// Loads the config. A missing file is an empty config unless it was named explicitly.
@@ -173,6 +198,29 @@ pub fn parse(text: &str) -> Result<Config> {
                 Ok(parsed) if parsed.scheme() == "https" || parsed.scheme() == "http" => {}
                 _ => return Err(bad(format!("`upload-url = {u:?}` is not an http(s) URL"))),
             }
+        }
+        if let Some(u) = &p.api_base {
+            match url::Url::parse(u) {
+                Ok(parsed)
+                    if parsed.scheme() == "https"
+                        && parsed.username().is_empty()
+                        && parsed.password().is_none()
+                        && parsed.query().is_none() => {}
+                _ => {
+                    return Err(bad(format!(
+                        "`api-base = {:?}` is not an https URL without user, password or query (keyclone sends tokens over https only)",
+                        crate::names::shown(u)
+                    )));
+                }
+            }
+        }
+        if let Some(v) = &p.token_env
+            && !crate::env::is_token_var(v)
+        {
+            return Err(bad(format!(
+                "`token-env = {:?}` is not a token variable's name (upper-case letters, digits and `_`, ending in `_TOKEN`)",
+                crate::names::shown(v)
+            )));
         }
         for fp in &p.fingerprints {
             if !is_sha256_fingerprint(fp) {

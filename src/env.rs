@@ -65,6 +65,7 @@ const KNOWN: &[&str] = &[
     KEYCLONE_SYSTEM_KNOWN_HOSTS,
     GIT_CONFIG_NOSYSTEM,
     KEYCLONE_TEST_USER_KEYRING,
+    BITBUCKET_EMAIL,
     KEYCLONE_PROVENANCE,
     GIT_CEILING_DIRECTORIES,
     AZUREML_GIT_REPOSITORY_URI,
@@ -75,10 +76,26 @@ const KNOWN: &[&str] = &[
     AZUREML_GIT_BUILD_URI,
 ];
 
+/// The e-mail of the Atlassian account a Bitbucket API token belongs to.
+pub const BITBUCKET_EMAIL: &str = "BITBUCKET_EMAIL";
+
+/// Whether `name` is a provider API token's variable (`GH_TOKEN`, `GITLAB_TOKEN`,
+/// `KEYCLONE_TOKEN_CORP`, a config's `token-env`): names ending in `_TOKEN`, and
+/// `KEYCLONE_TOKEN_*`. Their values are secrets: never shown (see `Debug`).
+pub fn is_token_var(name: &str) -> bool {
+    name.len() <= 64
+        && (name.ends_with("_TOKEN") || name.starts_with("KEYCLONE_TOKEN_"))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// The environment variables keyclone uses, captured once. Tests build their own.
 #[derive(Clone, Default)]
 pub struct Env {
     vars: BTreeMap<&'static str, OsString>,
+    /// The API token variables ([`is_token_var`]).
+    tokens: BTreeMap<String, OsString>,
 }
 
 impl std::fmt::Debug for Env {
@@ -97,23 +114,30 @@ impl Env {
             .iter()
             .filter_map(|&name| std::env::var_os(name).map(|v| (name, v)))
             .collect();
-        Env { vars }
+        let tokens = std::env::vars_os()
+            .filter_map(|(k, v)| k.into_string().ok().map(|k| (k, v)))
+            .filter(|(k, _)| is_token_var(k))
+            .collect();
+        Env { vars, tokens }
     }
 
     /// An environment with exactly these variables (unknown names are ignored).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let mut vars = BTreeMap::new();
+        let mut tokens = BTreeMap::new();
         for (k, v) in pairs {
             if let Some(&name) = KNOWN.iter().find(|&&n| n == k) {
                 vars.insert(name, OsString::from(v));
+            } else if is_token_var(k) {
+                tokens.insert(k.to_string(), OsString::from(v));
             }
         }
-        Env { vars }
+        Env { vars, tokens }
     }
 
     /// The raw value, empty strings included.
     pub fn get(&self, name: &str) -> Option<&OsString> {
-        self.vars.get(name)
+        self.vars.get(name).or_else(|| self.tokens.get(name))
     }
 
     /// The value, unless unset or empty.
@@ -126,7 +150,7 @@ impl Env {
     }
 
     pub fn is_set(&self, name: &str) -> bool {
-        self.vars.contains_key(name)
+        self.vars.contains_key(name) || self.tokens.contains_key(name)
     }
 
     pub fn home(&self) -> Option<PathBuf> {

@@ -76,6 +76,10 @@ impl Credential {
     fn value(&self) -> &str {
         &self.0
     }
+    /// Whether the header value starts with this scheme (`Bearer`, `token`, `Basic`).
+    pub fn is_scheme(&self, scheme: &str) -> bool {
+        self.0.split(' ').next() == Some(scheme)
+    }
 }
 
 impl fmt::Debug for Credential {
@@ -177,6 +181,21 @@ pub struct Response {
 }
 
 impl Response {
+    /// An answer made up by a test.
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        status: u16,
+        url: Url,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Response {
+        Response {
+            status,
+            url,
+            headers,
+            body,
+        }
+    }
     /// A header's value (the first one, name case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         header_in(&self.headers, name)

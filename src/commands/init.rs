@@ -21,6 +21,7 @@ use crate::ops::survey::{Survey, survey};
 use crate::ops::target::{
     HostOptions, Target, TargetOptions, check_account, choose_target, verify_host,
 };
+use crate::ops::token::TokenOptions;
 use crate::ops::upload::upload_and_test;
 use crate::ops::workspace::{Place, setup_clone};
 use crate::secrets::{NewPassphraseArgs, UnlockArgs};
@@ -106,6 +107,12 @@ pub struct InitArgs {
     /// git `user.email` to set when none is set
     #[arg(long, value_name = "EMAIL")]
     pub git_email: Option<String>,
+
+    /// The file holding a provider API token (mode 0600; read, never stored): keyclone adds the
+    /// key to your account through the API instead of waiting for you to paste it. The
+    /// provider's variable (GH_TOKEN, GITLAB_TOKEN, ...) does the same
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 
     #[command(flatten)]
     pub net: NetArgs,
@@ -227,13 +234,18 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
         target.provider.as_ref(),
         &target.ssh_user,
     )?;
-    let shown = upload_and_test(ctx, &target, args.copy, &auth, &host_key, &kh_files)?;
+    let tokens = TokenOptions {
+        file: args.token_file.clone(),
+    };
+    let done = upload_and_test(
+        ctx, &target, args.copy, &auth, &host_key, &kh_files, &tokens,
+    )?;
     steps.push(
         "access",
-        if shown {
-            "key added and accepted"
-        } else {
-            "already accepted"
+        match (done.added, done.through_api) {
+            (true, true) => "key added through the API and accepted",
+            (true, false) => "key added and accepted",
+            _ => "already accepted",
         },
     );
 
@@ -283,7 +295,13 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
     steps.push("ssh_config", config_done);
 
     // 8. git identity.
-    let identity = set_identity(ctx, args.git_name.clone(), args.git_email.clone(), &survey)?;
+    let identity = set_identity(
+        ctx,
+        args.git_name.clone(),
+        args.git_email.clone(),
+        &survey,
+        done.account.as_ref().map(|a| (a, target.provider_name())),
+    )?;
     steps.push("git_identity", identity);
 
     // 9. Summary.

@@ -3,9 +3,13 @@
 use std::path::PathBuf;
 
 use crate::context::Ctx;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::ops::key::default_key;
 use crate::ops::pubkey::{self, ShowPublic};
 use crate::ops::resolve_provider;
+use crate::ops::token::TokenOptions;
+use crate::ops::upload::{self, ApiUpload};
+use crate::providers::api::KeyUse;
 
 /// Print a public key, with your provider's upload link and steps.
 ///
@@ -14,7 +18,9 @@ use crate::ops::resolve_provider;
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = "Examples:\n  keyclone pubkey --provider github\n  \
     keyclone pubkey --repo git@ssh.dev.azure.com:v3/fabrikam/Proj/Repo\n  \
-    keyclone pubkey --key ~/.ssh/id_work --copy")]
+    keyclone pubkey --key ~/.ssh/id_work --copy\n  \
+    GH_TOKEN=... keyclone pubkey --provider github --upload   (the token from the environment)\n  \
+    keyclone pubkey --provider gitlab --upload --token-file ~/.gitlab-token")]
 pub struct PubkeyArgs {
     /// The key (private or `.pub` path) [default: the first of SSH_DIR/id_ed25519, id_ecdsa,
     /// id_rsa that exists and that the provider accepts]
@@ -37,6 +43,16 @@ pub struct PubkeyArgs {
     /// Also copy the key to the clipboard through the terminal (OSC 52; works over SSH)
     #[arg(long)]
     pub copy: bool,
+
+    /// Add the key to your account through the provider's API (GitHub, GitLab, Gitea/Forgejo,
+    /// Bitbucket), with a token from --token-file, the provider's variable (GH_TOKEN,
+    /// GITLAB_TOKEN, ...), the OAuth device flow or a hidden prompt
+    #[arg(long)]
+    pub upload: bool,
+
+    /// The file holding the API token (mode 0600; read, never stored) [requires --upload]
+    #[arg(long, value_name = "FILE", requires = "upload")]
+    pub token_file: Option<PathBuf>,
 }
 
 pub fn run(ctx: &mut Ctx, args: PubkeyArgs) -> Result<()> {
@@ -50,6 +66,36 @@ pub fn run(ctx: &mut Ctx, args: PubkeyArgs) -> Result<()> {
         Some((p, org)) => (Some(p.clone()), org),
         None => (None, args.org.clone()),
     };
+    if args.upload {
+        let Some(p) = provider else {
+            return Err(Error::usage(
+                "`--upload` needs the provider: add `--provider NAME` or `--repo URL`",
+            ));
+        };
+        let key = match &args.key {
+            Some(k) => k.clone(),
+            None => default_key(ctx, Some(&p))?,
+        };
+        let done = upload::upload(
+            ctx,
+            &p,
+            &ApiUpload {
+                key: key.clone(),
+                usage: KeyUse::Auth,
+                token: TokenOptions {
+                    file: args.token_file.clone(),
+                },
+            },
+        )?;
+        if ctx.ui.json() {
+            ctx.ui.json_value(&serde_json::json!({
+                "provider": p.id,
+                "key": key,
+                "uploaded": done,
+            }))?;
+        }
+        return Ok(());
+    }
     pubkey::show_public(
         ctx,
         &ShowPublic {

@@ -68,6 +68,12 @@ pub struct RotateArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
+
+    /// The file holding a provider API token (mode 0600; read, never stored): the new key is
+    /// added to your account through the API. The provider's variable (GH_TOKEN, ...) does the
+    /// same
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 pub fn run(ctx: &mut Ctx, args: RotateArgs) -> Result<()> {
@@ -84,6 +90,9 @@ pub fn run(ctx: &mut Ctx, args: RotateArgs) -> Result<()> {
         passphrase: &args.passphrase,
         timeout: Duration::from_secs(args.net.timeout),
         stall_timeout: Duration::from_secs(args.net.stall_timeout),
+        tokens: crate::ops::token::TokenOptions {
+            file: args.token_file.clone(),
+        },
     };
     let archive_dir = ctx.ssh_dir.join(ARCHIVE_DIR);
     if !args.delete_old {

@@ -12,11 +12,44 @@ pub(crate) fn set_identity(
     name: Option<String>,
     email: Option<String>,
     s: &Survey,
+    offered: Option<(&crate::providers::api::Account, String)>,
 ) -> Result<String> {
     if s.git_name.is_some() && s.git_email.is_some() {
         return Ok("already set".into());
     }
     let (mut name, mut email) = (name, email);
+    // The provider's API gave the account's name and e-mail: one question instead of three.
+    if name.is_none()
+        && email.is_none()
+        && ctx.ui.interactive()
+        && let Some((account, provider)) = offered
+    {
+        let want_name = s.git_name.is_none().then(|| account.name.clone()).flatten();
+        let want_email = s
+            .git_email
+            .is_none()
+            .then(|| account.email.clone())
+            .flatten();
+        let usable = (s.git_name.is_some() || want_name.is_some())
+            && (s.git_email.is_some() || want_email.is_some());
+        let shown = |v: &Option<String>| v.as_deref().map(crate::names::shown);
+        if usable
+            && ctx.ui.prompter().confirm(
+                &format!(
+                    "git has no name and email for your commits yet. Use {} from your {provider} account?",
+                    [shown(&want_name), shown(&want_email).map(|e| format!("<{e}>"))]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                true,
+            )?
+        {
+            name = want_name;
+            email = want_email;
+        }
+    }
     if name.is_none() && email.is_none() {
         if !ctx.ui.interactive() {
             ctx.ui.info("git has no user.name/user.email yet: commits will ask for them (`git config --global user.name \"Your Name\"`, or pass `--git-name` and `--git-email`).");

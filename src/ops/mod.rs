@@ -14,6 +14,7 @@
 //! - [`ssh_config`]: keyclone's block of `~/.ssh/config` (write, remove, check its paths)
 //! - [`workspace`]: clone into the workspace (and the wizard's clone: where, not twice)
 //! - [`survey`]: what is on the machine (for `init` and `doctor`)
+//! - [`token`]: where a provider API token comes from (file, environment, device flow, prompt)
 //!
 //! The wizard's own steps: [`target`] (what to set up, the host approved with its fallback),
 //! [`key_choice`] (reuse or create the key), [`cache`] (keep the passphrase in the keyring or
@@ -35,6 +36,7 @@ pub mod route;
 pub mod ssh_config;
 pub mod survey;
 pub mod target;
+pub mod token;
 pub mod upload;
 pub mod workspace;
 

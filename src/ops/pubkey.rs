@@ -48,13 +48,7 @@ pub(crate) fn show_public(ctx: &mut Ctx, req: &ShowPublic) -> Result<()> {
         .to_openssh()
         .map_err(|e| Error::internal("could not encode the public key").with_source(e))?;
     let fingerprint = key::fingerprint(&pk);
-    let (_, date) = super::now_stamps();
-    let who = if pk.comment().is_empty() {
-        super::default_comment(&ctx.env)
-    } else {
-        pk.comment().to_owned()
-    };
-    let title = format!("{who} ({date})");
+    let title = title_of(ctx, &pk);
 
     let steps = match provider {
         Some(p) => Some(templates::render(
@@ -112,6 +106,17 @@ pub(crate) fn show_public(ctx: &mut Ctx, req: &ShowPublic) -> Result<()> {
         copy_to_clipboard(ctx, &line);
     }
     Ok(())
+}
+
+/// The title a key is shown (and uploaded) with: its comment (else `user@host`) and today.
+pub(crate) fn title_of(ctx: &Ctx, pk: &ssh_key::PublicKey) -> String {
+    let (_, date) = super::now_stamps();
+    let who = if pk.comment().is_empty() {
+        super::default_comment(&ctx.env)
+    } else {
+        pk.comment().to_owned()
+    };
+    format!("{who} ({date})")
 }
 
 fn copy_to_clipboard(ctx: &mut Ctx, line: &str) {

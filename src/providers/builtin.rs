@@ -3,7 +3,9 @@
 //! documentation (each entry names its sources; SECURITY.md explains them), and the other
 //! names accepted for them.
 
+use super::api::{ApiInfo, ApiKind, DeviceFlow};
 use super::{Endpoint, Pin, Provider, ProviderKind, Revoked, Upload};
+use crate::config::ProviderConfig;
 use crate::key_type::KeyType;
 
 fn pins(hosts: &[(&str, u16, bool)], keys: &[(&str, &str, bool)]) -> Vec<Pin> {
@@ -124,6 +126,18 @@ pub(super) fn builtin() -> Vec<Provider> {
             builtin: true,
             ssh_user: "git".into(),
             notes: vec![],
+            api: Some(ApiInfo {
+                kind: ApiKind::Github,
+                base: "https://api.github.com".into(),
+                token_env: vec!["GH_TOKEN".into(), "GITHUB_TOKEN".into()],
+                token_page: Some("https://github.com/settings/tokens/new?scopes={scope}&description=keyclone".into()),
+                scope: "write:public_key".into(),
+                device: Some(DeviceFlow {
+                    code_url: "https://github.com/login/device/code".into(),
+                    token_url: "https://github.com/login/oauth/access_token".into(),
+                    client_id: None,
+                }),
+            }),
         },
         Provider {
             id: "gitlab".into(),
@@ -149,6 +163,18 @@ pub(super) fn builtin() -> Vec<Provider> {
             builtin: true,
             ssh_user: "git".into(),
             notes: vec![],
+            api: Some(ApiInfo {
+                kind: ApiKind::Gitlab,
+                base: "https://gitlab.com/api/v4".into(),
+                token_env: vec!["GITLAB_TOKEN".into()],
+                token_page: Some("https://gitlab.com/-/user_settings/personal_access_tokens?name=keyclone&scopes=api".into()),
+                scope: "api".into(),
+                device: Some(DeviceFlow {
+                    code_url: "https://gitlab.com/oauth/authorize_device".into(),
+                    token_url: "https://gitlab.com/oauth/token".into(),
+                    client_id: None,
+                }),
+            }),
         },
         Provider {
             id: "bitbucket".into(),
@@ -178,6 +204,14 @@ pub(super) fn builtin() -> Vec<Provider> {
             notes: vec![
                 "Since 12 November 2026 Bitbucket serves SSH at ssh.bitbucket.org (bitbucket.org is https only): use git@ssh.bitbucket.org:WORKSPACE/REPO.git.".into(),
             ],
+            api: Some(ApiInfo {
+                kind: ApiKind::Bitbucket,
+                base: "https://api.bitbucket.org/2.0".into(),
+                token_env: vec!["BITBUCKET_API_TOKEN".into()],
+                token_page: Some("https://id.atlassian.com/manage-profile/security/api-tokens".into()),
+                scope: super::api::bitbucket::SCOPE.into(),
+                device: None,
+            }),
         },
         Provider {
             id: "azure-devops".into(),
@@ -198,6 +232,7 @@ pub(super) fn builtin() -> Vec<Provider> {
             notes: vec![
                 "Azure DevOps accepts only RSA keys; SSH keys are per organization and expire (one year by default).".into(),
             ],
+            api: None,
         },
         Provider {
             id: "codeberg".into(),
@@ -215,8 +250,86 @@ pub(super) fn builtin() -> Vec<Provider> {
             builtin: true,
             ssh_user: "git".into(),
             notes: vec![],
+            api: Some(ApiInfo {
+                kind: ApiKind::Gitea,
+                base: "https://codeberg.org/api/v1".into(),
+                token_env: vec!["CODEBERG_TOKEN".into()],
+                token_page: Some("https://codeberg.org/user/settings/applications".into()),
+                scope: super::api::gitea::SCOPE.into(),
+                device: None,
+            }),
         },
     ]
+}
+
+/// A self-hosted provider's API: `api-base` (default the web host's `/api/v3`, `/api/v4`,
+/// `/api/v1`), its token from `token-env` or `KEYCLONE_TOKEN_<NAME>` (never the hosted
+/// providers' `GH_TOKEN`, `GITLAB_TOKEN`: a github.com token is not sent to another host), and
+/// the device flow on the API's origin when `oauth-client-id` is set.
+pub(super) fn self_hosted_api(
+    id: &str,
+    pc: &ProviderConfig,
+    kind: ProviderKind,
+) -> Option<ApiInfo> {
+    let web = pc
+        .web_host
+        .clone()
+        .unwrap_or_else(|| pc.host.clone())
+        .to_ascii_lowercase();
+    let (api_kind, path, scope, page, device) = match kind {
+        ProviderKind::Github => (
+            ApiKind::Github,
+            "/api/v3",
+            "write:public_key",
+            format!("https://{web}/settings/tokens/new?scopes={{scope}}&description=keyclone"),
+            Some(("login/device/code", "login/oauth/access_token")),
+        ),
+        ProviderKind::Gitlab => (
+            ApiKind::Gitlab,
+            "/api/v4",
+            "api",
+            format!(
+                "https://{web}/-/user_settings/personal_access_tokens?name=keyclone&scopes=api"
+            ),
+            Some(("oauth/authorize_device", "oauth/token")),
+        ),
+        ProviderKind::Gitea => (
+            ApiKind::Gitea,
+            "/api/v1",
+            super::api::gitea::SCOPE,
+            format!("https://{web}/user/settings/applications"),
+            None,
+        ),
+        _ => return None,
+    };
+    let base = pc
+        .api_base
+        .clone()
+        .unwrap_or_else(|| format!("https://{web}{path}"));
+    let origin = url::Url::parse(&base)
+        .ok()
+        .map(|u| u.origin().ascii_serialization());
+    let env = pc.token_env.clone().unwrap_or_else(|| {
+        format!(
+            "KEYCLONE_TOKEN_{}",
+            id.to_ascii_uppercase().replace('-', "_")
+        )
+    });
+    Some(ApiInfo {
+        kind: api_kind,
+        base,
+        token_env: vec![env],
+        token_page: Some(page),
+        scope: scope.into(),
+        device: match (device, origin) {
+            (Some((code, token)), Some(o)) => Some(DeviceFlow {
+                code_url: format!("{o}/{code}"),
+                token_url: format!("{o}/{token}"),
+                client_id: pc.oauth_client_id.clone(),
+            }),
+            _ => None,
+        },
+    })
 }
 
 /// Names accepted for the built-in providers besides their ids.

@@ -12,6 +12,7 @@ use crate::config::{Config, ProviderConfig, SelfHostedKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key_type::KeyType;
 
+pub mod api;
 mod builtin;
 
 use builtin::{ALIASES, COMMON, builtin};
@@ -106,6 +107,8 @@ pub struct Provider {
     pub ssh_user: String,
     /// Facts a user should know (shown with the upload steps).
     pub notes: Vec<String>,
+    /// The key API (`keyclone pubkey --upload`); `None` where the provider has none.
+    pub api: Option<api::ApiInfo>,
 }
 
 impl Provider {
@@ -216,6 +219,42 @@ impl Registry {
                 )));
             }
             reg.providers.push(p);
+        }
+        for (id, over) in &config.api {
+            let Some(p) = reg
+                .providers
+                .iter_mut()
+                .find(|p| p.id.eq_ignore_ascii_case(id))
+            else {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("the config file's `[api.{id}]` names no provider"),
+                )
+                .hint(format!(
+                    "known providers: {}",
+                    Registry::builtin().ids().join(", ")
+                )));
+            };
+            let device = p.api.as_mut().and_then(|a| a.device.as_mut());
+            match (device, &over.oauth_client_id) {
+                (Some(d), Some(cid)) => d.client_id = Some(cid.clone()),
+                (None, Some(_)) => {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!(
+                            "`[api.{id}] oauth-client-id`: {} has no OAuth device flow",
+                            p.name
+                        ),
+                    )
+                    .hint(format!(
+                        "remove it; give a token instead (`--token-file FILE`, or {})",
+                        p.api
+                            .as_ref()
+                            .map_or("a token".into(), |a| a.token_env.join(" or "))
+                    )));
+                }
+                _ => {}
+            }
         }
         Ok(reg)
     }
@@ -350,6 +389,7 @@ fn from_config(id: &str, pc: &ProviderConfig) -> Provider {
         builtin: false,
         ssh_user: pc.user.clone().unwrap_or_else(|| "git".into()),
         notes: vec![],
+        api: builtin::self_hosted_api(id, pc, kind),
     }
 }
 

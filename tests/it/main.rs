@@ -6,6 +6,9 @@
 mod support;
 
 mod agent;
+mod api_init;
+mod api_tokens;
+mod api_upload;
 mod clone;
 mod hostile;
 mod hostile_files;

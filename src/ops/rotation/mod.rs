@@ -26,6 +26,8 @@ pub(crate) struct RotateOptions<'a> {
     /// Seconds to wait for the server to answer, and without data before giving up.
     pub timeout: Duration,
     pub stall_timeout: Duration,
+    /// Where a provider API token may come from, to add the new key through the API.
+    pub tokens: crate::ops::token::TokenOptions,
 }
 
 /// For tests: a debug build dies with SIGKILL right after `step` when `KEYCLONE_TEST_KILL_AT`

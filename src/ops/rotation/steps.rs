@@ -19,7 +19,9 @@ use crate::ops::host::approve_host;
 use crate::ops::key::{self as keyops, NewKey};
 use crate::ops::now_stamps;
 use crate::ops::pubkey::{self, ShowPublic};
+use crate::ops::upload::{self, ApiUpload};
 use crate::providers::Provider;
+use crate::providers::api::KeyUse;
 use crate::secrets::{self, Passphrase, Unlock, UnlockArgs};
 use crate::ssh::agent;
 use crate::ssh::key::{self, DEFAULT_KDF_ROUNDS, KeyType};
@@ -200,6 +202,28 @@ pub(crate) fn verify(
         ctx.ui
             .info(&format!("{} accepts the new key.", target.describe()));
         return Ok(());
+    }
+    // The provider of the test target (as the report names it) may take the key by its API.
+    let api_provider = provider
+        .cloned()
+        .or_else(|| ctx.registry.for_endpoint(&target.endpoint()).cloned());
+    if let Some(p) = api_provider.as_ref().filter(|p| p.api.is_some())
+        && upload::wants_api(ctx, p, &opts.tokens)?
+    {
+        let req = ApiUpload {
+            key: state.staging.clone(),
+            usage: KeyUse::Auth,
+            token: opts.tokens.clone(),
+        };
+        upload::upload(ctx, p, &req)?;
+        for _ in 0..10 {
+            if accepted(ctx, &auth, target, timeout).map_err(unreachable)? {
+                ctx.ui
+                    .info(&format!("{} accepts the new key.", target.describe()));
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
     }
     if !ctx.ui.json() {
         pubkey::show_public(

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod craft;
 pub mod git;
+pub mod https;
 pub mod sshd;
 pub mod switch;
 

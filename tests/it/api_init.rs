@@ -1,0 +1,184 @@
+//! `init` with the provider's API: with a token, `init --non-interactive` adds the key itself and
+//! finishes in one run (no exit 8); in a terminal the account's name and e-mail are offered for
+//! git's identity, and the answers are counted.
+
+use std::process::Stdio;
+
+use rexpect::process::WaitStatus;
+use rexpect::session::spawn_command;
+use serde_json::json;
+
+use crate::api_upload::{TOKEN, tokens, world};
+use crate::support::git::{make_repo, ssh_url};
+use crate::support::{keyclone_bin, require};
+
+#[test]
+fn non_interactive_init_with_a_token_finishes_in_one_run() {
+    let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
+    let bare = make_repo(w.sb.root.path(), "project");
+    let url = ssh_url(&w.sshd, &bare);
+    let c = w.cmd(&[
+        "init",
+        "--non-interactive",
+        "--repo",
+        &url,
+        "--cache",
+        "none",
+        "--yes",
+    ]);
+    let out = w.sb.run_cmd(c);
+    out.ok()
+        .stderr_has("Added")
+        .stderr_has("accepted")
+        .never_shows(TOKEN);
+    assert!(w.authorized().contains(&w.public()));
+    let dest = w.sb.home.join("code/Users/tester/project");
+    assert!(dest.join("README.md").is_file(), "cloned in the same run");
+
+    // Without a token it stops as before, with the key and the steps (exit 8).
+    let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
+    let bare = make_repo(w.sb.root.path(), "project");
+    let url = ssh_url(&w.sshd, &bare);
+    let mut c = w.sb.cmd();
+    c.args([
+        "init",
+        "--non-interactive",
+        "--repo",
+        &url,
+        "--cache",
+        "none",
+        "--yes",
+    ])
+    .env("SSL_CERT_FILE", &w.api.ca.ca_cert);
+    w.sb.run_cmd(c).code(8).stderr_has("not on your account");
+    assert!(w.api.requests().is_empty());
+}
+
+/// The first-time wizard for a GitHub-kind provider with the token in its variable: the key is
+/// added through the API and the account's name and e-mail are offered. Inside a kernel keyring
+/// session (`keyctl session`, as `pty::the_whole_init_wizard_in_a_terminal` runs) it also asks
+/// whether to keep the passphrase. Returns the number of answers and keystrokes.
+#[allow(clippy::print_stderr)] // the measurement is this test's report
+fn wizard(in_keyring_session: bool) -> (usize, usize) {
+    let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
+    // A fresh machine: no key yet.
+    std::fs::remove_file(&w.key).unwrap();
+    std::fs::remove_file(w.key.with_extension("pub")).unwrap();
+    let bare = make_repo(w.sb.root.path(), "project");
+    let url = ssh_url(&w.sshd, &bare);
+    let mut cmd = if in_keyring_session {
+        let mut c = w.sb.cmd_of(&require("keyctl", "keyutils"));
+        c.args(["session", "-"])
+            .arg(keyclone_bin())
+            .arg("init")
+            .env("SSL_CERT_FILE", &w.api.ca.ca_cert)
+            .env("KEYCLONE_TOKEN_CORP", TOKEN);
+        c
+    } else {
+        w.cmd(&["init"])
+    };
+    cmd.stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    let mut p = spawn_command(cmd, Some(30_000)).expect("spawn keyclone in a pty");
+    let (mut answers, mut keys) = (0, 0);
+    let mut transcript = String::new();
+    let pass = "correct horse battery";
+    let mut answer =
+        |p: &mut rexpect::session::PtySession, t: &mut String, prompt: &str, text: &str| {
+            t.push_str(
+                &p.exp_string(prompt)
+                    .unwrap_or_else(|e| panic!("waiting for {prompt:?}: {e}")),
+            );
+            p.send_line(text).unwrap();
+            answers += 1;
+            keys += text.chars().count() + 1;
+        };
+    let t = &mut transcript;
+    answer(&mut p, t, "Repository URL", &url);
+    answer(&mut p, t, "Passphrase for the new key", pass);
+    answer(&mut p, t, "Same passphrase again", pass);
+    if in_keyring_session {
+        answer(&mut p, t, "Keep the passphrase for this session?", "");
+    }
+    t.push_str(&p.exp_string("Added").unwrap());
+    answer(&mut p, t, "Your folder name under Users/", "");
+    answer(&mut p, t, "Write this to", "");
+    answer(
+        &mut p,
+        t,
+        "Use Ada Lovelace <ada@example.org> from your corp account?",
+        "",
+    );
+    let rest = p.exp_eof().unwrap();
+    let code = match p.process().wait().unwrap() {
+        WaitStatus::Exited(_, c) => c,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(code, 0, "{rest}");
+    transcript.push_str(&rest);
+    assert!(
+        !transcript.contains(TOKEN) && !transcript.contains(pass),
+        "a secret was shown"
+    );
+    eprintln!(
+        "first-time wizard with a token{}: {answers} answers, {keys} keystrokes (URL {} characters)",
+        if in_keyring_session {
+            ", in a keyring session"
+        } else {
+            ""
+        },
+        url.len()
+    );
+    let gc = std::fs::read_to_string(w.sb.home.join(".gitconfig")).unwrap();
+    assert!(
+        gc.contains("Ada Lovelace") && gc.contains("ada@example.org"),
+        "{gc}"
+    );
+    assert!(
+        w.sb.home
+            .join("code/Users/tester/project/README.md")
+            .is_file()
+    );
+    (answers, keys)
+}
+
+#[test]
+fn the_wizard_with_a_token_asks_fewer_questions_and_offers_the_account_identity() {
+    let (answers, _) = wizard(false);
+    assert_eq!(answers, 6);
+}
+
+#[test]
+fn the_wizard_with_a_token_in_a_keyring_session() {
+    // One more question than without a keyring: whether to keep the passphrase there.
+    let (answers, _) = wizard(true);
+    assert_eq!(answers, 7);
+}
+
+#[test]
+fn rotate_with_a_token_adds_the_new_key_through_the_api_and_switches() {
+    let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
+    w.upload().ok();
+    let old = w.public();
+    let bare = make_repo(w.sb.root.path(), "project");
+    let url = ssh_url(&w.sshd, &bare);
+    let out = w.sb.run_cmd(w.cmd(&[
+        "rotate",
+        "--non-interactive",
+        "--test-url",
+        &url,
+        "--no-passphrase",
+    ]));
+    out.ok()
+        .stderr_has("Added")
+        .stderr_has("accepts the new key")
+        .never_shows(TOKEN);
+    let new = w.public();
+    assert_ne!(new, old, "the key was replaced");
+    assert!(
+        w.authorized().contains(&new),
+        "the new key went through the API"
+    );
+    w.sshd.ssh_login(&w.key, None).ok();
+}
