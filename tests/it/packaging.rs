@@ -1,9 +1,10 @@
 //! How keyclone is shipped: `--version` with its commit, the shell completions (bash's run
 //! through bash itself), the manual pages, and the binary's dynamic libraries (`ldd`).
 
+use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Sandbox, require};
+use crate::support::{Sandbox, keyclone_bin, require};
 
 /// The commit of this checkout, as `build.rs` shortens it (12 hex digits).
 fn head_commit() -> String {
@@ -146,4 +147,46 @@ fn man_prints_the_page_and_writes_one_per_command() {
         assert!(dir.join(page).is_file(), "{page} missing");
         assert_eq!(crate::support::mode(&dir.join(page)), 0o644, "{page}");
     }
+}
+
+/// The libraries `ldd` lists for a binary, by name.
+pub fn linked_libraries(binary: &Path) -> Vec<String> {
+    let out = Command::new(require("ldd", "libc-bin"))
+        .arg(binary)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ldd failed on {}", binary.display());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// What a manylinux binary may need from the system: glibc's own libraries and libgcc_s.
+pub fn only_libc(libs: &[String]) -> bool {
+    libs.iter().all(|l| {
+        l.starts_with("linux-vdso")
+            || l.starts_with("/lib64/ld-linux")
+            || l.starts_with("ld-linux")
+            || [
+                "libc.so.6",
+                "libm.so.6",
+                "libgcc_s.so.1",
+                "libpthread.so.0",
+                "libdl.so.2",
+                "librt.so.1",
+            ]
+            .contains(&l.as_str())
+    })
+}
+
+#[test]
+fn the_binary_links_openssl_libssh2_and_zlib_statically() {
+    let libs = linked_libraries(&keyclone_bin());
+    assert!(
+        only_libc(&libs),
+        "keyclone needs more than libc from the system: {libs:?}"
+    );
+    assert!(libs.iter().any(|l| l == "libc.so.6"), "{libs:?}");
 }
