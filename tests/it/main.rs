@@ -28,3 +28,4 @@ mod sealing;
 mod signals;
 mod ssh_config;
 mod trust;
+mod wheel;
