@@ -16,6 +16,15 @@ use crate::env::Env;
 use crate::ui::prompt::{DialoguerPrompter, NoPrompter, Prompter};
 use crate::ui::{Ui, Verbosity};
 
+/// The version `--version` prints: the package's, and the commit it was built from (`build.rs`:
+/// `unknown` when the source carried no commit).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KEYCLONE_COMMIT"),
+    ")"
+);
+
 /// From a fresh machine to a verified clone of a private Git repository over SSH.
 ///
 /// `keyclone init` walks through every step. Each step is also a command: `keygen` creates a
@@ -23,11 +32,12 @@ use crate::ui::{Ui, Verbosity};
 /// `trust` verifies a host's key and records it, `test` checks that your key is accepted,
 /// `clone` brings the repository into your per-user folder, `rotate` replaces a key safely,
 /// `doctor` checks it all later, `provenance` records a training job's Git state, `ssh-config`
-/// shows, writes or removes keyclone's block of `~/.ssh/config`.
+/// shows, writes or removes keyclone's block of `~/.ssh/config`; `completions` and `man` print
+/// the shell completions and the manual page.
 #[derive(Debug, Parser)]
 #[command(
     name = "keyclone",
-    version,
+    version = VERSION,
     propagate_version = true,
     max_term_width = 100
 )]
@@ -70,6 +80,7 @@ pub fn run(cli: Cli, env: Env) -> ExitCode {
         Ok(settings) => {
             let stdin_tty = std::io::stdin().is_terminal();
             let mut ctx = Ctx::new(settings, env, ui, Box::new(std::io::stdin()), stdin_tty);
+            ctx.command_line = <Cli as clap::CommandFactory>::command;
             let r = dispatch(&mut ctx, cli.command);
             (r, ctx.ui)
         }

@@ -21,6 +21,9 @@ pub struct Ctx {
     pub stdin_is_terminal: bool,
     /// Passphrases given earlier in this run (`init` asks once, then tests and clones).
     pub unlocked: Vec<(PathBuf, crate::passphrase::Passphrase)>,
+    /// The command line's definition, for the commands that describe it (`completions`, `man`):
+    /// `cli::run` sets it to `Cli`'s, which this layer cannot name.
+    pub command_line: fn() -> clap::Command,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -54,6 +57,7 @@ impl Ctx {
             stdin,
             stdin_is_terminal,
             unlocked: Vec::new(),
+            command_line: || clap::Command::new("keyclone"),
         }
     }
 }

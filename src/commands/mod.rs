@@ -5,9 +5,11 @@
 //! entry (terminal, UI, error report) is `cli::run`, one layer up.
 
 pub mod clone;
+pub mod completions;
 pub mod doctor;
 pub mod init;
 pub mod keygen;
+pub mod man;
 pub mod provenance;
 pub mod pubkey;
 pub mod rotate;
@@ -73,6 +75,8 @@ pub enum Command {
     Provenance(provenance::ProvenanceArgs),
     Doctor(doctor::DoctorArgs),
     SshConfig(ssh_config::SshConfigArgs),
+    Completions(completions::CompletionsArgs),
+    Man(man::ManArgs),
 }
 
 /// Runs one command with a ready context (tests call this with a scripted prompter).
@@ -88,5 +92,7 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Rotate(args) => rotate::run(ctx, args),
         Command::Provenance(args) => provenance::run(ctx, args),
         Command::SshConfig(args) => ssh_config::run(ctx, args),
+        Command::Completions(args) => completions::run(ctx, args),
+        Command::Man(args) => man::run(ctx, args),
     }
 }
