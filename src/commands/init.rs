@@ -16,6 +16,7 @@ use crate::ops::host;
 use crate::ops::identity::set_identity;
 use crate::ops::key::auth_for;
 use crate::ops::key_choice::{Chosen, KeyChoice, choose_key};
+use crate::ops::signing::{self, SignOptions};
 use crate::ops::ssh_config;
 use crate::ops::survey::{Survey, survey};
 use crate::ops::target::{
@@ -106,6 +107,10 @@ pub struct InitArgs {
     /// git `user.email` to set when none is set
     #[arg(long, value_name = "EMAIL")]
     pub git_email: Option<String>,
+
+    /// Also sign commits with the key (as `keyclone sign`: git's config and allowed_signers)
+    #[arg(long)]
+    pub sign: bool,
 
     #[command(flatten)]
     pub net: NetArgs,
@@ -286,7 +291,29 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
     let identity = set_identity(ctx, args.git_name.clone(), args.git_email.clone(), &survey)?;
     steps.push("git_identity", identity);
 
-    // 9. Summary.
+    // 9. Commit signing with the same key (its `SigningSetup` names the key to register as a
+    //    signing key). A failure here leaves the working setup alone: warn, say the command.
+    if args.sign {
+        let signing = SignOptions {
+            key: Some(chosen.path.clone()),
+            ..SignOptions::default()
+        };
+        let done = match signing::setup(ctx, &signing) {
+            Ok(s) => format!("signing commits with {} for {}", s.fingerprint, s.email),
+            Err(e) => {
+                let hints = e.hints().join("; ");
+                ctx.ui.warn(&format!(
+                    "commit signing was not set up: {} ({hints}); the rest is done, set it up later with `keyclone sign --key {}`",
+                    e.message(),
+                    chosen.path.display()
+                ));
+                format!("not set up: {}", e.message())
+            }
+        };
+        steps.push("signing", done);
+    }
+
+    // 10. Summary.
     summary(ctx, &target, &chosen, &entry, cloned.as_ref(), &steps)
 }
 

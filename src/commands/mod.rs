@@ -11,6 +11,7 @@ pub mod keygen;
 pub mod provenance;
 pub mod pubkey;
 pub mod rotate;
+pub mod sign;
 pub mod ssh_config;
 pub mod test;
 pub mod trust;
@@ -73,6 +74,7 @@ pub enum Command {
     Provenance(provenance::ProvenanceArgs),
     Doctor(doctor::DoctorArgs),
     SshConfig(ssh_config::SshConfigArgs),
+    Sign(sign::SignArgs),
 }
 
 /// Runs one command with a ready context (tests call this with a scripted prompter).
@@ -88,5 +90,6 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Rotate(args) => rotate::run(ctx, args),
         Command::Provenance(args) => provenance::run(ctx, args),
         Command::SshConfig(args) => ssh_config::run(ctx, args),
+        Command::Sign(args) => sign::run(ctx, args),
     }
 }

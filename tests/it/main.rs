@@ -24,6 +24,7 @@ mod pty;
 mod pubkey;
 mod rotate;
 mod sealing;
+mod sign;
 mod signals;
 mod ssh_config;
 mod trust;
