@@ -28,3 +28,4 @@ mod sign;
 mod signals;
 mod ssh_config;
 mod trust;
+mod trust_refresh;

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod craft;
 pub mod git;
+pub mod meta_https;
 pub mod sshd;
 pub mod switch;
 
