@@ -330,3 +330,44 @@ impl Refreshed {
         m
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_names_the_rotation_and_the_host_without_published_keys() {
+        let reg = Registry::builtin();
+        let bb = reg.get("bitbucket").unwrap();
+        let r = Refreshed {
+            provider: "bitbucket".into(),
+            name: "Bitbucket".into(),
+            source: "https://bitbucket.org/site/ssh".into(),
+            fetched_at: "2026-12-01T00:00:00Z".into(),
+            endpoints: vec!["bitbucket.org".into()],
+            keys: vec!["ssh-ed25519 AAAA".into()],
+            against_pins: Diff {
+                added: vec![("SHA256:new".into(), "ssh-ed25519 AAAA".into())],
+                removed: vec!["SHA256:old".into()],
+            },
+            against_previous: None,
+            skipped: vec![],
+            stale_known_hosts: vec!["/h/.ssh/known_hosts:3 SHA256:old".into()],
+            uncovered: vec!["ssh.bitbucket.org".into()],
+        };
+        let m = r.messages(Some(bb));
+        let text: Vec<&str> = m.iter().map(|(_, s)| s.as_str()).collect();
+        assert!(text[1].contains("added SHA256:new") && text[1].contains("removed SHA256:old"));
+        assert!(text[1].contains("update keyclone"));
+        assert_eq!(m[1].0, Level::Warn);
+        assert!(
+            text.iter()
+                .any(|t| t.contains("known_hosts:3") && t.contains("--replace"))
+        );
+        let last = text.last().unwrap();
+        assert!(
+            last.contains("ssh.bitbucket.org") && last.contains("keeps asking you to confirm"),
+            "{last}"
+        );
+    }
+}

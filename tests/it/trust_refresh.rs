@@ -203,3 +203,75 @@ fn a_published_url_must_be_https_and_a_provider_without_one_says_so() {
         .code(2)
         .stderr_has("publishes no host keys");
 }
+
+#[test]
+fn doctor_says_when_a_refresh_is_newer_than_the_built_in_pins_and_differs() {
+    let sb = Sandbox::new();
+    let gh_ed25519 =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    let store = sb.home.join(".local/state/keyclone/host-keys.json");
+    std::fs::create_dir_all(store.parent().unwrap()).unwrap();
+    let write = |at: &str, keys: &[&str]| {
+        let v = serde_json::json!({"version": 1, "refreshes": [{
+            "provider": "github", "source": "https://api.github.com/meta", "fetched_at": at,
+            "endpoints": ["github.com"], "keys": keys,
+        }]});
+        std::fs::write(&store, v.to_string()).unwrap();
+        std::fs::set_permissions(&store, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+    };
+    // GitHub rotated: its ECDSA and RSA keys are gone, another key came.
+    write("2030-01-02T03:04:05Z", &[gh_ed25519, OLD]);
+    let out = sb.run(&["doctor", "--offline"]);
+    out.ok();
+    assert!(
+        out.stdout.contains("older than the refresh of 2030-01-02")
+            && out.stdout.contains(&format!("added {OLD_FP}"))
+            && out.stdout.contains("update keyclone"),
+        "{}",
+        out.stdout
+    );
+    // `trust --show` now lists the refreshed keys for github.com, not the ECDSA pin.
+    let show = sb.run(&["trust", "github.com", "--show"]);
+    assert!(show.stdout.contains(OLD_FP), "{}", show.stdout);
+    assert!(
+        !show
+            .stdout
+            .contains("SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM"),
+        "{}",
+        show.stdout
+    );
+    // A refresh older than the pins built in is not used.
+    write("2020-01-01T00:00:00Z", &[OLD]);
+    let out = sb.run(&["doctor", "--offline"]);
+    assert!(out.stdout.contains("the pins decide"), "{}", out.stdout);
+    let show = sb.run(&["trust", "github.com", "--show"]);
+    assert!(!show.stdout.contains(OLD_FP), "{}", show.stdout);
+    // A store others may write stops keyclone instead of being ignored.
+    std::fs::set_permissions(&store, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    sb.run(&["trust", "github.com", "--show"])
+        .code(3)
+        .stderr_has("keyclone trust --refresh");
+}
+
+#[test]
+fn known_hosts_lines_are_taken_for_the_provider_s_own_host_only() {
+    let w = World::new();
+    let cfg = w.sb.home.join(".config/keyclone/config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}published-format = \"known-hosts\"\n")).unwrap();
+    let new = w.host_key();
+    // Bitbucket's /site/ssh shape; a line for another host must not become a pin of this one.
+    let body = format!(
+        "[127.0.0.1]:{} {new}\ngithub.com {OLD}\n@revoked [127.0.0.1]:{} {OLD}\n",
+        w.sshd.port, w.sshd.port
+    );
+    w.meta
+        .routes(&[("/api/v3/meta", 200, "text/plain", &body)], &[]);
+    w.refresh(true)
+        .ok()
+        .stderr_has("1 key(s)")
+        .stderr_has("a line for another host: github.com")
+        .stderr_has("a marker line");
+    w.trust().ok().stderr_has("verified");
+}
