@@ -231,6 +231,26 @@ pub fn apply(p: &mut Provider, src: &Published, r: &Refresh) {
     }
 }
 
+/// Why an endpoint of a provider that publishes its keys elsewhere is still not verified on
+/// its own (`ssh.bitbucket.org`: Bitbucket's list names `bitbucket.org` only), or `None`.
+pub fn uncovered_note(p: &Provider, src: &Published, ep: &Endpoint) -> Option<String> {
+    let serves = p.ssh.iter().chain(p.ssh_443.iter()).any(|e| e == ep);
+    if !serves || src.endpoints.contains(ep) || p.pins.iter().any(|pin| pin.endpoint == *ep) {
+        return None;
+    }
+    let covered: Vec<String> = src
+        .endpoints
+        .iter()
+        .map(Endpoint::known_hosts_name)
+        .collect();
+    Some(format!(
+        "{} publishes host keys ({}) for {} only, none for {ep} yet: so keyclone asks you to confirm this one, and `keyclone trust --refresh` cannot change that",
+        p.name,
+        src.url,
+        covered.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +318,26 @@ mod tests {
                 &eps
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn ssh_bitbucket_org_is_said_to_have_no_published_keys() {
+        let reg = Registry::builtin();
+        let bb = reg.get("bitbucket").unwrap();
+        let src = reg.published("bitbucket").unwrap();
+        let note = uncovered_note(bb, src, &Endpoint::new("ssh.bitbucket.org", 22)).unwrap();
+        assert!(note.contains("none for ssh.bitbucket.org yet"), "{note}");
+        assert!(note.contains("https://bitbucket.org/site/ssh"), "{note}");
+        assert_eq!(
+            uncovered_note(bb, src, &Endpoint::new("bitbucket.org", 22)),
+            None
+        );
+        let (gh, gsrc) = gh();
+        assert_eq!(
+            uncovered_note(&gh, &gsrc, &Endpoint::new("ssh.github.com", 443)),
+            None,
+            "pinned"
         );
     }
 
