@@ -116,6 +116,23 @@ pub struct ProviderConfig {
     pub token_env: Option<String>,
     /// The client id of an OAuth application with the device flow enabled.
     pub oauth_client_id: Option<String>,
+    /// Where the server publishes its SSH host keys over https (a GitHub Enterprise Server's
+    /// `https://HOST/api/v3/meta`): `keyclone trust --refresh` fetches them for this
+    /// provider's own endpoints only.
+    pub published_url: Option<String>,
+    /// The format of `published-url` [default: `github-meta` for `kind = "github"`, else
+    /// `known-hosts`].
+    pub published_format: Option<PublishedFormat>,
+}
+
+/// How a provider publishes its SSH host keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PublishedFormat {
+    /// JSON with `ssh_keys: ["TYPE BASE64", ...]` (GitHub's `/meta`).
+    GithubMeta,
+    /// known_hosts lines `HOST TYPE BASE64` (Bitbucket's `/site/ssh`).
+    KnownHosts,
 }
 
 /// Loads the config. A missing file is an empty config unless it was named explicitly.
@@ -209,6 +226,17 @@ pub fn parse(text: &str) -> Result<Config> {
                 _ => {
                     return Err(bad(format!(
                         "`api-base = {:?}` is not an https URL without user, password or query (keyclone sends tokens over https only)",
+                        crate::names::shown(u)
+                    )));
+                }
+            }
+        }
+        if let Some(u) = &p.published_url {
+            match url::Url::parse(u) {
+                Ok(parsed) if parsed.scheme() == "https" && crate::names::shown(u) == *u => {}
+                _ => {
+                    return Err(bad(format!(
+                        "`published-url = {:?}` is not an https URL (host keys are fetched over verified https only)",
                         crate::names::shown(u)
                     )));
                 }

@@ -129,7 +129,10 @@ impl Settings {
             (None, Some(p)) => config::load(&p, false)?,
             (None, None) => Config::default(),
         };
-        let registry = Registry::with_config(&config)?;
+        let mut registry = Registry::with_config(&config)?;
+        if let Some(store) = crate::providers::published::store_path(env) {
+            registry.apply_refreshes(&crate::providers::published::load(&store)?);
+        }
         Ok(Settings {
             ssh_dir,
             config,

@@ -16,6 +16,7 @@ use crate::ops::host;
 use crate::ops::identity::set_identity;
 use crate::ops::key::auth_for;
 use crate::ops::key_choice::{Chosen, KeyChoice, choose_key};
+use crate::ops::signing::{self, SignOptions};
 use crate::ops::ssh_config;
 use crate::ops::survey::{Survey, survey};
 use crate::ops::target::{
@@ -113,6 +114,9 @@ pub struct InitArgs {
     /// provider's variable (GH_TOKEN, GITLAB_TOKEN, ...) does the same
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Also sign commits with the key (as `keyclone sign`: git's config and allowed_signers)
+    #[arg(long)]
+    pub sign: bool,
 
     #[command(flatten)]
     pub net: NetArgs,
@@ -304,7 +308,29 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
     )?;
     steps.push("git_identity", identity);
 
-    // 9. Summary.
+    // 9. Commit signing with the same key (its `SigningSetup` names the key to register as a
+    //    signing key). A failure here leaves the working setup alone: warn, say the command.
+    if args.sign {
+        let signing = SignOptions {
+            key: Some(chosen.path.clone()),
+            ..SignOptions::default()
+        };
+        let done = match signing::setup(ctx, &signing) {
+            Ok(s) => format!("signing commits with {} for {}", s.fingerprint, s.email),
+            Err(e) => {
+                let hints = e.hints().join("; ");
+                ctx.ui.warn(&format!(
+                    "commit signing was not set up: {} ({hints}); the rest is done, set it up later with `keyclone sign --key {}`",
+                    e.message(),
+                    chosen.path.display()
+                ));
+                format!("not set up: {}", e.message())
+            }
+        };
+        steps.push("signing", done);
+    }
+
+    // 10. Summary.
     summary(ctx, &target, &chosen, &entry, cloned.as_ref(), &steps)
 }
 

@@ -13,6 +13,7 @@ pub mod man;
 pub mod provenance;
 pub mod pubkey;
 pub mod rotate;
+pub mod sign;
 pub mod ssh_config;
 pub mod test;
 pub mod trust;
@@ -77,6 +78,7 @@ pub enum Command {
     SshConfig(ssh_config::SshConfigArgs),
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
+    Sign(sign::SignArgs),
 }
 
 /// Runs one command with a ready context (tests call this with a scripted prompter).
@@ -94,5 +96,6 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::SshConfig(args) => ssh_config::run(ctx, args),
         Command::Completions(args) => completions::run(ctx, args),
         Command::Man(args) => man::run(ctx, args),
+        Command::Sign(args) => sign::run(ctx, args),
     }
 }

@@ -13,6 +13,7 @@ use crate::ops::host::{confirm_replace, confirm_unknown, normalize_fingerprint, 
 use crate::ops::known_hosts_files::{
     fetch, other_keys, pinned_lines, read_known_hosts, write_known_hosts,
 };
+use crate::ops::refresh::Level;
 use crate::ssh::known_hosts::{KnownHosts, Marker};
 use crate::ssh::trust::{self, Decision, KeyInfo, Verdict};
 
@@ -27,10 +28,11 @@ use crate::ssh::trust::{self, Decision, KeyInfo, Verdict};
 #[command(after_help = "Examples:\n  keyclone trust github.com\n  \
     keyclone trust git@ssh.dev.azure.com:v3/fabrikam/Proj/Repo\n  \
     keyclone trust git.example.org:2222 --fingerprint SHA256:abc...\n  \
-    keyclone trust --offline --provider gitlab\n  keyclone trust github.com --show")]
+    keyclone trust --offline --provider gitlab\n  keyclone trust github.com --show\n  \
+    keyclone trust --refresh")]
 pub struct TrustArgs {
     /// HOST, HOST:PORT, [HOST]:PORT, or an SSH repository URL
-    #[arg(value_name = "HOST|URL", required_unless_present = "offline")]
+    #[arg(value_name = "HOST|URL", required_unless_present_any = ["offline", "refresh"])]
     pub target: Option<String>,
 
     /// The SHA256 fingerprint you expect (from the provider or the server's administrator)
@@ -45,9 +47,15 @@ pub struct TrustArgs {
     #[arg(long, requires = "provider", conflicts_with_all = ["fingerprint", "accept_new", "show"])]
     pub offline: bool,
 
-    /// The provider whose published keys `--offline` writes
+    /// The provider whose published keys `--offline` writes (or `--refresh` fetches)
     #[arg(long, value_name = "NAME")]
     pub provider: Option<String>,
+
+    /// Fetch the host keys the providers publish (GitHub's api.github.com/meta, Bitbucket's
+    /// bitbucket.org/site/ssh, a config's `published-url`) over verified https, report what
+    /// rotated, and trust them from now on instead of the pins built in; no SSH connection
+    #[arg(long, conflicts_with_all = ["target", "fingerprint", "accept_new", "offline", "show", "replace"])]
+    pub refresh: bool,
 
     /// Remove the known_hosts lines that hold another key for this host (like `ssh-keygen -R`;
     /// asks first on a terminal)
@@ -70,6 +78,9 @@ pub struct TrustArgs {
 
 pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
     let kh_path = ctx.ssh_dir.join("known_hosts");
+    if args.refresh {
+        return refresh(ctx, args.provider.as_deref());
+    }
     if args.offline {
         return offline(ctx, &args, &kh_path);
     }
@@ -367,4 +378,38 @@ fn offline(ctx: &mut Ctx, args: &TrustArgs, path: &PathBuf) -> Result<()> {
         hosts.join(", ")
     ));
     Ok(())
+}
+
+fn refresh(ctx: &mut Ctx, only: Option<&str>) -> Result<()> {
+    let sources = crate::ops::refresh::sources(&ctx.registry, only)?;
+    let results = crate::ops::refresh::refresh(ctx, &sources)?;
+    let mut first_error = None;
+    let mut done = Vec::new();
+    for r in results {
+        match r {
+            Ok(r) => {
+                if !ctx.ui.json() {
+                    let p = ctx.registry.find(&r.provider).cloned();
+                    for (level, msg) in r.messages(p.as_ref()) {
+                        match level {
+                            Level::Info => ctx.ui.info(&msg),
+                            Level::Warn => ctx.ui.warn(&msg),
+                        }
+                    }
+                }
+                done.push(r);
+            }
+            Err(e) if first_error.is_none() => first_error = Some(e),
+            Err(e) => ctx.ui.error(&e),
+        }
+    }
+    // On an error, the error object is the JSON on stdout (one object, as always).
+    if ctx.ui.json() && first_error.is_none() {
+        ctx.ui
+            .json_value(&serde_json::json!({ "refreshed": done }))?;
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

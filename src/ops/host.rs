@@ -261,6 +261,12 @@ pub(crate) fn confirm_unknown(
         "keyclone cannot verify {who} on its own: no known_hosts line and no published key covers it.\n  presented: {}\n  {check}",
         v.presented.show()
     );
+    if let Some(p) = &provider
+        && let Some(src) = ctx.registry.published(&p.id)
+        && let Some(note) = crate::providers::published::uncovered_note(p, src, &v.endpoint)
+    {
+        intro.push_str(&format!("\n  {note}."));
+    }
     if v.unconfirmed_pin
         && let Some(p) = &provider
     {

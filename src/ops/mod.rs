@@ -11,6 +11,8 @@
 //! - [`doctor`]: doctor's facts (gathered once) and the pure checks over them
 //! - [`rotation`]: rotation's state machine (the steps, the state file) and what each step does
 //!   (create, verify, archive, switch, move the caches; `--passphrase-only`)
+//! - [`refresh`]: `trust --refresh`: the providers' published host keys over verified https
+//! - [`signing`]: commit signing with the SSH key (git's config, `allowed_signers`)
 //! - [`ssh_config`]: keyclone's block of `~/.ssh/config` (write, remove, check its paths)
 //! - [`workspace`]: clone into the workspace (and the wizard's clone: where, not twice)
 //! - [`survey`]: what is on the machine (for `init` and `doctor`)
@@ -31,8 +33,10 @@ pub mod key_choice;
 pub mod known_hosts_files;
 pub mod passphrase;
 pub mod pubkey;
+pub mod refresh;
 pub mod rotation;
 pub mod route;
+pub mod signing;
 pub mod ssh_config;
 pub mod survey;
 pub mod target;

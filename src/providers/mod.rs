@@ -14,6 +14,7 @@ use crate::key_type::KeyType;
 
 pub mod api;
 mod builtin;
+pub mod published;
 
 use builtin::{ALIASES, COMMON, builtin};
 
@@ -180,12 +181,15 @@ impl Provider {
 #[derive(Debug, Clone)]
 pub struct Registry {
     providers: Vec<Provider>,
+    /// Where providers publish their host keys (`published::builtin_sources`, `published-url`).
+    published: Vec<(String, published::Published)>,
 }
 
 impl Registry {
     pub fn builtin() -> Self {
         Registry {
             providers: builtin(),
+            published: published::builtin_sources(),
         }
     }
 
@@ -217,6 +221,21 @@ impl Registry {
                     "remove `{host}` from `[provider.{id}]`: the built-in provider `{}` already serves it",
                     reg.for_host(&host, None).map_or(owner.clone(), |b| b.id.clone())
                 )));
+            }
+            if let Some(url) = &pc.published_url {
+                let format = pc.published_format.unwrap_or(match pc.kind {
+                    SelfHostedKind::Github => crate::config::PublishedFormat::GithubMeta,
+                    _ => crate::config::PublishedFormat::KnownHosts,
+                });
+                let endpoints = p.ssh.iter().chain(p.ssh_443.iter()).cloned().collect();
+                reg.published.push((
+                    p.id.clone(),
+                    published::Published {
+                        url: url.clone(),
+                        format,
+                        endpoints,
+                    },
+                ));
             }
             reg.providers.push(p);
         }
@@ -263,7 +282,35 @@ impl Registry {
     /// config check).
     #[cfg(test)]
     pub(crate) fn from_providers(providers: Vec<Provider>) -> Self {
-        Registry { providers }
+        Registry {
+            providers,
+            published: Vec::new(),
+        }
+    }
+
+    /// Where provider `id` publishes its host keys over https, if it does.
+    pub fn published(&self, id: &str) -> Option<&published::Published> {
+        self.published.iter().find(|(p, _)| p == id).map(|(_, s)| s)
+    }
+
+    /// The providers that publish their host keys, with where.
+    pub fn published_all(&self) -> impl Iterator<Item = (&Provider, &published::Published)> {
+        self.published
+            .iter()
+            .filter_map(|(id, s)| self.find(id).map(|p| (p, s)))
+    }
+
+    /// Takes the refreshed keys of the store in place of the pins they replace (see
+    /// [`published::apply`]).
+    pub fn apply_refreshes(&mut self, store: &published::Store) {
+        for (id, src) in &self.published {
+            if let (Some(p), Some(r)) = (
+                self.providers.iter_mut().find(|p| &p.id == id),
+                store.get(id),
+            ) {
+                published::apply(p, src, r);
+            }
+        }
     }
 
     pub fn all(&self) -> &[Provider] {

@@ -27,6 +27,7 @@ pub fn checks(s: &DoctorSurvey, registry: &Registry) -> Vec<Check> {
     for reach in &s.network {
         network(&mut r, reach);
     }
+    r.0.extend(super::pins::checks(&s.pins));
     r.0
 }
 
@@ -390,6 +391,7 @@ mod tests {
                 state: known(&format!("github.com {GITHUB_ED25519}\n")),
             },
             network: vec![reach(&[true, true])],
+            pins: vec![],
         }
     }
 

@@ -1,8 +1,9 @@
 //! doctor's facts and checks. [`gather`] reads the machine once (the shared [`Survey`], the SSH
-//! config, known_hosts, the network); [`checks`] turns those facts into the checklist, each
+//! config, known_hosts, the network, the refreshed host keys of `pins`); [`checks`] turns those facts into the checklist, each
 //! problem with its fix, without touching the file system, the network or the environment.
 
 mod checks;
+mod pins;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use crate::ssh::config::{self as sshconfig, HostEntry};
 use crate::ssh::known_hosts::KnownHosts;
 
 pub use checks::checks;
+pub use pins::RefreshFact;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,6 +48,8 @@ pub struct DoctorSurvey {
     pub known_hosts: KnownHostsFacts,
     /// Per provider checked, whether each of its endpoints answers (empty with `--offline`).
     pub network: Vec<Reach>,
+    /// The refreshed host keys (`trust --refresh`) against the pins they replace.
+    pub pins: Vec<pins::RefreshFact>,
 }
 
 /// `~/.ssh/config` and keyclone's block in it.
@@ -134,6 +138,7 @@ pub fn gather(ctx: &Ctx, opts: &Options) -> Result<DoctorSurvey> {
         config,
         known_hosts,
         network,
+        pins: pins::gather(ctx),
     })
 }
 

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod craft;
 pub mod git;
 pub mod https;
+pub mod meta_https;
 pub mod sshd;
 pub mod switch;
 
