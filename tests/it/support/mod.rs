@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod craft;
 pub mod git;
+pub mod lfs;
 pub mod sshd;
 pub mod switch;
 
