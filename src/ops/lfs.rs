@@ -51,6 +51,34 @@ pub(crate) struct Pulled {
     pub invalid: Vec<(String, String)>,
 }
 
+/// The work tree of the clone at or above `start` and its `origin` URL.
+pub(crate) fn origin_of(start: &Path) -> Result<(std::path::PathBuf, String)> {
+    let repo = git2::Repository::discover(start).map_err(|e| {
+        Error::new(
+            ErrorKind::NotFound,
+            format!("`{}` is not inside a git clone", start.display()),
+        )
+        .with_source(e)
+        .hint("run it in the clone, or give the clone's folder: `keyclone lfs pull PATH`")
+    })?;
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| Error::refused("the repository has no work tree (a bare repository)"))?
+        .to_path_buf();
+    let origin = repo
+        .find_remote("origin")
+        .ok()
+        .and_then(|r| r.url().ok().map(str::to_owned))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                "the clone has no `origin` remote to fetch from",
+            )
+            .hint("add it with `git remote add origin URL`")
+        })?;
+    Ok((workdir, origin))
+}
+
 /// The server-side path of the repository, quoted for the server's shell.
 fn quoted_path(url: &RemoteUrl) -> String {
     format!("'{}'", url.server_path().replace('\'', r"'\''"))

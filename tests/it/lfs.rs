@@ -181,3 +181,59 @@ fn a_clone_fetches_lfs_content_as_git_lfs_does() {
         lfs.server.requests()
     );
 }
+
+impl Lfs {
+    /// `keyclone lfs pull PATH` with the server's CA for this child only.
+    pub(crate) fn pull(&self, path: &Path, extra: &[&str]) -> Out {
+        let mut cmd = self.setup.sb.cmd();
+        cmd.env("SSL_CERT_FILE", self.server.ca())
+            .args(["lfs", "pull"])
+            .arg(path)
+            .arg("--passphrase-file")
+            .arg(&self.setup.pass_file)
+            .args(extra);
+        self.setup.sb.run_cmd(cmd)
+    }
+}
+
+#[test]
+fn lfs_pull_fetches_only_what_is_missing() {
+    let lfs = Lfs::new("none");
+    let dest = lfs.setup.dest("models");
+    lfs.clone(&dest, &["--no-lfs"]).ok();
+    // As after an interrupted run: model.bin's object (the second oid) is already stored.
+    let oid = &lfs.oids[1];
+    let stored = dest
+        .join(".git/lfs/objects")
+        .join(&oid[..2])
+        .join(&oid[2..4]);
+    std::fs::create_dir_all(&stored).unwrap();
+    std::fs::copy(lfs.server.object("models", oid), stored.join(oid)).unwrap();
+    let out = lfs.pull(&dest, &[]);
+    out.ok();
+    assert!(
+        said(&out).contains("2 LFS files (0.6 MiB) fetched"),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(std::fs::read(dest.join("model.bin")).unwrap(), weights(1));
+    assert_eq!(
+        std::fs::read(dest.join("data/set.bin")).unwrap(),
+        weights(2)
+    );
+    let log = lfs.server.requests();
+    let gets: Vec<&str> = log.lines().filter(|l| l.starts_with("GET ")).collect();
+    assert_eq!(gets.len(), 1, "{log}");
+    assert!(gets[0].contains(&lfs.oids[0]), "{log}");
+    lfs.git(&dest, &["lfs", "fsck"]).ok();
+    let status = lfs.git(&dest, &["status", "--porcelain"]);
+    assert_eq!(status.stdout, "", "git status is not clean");
+    // A second run has nothing to do.
+    let again = lfs.pull(&dest, &[]);
+    again.ok();
+    assert!(
+        said(&again).contains("Nothing to fetch: 2 LFS files are already in place"),
+        "{}",
+        said(&again)
+    );
+}
