@@ -58,6 +58,17 @@ fn no_lfs_leaves_the_pointers_as_asked_without_asking_the_server() {
     );
     assert!(is_pointer(&dest.join("model.bin")));
     assert!(!lfs.cmds.path().join("lfs-commands.log").exists());
+    // doctor, run in the clone, notes the pointers and the command.
+    let mut cmd = lfs.setup.sb.cmd();
+    cmd.current_dir(&dest).args(["doctor", "--offline"]);
+    let doc = lfs.setup.sb.run_cmd(cmd);
+    let text = said(&doc);
+    assert!(
+        text.contains("WARN lfs")
+            && text.contains("2 Git LFS files in")
+            && text.contains("keyclone lfs pull"),
+        "{text}"
+    );
 }
 
 #[test]

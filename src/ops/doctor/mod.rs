@@ -46,6 +46,29 @@ pub struct DoctorSurvey {
     pub known_hosts: KnownHostsFacts,
     /// Per provider checked, whether each of its endpoints answers (empty with `--offline`).
     pub network: Vec<Reach>,
+    /// The clone doctor runs in, if any: its Git LFS files still pointers.
+    pub lfs: Option<LfsFacts>,
+}
+
+/// The Git LFS files of the clone around the current folder that are still pointers.
+#[derive(Debug, Clone)]
+pub struct LfsFacts {
+    pub clone: PathBuf,
+    pub pointers: usize,
+    pub bytes: u64,
+}
+
+/// The clone around the current folder and its LFS pointers (none outside a clone).
+fn lfs_facts() -> Option<LfsFacts> {
+    let cwd = std::env::current_dir().ok()?;
+    let repo = git2::Repository::discover(&cwd).ok()?;
+    let clone = repo.workdir()?.to_path_buf();
+    let scan = crate::lfs::scan(&repo).ok()?;
+    Some(LfsFacts {
+        clone,
+        pointers: scan.pointers.len(),
+        bytes: scan.missing_bytes(),
+    })
 }
 
 /// `~/.ssh/config` and keyclone's block in it.
@@ -134,6 +157,7 @@ pub fn gather(ctx: &Ctx, opts: &Options) -> Result<DoctorSurvey> {
         config,
         known_hosts,
         network,
+        lfs: lfs_facts(),
     })
 }
 
