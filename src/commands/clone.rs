@@ -158,22 +158,23 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
     .map_err(|e| explain_auth(e, provider.as_ref(), &auth.key, org.as_deref()))?;
 
     if ctx.ui.json() {
-        return ctx
-            .ui
-            .json_value(&serde_json::json!({
-                "url": url.original,
-                "path": summary.path,
-                "head": summary.head,
-                "branch": summary.branch,
-                "bytes": summary.bytes,
-                "objects": summary.objects,
-                "seconds": (summary.seconds * 1000.0).round() / 1000.0,
-                "submodules": summary.submodules,
-                "phases": summary.phases,
-                "persistent_share": dest.persistent_share,
-                "lfs": pulled,
-            }))
-            .and_then(|()| crate::ops::lfs::report(ctx, &summary.path, &pulled));
+        // One JSON object: the error naming the LFS files left as pointers, or the result.
+        if !pulled.failed.is_empty() {
+            return crate::ops::lfs::report(ctx, &summary.path, &pulled);
+        }
+        return ctx.ui.json_value(&serde_json::json!({
+            "url": url.original,
+            "path": summary.path,
+            "head": summary.head,
+            "branch": summary.branch,
+            "bytes": summary.bytes,
+            "objects": summary.objects,
+            "seconds": (summary.seconds * 1000.0).round() / 1000.0,
+            "submodules": summary.submodules,
+            "phases": summary.phases,
+            "persistent_share": dest.persistent_share,
+            "lfs": pulled,
+        }));
     }
     let mut msg = format!(
         "Cloned {} into `{}`\n  branch {}, HEAD {}\n  {} received in {:.1} s",

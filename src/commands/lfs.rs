@@ -96,10 +96,13 @@ pub fn run(ctx: &mut Ctx, args: LfsArgs) -> Result<()> {
     let pulled = pull(&workdir, &url, &auth, &host_key, &opts, progress)
         .map_err(|e| explain_auth(e, provider.as_ref(), &auth.key, org.as_deref()))?;
     if ctx.ui.json() {
-        ctx.ui.json_value(&serde_json::json!({
-            "path": workdir,
-            "lfs": pulled,
-        }))?;
+        // One JSON object: the error naming the files left as pointers, or the result.
+        if pulled.failed.is_empty() {
+            ctx.ui.json_value(&serde_json::json!({
+                "path": workdir,
+                "lfs": pulled,
+            }))?;
+        }
     } else if pulled.fetched == 0 && pulled.failed.is_empty() && pulled.skipped.is_empty() {
         ctx.ui.info(&format!(
             "Nothing to fetch: {} LFS file{} already in place.",

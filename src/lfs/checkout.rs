@@ -73,7 +73,8 @@ pub fn refresh_index(repo: &git2::Repository, paths: &[String]) -> Result<()> {
         entry.ino = m.ino() as u32;
         entry.uid = m.uid();
         entry.gid = m.gid();
-        entry.file_size = u32::try_from(m.len()).unwrap_or(u32::MAX);
+        // git keeps the size's low 32 bits (`(unsigned int)st_size`): the same here.
+        entry.file_size = (m.len() & 0xffff_ffff) as u32;
         index.add(&entry).map_err(fail)?;
     }
     index.write().map_err(fail)

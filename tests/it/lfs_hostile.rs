@@ -176,3 +176,27 @@ fn a_broken_pointer_is_left_as_it_is_and_named() {
         broken
     );
 }
+
+#[test]
+fn json_output_is_one_object_with_or_without_lfs_content() {
+    let lfs = Lfs::new("none");
+    let dest = lfs.setup.dest("models");
+    let out = lfs.clone(&dest, &["--json"]);
+    out.ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["lfs"]["fetched"], 2, "{v}");
+    assert_eq!(v["lfs"]["bytes"], 2 * 300 * 1024, "{v}");
+    std::fs::remove_file(lfs.cmds.path().join("git-lfs-authenticate")).unwrap();
+    let dest = lfs.setup.dest("models2");
+    let out = lfs.clone(&dest, &["--json"]);
+    out.code(12);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], "incomplete", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("model.bin"),
+        "{v}"
+    );
+}
