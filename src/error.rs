@@ -33,6 +33,9 @@ pub enum ErrorKind {
     /// What a server sent would write outside the clone, into `.git`, or through a link
     /// (git's path rules): nothing was written.
     UnsafeRepository,
+    /// The clone is in place but incomplete: Git LFS files are still pointers (the message
+    /// names them and the command that fetches them).
+    Incomplete,
     /// The user pressed Ctrl-C or the process was told to stop.
     Interrupted,
     /// `keyclone doctor` found something wrong.
@@ -55,6 +58,7 @@ impl ErrorKind {
             ErrorKind::HostKey => 9,
             ErrorKind::Network => 10,
             ErrorKind::UnsafeRepository => 11,
+            ErrorKind::Incomplete => 12,
             ErrorKind::Interrupted => 130,
             ErrorKind::Unhealthy => 1,
             ErrorKind::Internal => 70,
@@ -74,6 +78,7 @@ impl ErrorKind {
             ErrorKind::HostKey => "host-key",
             ErrorKind::Network => "network",
             ErrorKind::UnsafeRepository => "unsafe-repository",
+            ErrorKind::Incomplete => "incomplete",
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::Unhealthy => "unhealthy",
             ErrorKind::Internal => "internal",
@@ -212,7 +217,7 @@ mod tests {
     use super::*;
 
     /// Every kind, in declaration order.
-    const ALL: [ErrorKind; 13] = [
+    const ALL: [ErrorKind; 14] = [
         ErrorKind::Usage,
         ErrorKind::Config,
         ErrorKind::NeedsInput,
@@ -226,6 +231,7 @@ mod tests {
         ErrorKind::Interrupted,
         ErrorKind::Unhealthy,
         ErrorKind::Internal,
+        ErrorKind::Incomplete,
     ];
 
     /// A kind's place in [`ALL`]. The match has no wildcard: a new kind does not compile until
@@ -245,6 +251,7 @@ mod tests {
             ErrorKind::Interrupted => 10,
             ErrorKind::Unhealthy => 11,
             ErrorKind::Internal => 12,
+            ErrorKind::Incomplete => 13,
         }
     }
 

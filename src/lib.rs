@@ -15,6 +15,7 @@ pub mod git;
 pub mod http;
 pub mod interrupt;
 pub mod key_type;
+pub mod lfs;
 pub mod names;
 pub mod ops;
 pub mod passphrase;

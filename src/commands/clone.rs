@@ -59,6 +59,19 @@ pub struct CloneArgs {
     #[arg(long)]
     pub recurse_submodules: bool,
 
+    /// Leave Git LFS files as pointers (fetch them later with `keyclone lfs pull`)
+    #[arg(long)]
+    pub no_lfs: bool,
+
+    /// Fetch only the LFS files matching these patterns (comma-separated, like
+    /// `lfs.fetchinclude`)
+    #[arg(long, value_name = "PATTERNS")]
+    pub lfs_include: Vec<String>,
+
+    /// Do not fetch the LFS files matching these patterns (like `lfs.fetchexclude`)
+    #[arg(long, value_name = "PATTERNS")]
+    pub lfs_exclude: Vec<String>,
+
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -121,9 +134,14 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
         branch: args.branch.clone(),
         depth: args.depth,
         recurse_submodules: args.recurse_submodules,
+        lfs: crate::ops::lfs::LfsOptions {
+            skip: args.no_lfs,
+            filter: crate::lfs::attributes::Filter::new(&args.lfs_include, &args.lfs_exclude),
+            timeout: Some(Duration::from_secs(args.net.timeout)),
+        },
     };
     let origin = alias.as_ref().map(|_| args.url.as_str());
-    let summary = clone_into(
+    let (summary, pulled) = clone_into(
         ctx,
         &url,
         &dest.path,
@@ -135,6 +153,10 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
     .map_err(|e| explain_auth(e, provider.as_ref(), &auth.key, org.as_deref()))?;
 
     if ctx.ui.json() {
+        // One JSON object: the error naming the LFS files left as pointers, or the result.
+        if !pulled.failed.is_empty() {
+            return crate::ops::lfs::report(ctx, &summary.path, &pulled);
+        }
         return ctx.ui.json_value(&serde_json::json!({
             "url": url.original,
             "path": summary.path,
@@ -146,6 +168,7 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
             "submodules": summary.submodules,
             "phases": summary.phases,
             "persistent_share": dest.persistent_share,
+            "lfs": pulled,
         }));
     }
     let mut msg = format!(
@@ -176,5 +199,5 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
     }
     msg.push_str(&format!("\n\nNext: `cd {}`", summary.path.display()));
     ctx.ui.info(&msg);
-    Ok(())
+    crate::ops::lfs::report(ctx, &summary.path, &pulled)
 }

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod init;
 pub mod keygen;
 pub mod man;
+pub mod lfs;
 pub mod provenance;
 pub mod pubkey;
 pub mod rotate;
@@ -72,6 +73,7 @@ pub enum Command {
     Trust(trust::TrustArgs),
     Test(test::TestArgs),
     Clone(clone::CloneArgs),
+    Lfs(lfs::LfsArgs),
     Rotate(rotate::RotateArgs),
     Provenance(provenance::ProvenanceArgs),
     Doctor(doctor::DoctorArgs),
@@ -89,6 +91,7 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Trust(args) => trust::run(ctx, args),
         Command::Test(args) => test::run(ctx, args),
         Command::Clone(args) => clone::run(ctx, args),
+        Command::Lfs(args) => lfs::run(ctx, args),
         Command::Init(args) => init::run(ctx, args),
         Command::Doctor(args) => doctor::run(ctx, args),
         Command::Rotate(args) => rotate::run(ctx, args),

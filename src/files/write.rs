@@ -139,6 +139,20 @@ struct Temp {
 /// locked before its first byte is written, registered for removal on interrupt, and deleted
 /// when the returned value is dropped. Dead temporary files in `dir` are swept first.
 fn write_temp(dir: &Path, dest: &Path, contents: &[u8], mode: u32) -> Result<Temp> {
+    write_temp_with(dir, dest, mode, &mut |f| {
+        f.write_all(contents)
+            .map_err(|e| Error::io(&format!("write `{}`", dest.display()), dest, e))
+    })
+}
+
+/// [`write_temp`] with the contents written by `fill` (a stream); an error of `fill` deletes
+/// the temporary file and is returned as it is.
+fn write_temp_with(
+    dir: &Path,
+    dest: &Path,
+    mode: u32,
+    fill: &mut dyn FnMut(&mut fs::File) -> Result<()>,
+) -> Result<Temp> {
     sweep(dir);
     let mut dest_name = dest
         .file_name()
@@ -167,8 +181,12 @@ fn write_temp(dir: &Path, dest: &Path, contents: &[u8], mode: u32) -> Result<Tem
         Ok(l) => l,
         Err((_, errno)) => return Err(fail(tmp_path, std::io::Error::from(errno))),
     };
-    let mut write = || -> std::io::Result<()> {
-        lock.write_all(contents)?;
+    if let Err(e) = fill(&mut lock) {
+        interrupt::untrack(&tmp_path);
+        drop(tmp_path);
+        return Err(e.hint("nothing was written; fix the cause and run the same command again"));
+    }
+    let write = || -> std::io::Result<()> {
         // fchmod is not subject to the umask: the file gets exactly its final mode.
         lock.set_permissions(fs::Permissions::from_mode(mode))?;
         lock.sync_all()
@@ -204,6 +222,25 @@ pub fn stage(files: &[NewFile<'_>]) -> Result<Staged> {
 /// file or the new one, never a mix.
 pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     let tmp = write_temp(parent_dir(path), path, contents, mode)?;
+    let tmp_name = tmp.path.to_path_buf();
+    let _section = interrupt::critical();
+    kill_before_rename(path);
+    let result = tmp.path.persist(path);
+    interrupt::untrack(&tmp_name);
+    result.map_err(|e| Error::io("replace", path, e.error))?;
+    sync_dir(parent_dir(path));
+    Ok(())
+}
+
+/// [`replace`] with the contents streamed by `fill` into the temporary file (a download, a
+/// large file never held in memory): if `fill` fails, nothing is renamed and the temporary file
+/// is gone.
+pub fn replace_with(
+    path: &Path,
+    mode: u32,
+    fill: &mut dyn FnMut(&mut fs::File) -> Result<()>,
+) -> Result<()> {
+    let tmp = write_temp_with(parent_dir(path), path, mode, fill)?;
     let tmp_name = tmp.path.to_path_buf();
     let _section = interrupt::critical();
     kill_before_rename(path);

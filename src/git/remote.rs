@@ -222,14 +222,11 @@ impl RemoteUrl {
         Endpoint::new(self.host.clone(), self.port.unwrap_or(DEFAULT_PORT))
     }
 
-    /// The same repository at another SSH endpoint: an `~/.ssh/config` alias resolved (its
-    /// host the alias or its `HostName`), or a provider's port-443 endpoint. Port 22 gives the
-    /// scp-like form (`ssh://h/p` becomes `h:/p`, the same absolute path), so `~/.ssh/config`
-    /// may decide the port.
-    pub fn at(&self, to: &Endpoint, user: Option<&str>) -> Result<RemoteUrl> {
-        let user = user.or(self.user.as_deref()).unwrap_or("git");
-        // The path as written: after `host:` for scp-like URLs (a leading `/` kept).
-        let raw = if self.original.contains("://") {
+    /// The path as the server's commands get it (`git-upload-pack PATH`,
+    /// `git-lfs-authenticate PATH`): absolute for `ssh://` URLs, as written after `host:` for
+    /// scp-like ones (a leading `/` kept).
+    pub fn server_path(&self) -> String {
+        if self.original.contains("://") {
             format!("/{}", self.path)
         } else {
             let after_at = self
@@ -239,7 +236,16 @@ impl RemoteUrl {
             after_at
                 .split_once(':')
                 .map_or(self.path.clone(), |(_, p)| p.to_owned())
-        };
+        }
+    }
+
+    /// The same repository at another SSH endpoint: an `~/.ssh/config` alias resolved (its
+    /// host the alias or its `HostName`), or a provider's port-443 endpoint. Port 22 gives the
+    /// scp-like form (`ssh://h/p` becomes `h:/p`, the same absolute path), so `~/.ssh/config`
+    /// may decide the port.
+    pub fn at(&self, to: &Endpoint, user: Option<&str>) -> Result<RemoteUrl> {
+        let user = user.or(self.user.as_deref()).unwrap_or("git");
+        let raw = self.server_path();
         let url = if to.port == DEFAULT_PORT {
             format!("{user}@{}:{raw}", to.host)
         } else {
@@ -566,6 +572,10 @@ mod tests {
                 .original,
             "me@localhost:/srv/r.git"
         );
+        let server = |u: &str| RemoteUrl::parse(u).unwrap().server_path();
+        assert_eq!(server("ssh://git@h:2222/srv/r.git"), "/srv/r.git");
+        assert_eq!(server("git@h:owner/r.git"), "owner/r.git");
+        assert_eq!(server("git@h:/srv/r.git"), "/srv/r.git");
         let scp_abs = RemoteUrl::parse("me@host:/srv/r.git").unwrap();
         assert_eq!(
             scp_abs

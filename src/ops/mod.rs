@@ -31,6 +31,7 @@ pub mod identity;
 pub mod key;
 pub mod key_choice;
 pub mod known_hosts_files;
+pub mod lfs;
 pub mod passphrase;
 pub mod pubkey;
 pub mod refresh;

@@ -35,10 +35,14 @@ pub(crate) struct CloneOptions {
     pub branch: Option<String>,
     pub depth: Option<u32>,
     pub recurse_submodules: bool,
+    /// Which Git LFS files to fetch after the clone.
+    pub lfs: crate::ops::lfs::LfsOptions,
 }
 
 /// Clones `url` into `dest` with an unlocked key, the host approved before; `origin` replaces
 /// the URL recorded for `origin` (an `~/.ssh/config` alias, so plain git picks the same key).
+/// Then fetches the clone's Git LFS content over the same host and key (what it did is the
+/// second value: see `ops::lfs::report`).
 pub(crate) fn clone_into(
     ctx: &mut Ctx,
     url: &RemoteUrl,
@@ -47,7 +51,7 @@ pub(crate) fn clone_into(
     approved: (ssh_key::PublicKey, Vec<crate::ssh::known_hosts::KnownHosts>),
     opts: &CloneOptions,
     origin: Option<&str>,
-) -> Result<clone::CloneSummary> {
+) -> Result<(clone::CloneSummary, crate::ops::lfs::Pulled)> {
     let (host_key, files) = approved;
     let check = HostCheck {
         approved: (url.endpoint(), host_key),
@@ -78,6 +82,22 @@ pub(crate) fn clone_into(
         dest.display()
     ));
     let summary = clone::clone(&req, auth, &check, progress)?;
+    let lfs_bar;
+    let quiet = crate::lfs::Quiet;
+    let lfs_progress: &dyn crate::lfs::LfsProgress = if show_bars {
+        lfs_bar = crate::ui::progress::LfsBar::new();
+        &lfs_bar
+    } else {
+        &quiet
+    };
+    let pulled = crate::ops::lfs::pull(
+        &summary.path,
+        url,
+        auth,
+        &check.approved.1,
+        &opts.lfs,
+        lfs_progress,
+    )?;
     if let Some(o) = origin {
         let set = git2::Repository::open(&summary.path).and_then(|r| r.remote_set_url("origin", o));
         if let Err(e) = set {
@@ -88,7 +108,7 @@ pub(crate) fn clone_into(
             ));
         }
     }
-    Ok(summary)
+    Ok((summary, pulled))
 }
 
 /// Where the wizard's clone goes, from `init`'s flags (and the config file).
@@ -189,7 +209,7 @@ pub(crate) fn setup_clone(
         ))
         .hint("move that folder away, or choose another folder with `--user NAME` or `--root DIR`, then run `keyclone init` again"));
     }
-    let summary = clone_into(
+    let (summary, pulled) = clone_into(
         ctx,
         url,
         &dest.path,
@@ -205,5 +225,6 @@ pub(crate) fn setup_clone(
         summary.branch.as_deref().unwrap_or("(detached)"),
         summary.head.get(..12).unwrap_or(&summary.head)
     ));
+    crate::ops::lfs::report(ctx, &summary.path, &pulled)?;
     Ok((summary.path, true))
 }

@@ -252,6 +252,69 @@ pub fn check_login(
     user: &str,
     key: LoginKey<'_>,
 ) -> Result<bool> {
+    let session = login(ep, timeout, expected, user, key)?;
+    let ok = session.authenticated();
+    let _ = session.disconnect(None, "keyclone: login checked", None);
+    Ok(ok)
+}
+
+/// What a command run over SSH gave: its exit status and output (each bounded).
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs `command` on the server as `user` with the key, after the same host key check as
+/// [`check_login`] (`git-lfs-authenticate PATH download`); reads at most `limit` bytes of its
+/// output and of its errors.
+pub fn exec(
+    ep: &Endpoint,
+    timeout: Duration,
+    expected: &PublicKey,
+    (user, key): (&str, LoginKey<'_>),
+    command: &str,
+    limit: u64,
+) -> Result<ExecOutput> {
+    let session = login(ep, timeout, expected, user, key)?;
+    if !session.authenticated() {
+        return Err(Error::new(
+            ErrorKind::Auth,
+            format!("{ep} did not accept the key"),
+        ));
+    }
+    let who = ep.to_string();
+    let broke =
+        |e: ssh2::Error| net(format!("running a command on {who} over SSH failed")).with_source(e);
+    let mut channel = session.channel_session().map_err(broke)?;
+    channel.exec(command).map_err(broke)?;
+    let mut stdout = Vec::new();
+    (&mut channel)
+        .take(limit)
+        .read_to_end(&mut stdout)
+        .map_err(|e| net(format!("reading a command's answer from {who} failed")).with_source(e))?;
+    let mut stderr = Vec::new();
+    let _ = channel.stderr().take(limit).read_to_end(&mut stderr);
+    let _ = channel.wait_close();
+    let status = channel.exit_status().unwrap_or(-1);
+    let _ = session.disconnect(None, "keyclone: done", None);
+    Ok(ExecOutput {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// The handshake, the host key check against `expected`, and the key offered as `user`: the
+/// session (authenticated or not).
+fn login(
+    ep: &Endpoint,
+    timeout: Duration,
+    expected: &PublicKey,
+    user: &str,
+    key: LoginKey<'_>,
+) -> Result<ssh2::Session> {
     let who = ep.to_string();
     let mismatch = || {
         Error::new(
@@ -277,9 +340,7 @@ pub fn check_login(
             session.userauth_pubkey_file(user, None, path, passphrase)
         }
     };
-    let ok = session.authenticated();
-    let _ = session.disconnect(None, "keyclone: login checked", None);
-    Ok(ok)
+    Ok(session)
 }
 
 #[cfg(test)]

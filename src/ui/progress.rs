@@ -89,3 +89,57 @@ impl CloneProgress for Bars {
         }
     }
 }
+
+/// The LFS download bar: bytes (with the rate) and files.
+#[derive(Debug)]
+pub struct LfsBar {
+    bar: ProgressBar,
+    files: std::sync::atomic::AtomicUsize,
+    total_files: std::sync::atomic::AtomicUsize,
+}
+
+impl LfsBar {
+    pub fn new() -> LfsBar {
+        LfsBar {
+            bar: bar(
+                "LFS files         {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
+            ),
+            files: 0.into(),
+            total_files: 0.into(),
+        }
+    }
+    fn show_files(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.bar.set_message(format!(
+            "{}/{} files",
+            self.files.load(Relaxed),
+            self.total_files.load(Relaxed)
+        ));
+    }
+}
+
+impl Default for LfsBar {
+    fn default() -> Self {
+        LfsBar::new()
+    }
+}
+
+impl crate::lfs::LfsProgress for LfsBar {
+    fn start(&self, files: usize, bytes: u64) {
+        self.total_files
+            .store(files, std::sync::atomic::Ordering::Relaxed);
+        self.bar.set_length(bytes);
+        self.show_files();
+    }
+    fn bytes(&self, n: u64) {
+        self.bar.inc(n);
+    }
+    fn file_done(&self) {
+        self.files
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.show_files();
+    }
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -37,6 +37,7 @@ const DOMAIN: &[&str] = &[
     "secrets",
     "templates",
     "http",
+    "lfs",
 ];
 
 fn layer_of(top: &str) -> Option<Layer> {

@@ -15,6 +15,8 @@ mod hostile_files;
 mod init;
 mod keygen;
 mod layers;
+mod lfs;
+mod lfs_hostile;
 mod login;
 mod mlflow;
 mod packaging;

@@ -28,7 +28,29 @@ pub fn checks(s: &DoctorSurvey, registry: &Registry) -> Vec<Check> {
         network(&mut r, reach);
     }
     r.0.extend(super::pins::checks(&s.pins));
+    if let Some(l) = &s.lfs {
+        lfs(&mut r, l);
+    }
     r.0
+}
+
+/// The clone doctor runs in: LFS files left as pointers are a warning with the command.
+fn lfs(r: &mut Report, l: &super::LfsFacts) {
+    if l.pointers == 0 {
+        return;
+    }
+    r.warn(
+        "lfs",
+        format!(
+            "{} Git LFS file{} in `{}` {} still a pointer ({:.1} MiB not fetched)",
+            l.pointers,
+            if l.pointers == 1 { "" } else { "s" },
+            l.clone.display(),
+            if l.pointers == 1 { "is" } else { "are" },
+            l.bytes as f64 / (1024.0 * 1024.0)
+        ),
+        format!("`cd {} && keyclone lfs pull`", l.clone.display()),
+    );
 }
 
 #[derive(Default)]
@@ -392,6 +414,7 @@ mod tests {
             },
             network: vec![reach(&[true, true])],
             pins: vec![],
+            lfs: None,
         }
     }
 
@@ -636,5 +659,35 @@ mod tests {
         assert_eq!(statuses(&s, "network"), [Status::Fail, Status::Fail]);
         s.network.clear();
         assert!(statuses(&s, "network").is_empty());
+    }
+
+    #[test]
+    fn lfs_pointers_left_in_the_clone_are_a_warning_with_the_command() {
+        let mut s = healthy();
+        assert!(statuses(&s, "lfs").is_empty());
+        s.lfs = Some(super::super::LfsFacts {
+            clone: PathBuf::from("/c/models"),
+            pointers: 0,
+            bytes: 0,
+        });
+        assert!(statuses(&s, "lfs").is_empty());
+        s.lfs = Some(super::super::LfsFacts {
+            clone: PathBuf::from("/c/models"),
+            pointers: 2,
+            bytes: 3 * 1024 * 1024,
+        });
+        assert_eq!(statuses(&s, "lfs"), [Status::Warn]);
+        let c = checks(&s, &Registry::builtin());
+        let c = c.iter().find(|c| c.area == "lfs").unwrap();
+        assert!(
+            c.what
+                .contains("2 Git LFS files in `/c/models` are still a pointer (3.0 MiB"),
+            "{}",
+            c.what
+        );
+        assert_eq!(
+            c.fix.as_deref(),
+            Some("`cd /c/models && keyclone lfs pull`")
+        );
     }
 }

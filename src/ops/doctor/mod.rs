@@ -50,6 +50,29 @@ pub struct DoctorSurvey {
     pub network: Vec<Reach>,
     /// The refreshed host keys (`trust --refresh`) against the pins they replace.
     pub pins: Vec<pins::RefreshFact>,
+    /// The clone doctor runs in, if any: its Git LFS files still pointers.
+    pub lfs: Option<LfsFacts>,
+}
+
+/// The Git LFS files of the clone around the current folder that are still pointers.
+#[derive(Debug, Clone)]
+pub struct LfsFacts {
+    pub clone: PathBuf,
+    pub pointers: usize,
+    pub bytes: u64,
+}
+
+/// The clone around the current folder and its LFS pointers (none outside a clone).
+fn lfs_facts() -> Option<LfsFacts> {
+    let cwd = std::env::current_dir().ok()?;
+    let repo = git2::Repository::discover(&cwd).ok()?;
+    let clone = repo.workdir()?.to_path_buf();
+    let scan = crate::lfs::scan(&repo).ok()?;
+    Some(LfsFacts {
+        clone,
+        pointers: scan.pointers.len(),
+        bytes: scan.missing_bytes(),
+    })
 }
 
 /// `~/.ssh/config` and keyclone's block in it.
@@ -139,6 +162,7 @@ pub fn gather(ctx: &Ctx, opts: &Options) -> Result<DoctorSurvey> {
         known_hosts,
         network,
         pins: pins::gather(ctx),
+        lfs: lfs_facts(),
     })
 }
 

@@ -6,6 +6,7 @@ pub mod craft;
 pub mod git;
 pub mod https;
 pub mod meta_https;
+pub mod lfs;
 pub mod sshd;
 pub mod switch;
 
