@@ -36,6 +36,6 @@ mod signals;
 mod ssh_config;
 mod ssh_routes;
 mod trust;
+mod trust_refresh;
 mod user_ssh_config;
 mod wheel;
-mod trust_refresh;

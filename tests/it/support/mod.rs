@@ -5,8 +5,8 @@ pub mod agent;
 pub mod craft;
 pub mod git;
 pub mod https;
-pub mod meta_https;
 pub mod lfs;
+pub mod meta_https;
 pub mod sshd;
 pub mod switch;
 
