@@ -11,7 +11,8 @@ use crate::commands::{NetArgs, WorkspaceArgs};
 use crate::context::Ctx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::git::clone as gitclone;
-use crate::ops::cache::{Cache, cache_passphrase, check_cache};
+use crate::ops::agent::parse_cache_for;
+use crate::ops::cache::{Cache, cache_passphrase, check_cache, effective_cache};
 use crate::ops::host;
 use crate::ops::identity::set_identity;
 use crate::ops::key::auth_for;
@@ -67,6 +68,11 @@ pub struct InitArgs {
     /// Where to keep the passphrase [asked; without a terminal: none]
     #[arg(long, value_enum, value_name = "WHERE")]
     pub cache: Option<Cache>,
+
+    /// How long an ssh-agent keeps the key (`8h`, `2d`); alone: keyclone's own agent when
+    /// none runs [default: 8h for keyclone's agent, none for yours]
+    #[arg(long, value_name = "DURATION", value_parser = parse_cache_for)]
+    pub cache_for: Option<u32>,
 
     /// Also copy the public key to the clipboard of your terminal (OSC 52)
     #[arg(long)]
@@ -140,7 +146,11 @@ fn check_flags(ctx: &Ctx, args: &InitArgs, s: &Survey) -> Result<()> {
     if !args.no_ssh_config {
         ssh_config::check_paths(args.key.as_deref(), &ctx.ssh_dir)?;
     }
-    check_cache(args.cache, s)?;
+    check_cache(
+        effective_cache(args.cache, args.cache_for, s),
+        args.cache_for,
+        s,
+    )?;
     if ctx.ui.interactive() {
         return Ok(());
     }
@@ -214,8 +224,9 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
             chosen.path.display()
         ),
     );
-    let cached = cache_passphrase(ctx, args.cache, &chosen, &survey)?;
-    steps.push("cache", cached.clone());
+    let cache = effective_cache(args.cache, args.cache_for, &survey);
+    let cached = cache_passphrase(ctx, cache, args.cache_for, &chosen, &survey)?;
+    steps.push("cache", cached.summary.clone());
 
     // 5. Upload and test until the key works.
     let auth = auth_for(
@@ -268,13 +279,14 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
     }
 
     // 7. ~/.ssh/config.
-    let entry = ssh_config::host_entry(
+    let mut entry = ssh_config::host_entry(
         ctx,
         alias.clone().unwrap_or_else(|| target.host.clone()),
         target.connect.clone(),
         target.ssh_user.clone(),
         chosen.path.clone(),
     );
+    entry.identity_agent = cached.identity_agent;
     let config_done = if args.no_ssh_config {
         "left alone (--no-ssh-config)".into()
     } else {

@@ -4,6 +4,7 @@
 //! [`Command`] enum, [`dispatch`], and the flag groups several commands share. The process
 //! entry (terminal, UI, error report) is `cli::run`, one layer up.
 
+pub mod agent;
 pub mod clone;
 pub mod doctor;
 pub mod init;
@@ -73,6 +74,7 @@ pub enum Command {
     Provenance(provenance::ProvenanceArgs),
     Doctor(doctor::DoctorArgs),
     SshConfig(ssh_config::SshConfigArgs),
+    Agent(agent::AgentArgs),
 }
 
 /// Runs one command with a ready context (tests call this with a scripted prompter).
@@ -88,5 +90,6 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Rotate(args) => rotate::run(ctx, args),
         Command::Provenance(args) => provenance::run(ctx, args),
         Command::SshConfig(args) => ssh_config::run(ctx, args),
+        Command::Agent(args) => agent::run(ctx, args),
     }
 }

@@ -14,6 +14,7 @@ mod keygen;
 mod layers;
 mod login;
 mod mlflow;
+mod own_agent;
 mod promises;
 mod provenance;
 mod provenance_filters;

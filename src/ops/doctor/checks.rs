@@ -261,7 +261,7 @@ fn agent(r: &mut Report, socket: Option<&Path>, reachable: bool) {
         None => r.warn(
             "agent",
             "no ssh-agent (`SSH_AUTH_SOCK` is unset): the passphrase is asked at each use".into(),
-            "optional: `eval \"$(ssh-agent)\"`, then `keyclone init` offers to add the key".into(),
+            "optional: `keyclone agent start --cache-for 8h` runs an ssh-agent that outlives this shell (`keyclone init` offers it too), or `eval \"$(ssh-agent)\"` for this shell only".into(),
         ),
         Some(s) if !reachable => r.warn(
             "agent",
@@ -350,6 +350,7 @@ mod tests {
                 user: "git".into(),
                 identity_file: PathBuf::from(format!("/h/.ssh/{identity}")),
                 known_hosts: None,
+                identity_agent: None,
             },
             identity_exists: true,
         }
