@@ -180,7 +180,8 @@ pub enum LoginKey<'a> {
 }
 
 /// Logs in as `user` with a key (like `ssh -T`), after checking that the server presents
-/// `expected` as its host key. Returns whether the server accepted the key.
+/// `expected` as its host key. Returns whether the server accepted the key. Every step is
+/// bounded by `timeout`, the login through ssh-agent too (see [`agent_login`]).
 pub fn check_login(
     ep: &Endpoint,
     timeout: Duration,
@@ -208,15 +209,47 @@ pub fn check_login(
         return Err(mismatch());
     }
     let session = done.session;
-    let _ = match key {
-        LoginKey::Agent => session.userauth_agent(user),
+    match key {
+        LoginKey::Agent => agent_login(session, user, timeout, &who),
         LoginKey::File { path, passphrase } => {
-            session.userauth_pubkey_file(user, None, path, passphrase)
+            let _ = session.userauth_pubkey_file(user, None, path, passphrase);
+            let ok = session.authenticated();
+            let _ = session.disconnect(None, "keyclone: login checked", None);
+            Ok(ok)
         }
-    };
-    let ok = session.authenticated();
-    let _ = session.disconnect(None, "keyclone: login checked", None);
-    Ok(ok)
+    }
+}
+
+/// The login through ssh-agent, bounded by `limit`: libssh2 talks to the agent's socket with
+/// blocking reads and no timeout of its own, so an agent that stalls (stuck, or waiting for a
+/// confirmation nobody sees) would hang keyclone. The login runs on a worker thread that is
+/// given up past `limit` (it ends with the process).
+fn agent_login(session: ssh2::Session, user: &str, limit: Duration, who: &str) -> Result<bool> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let user = user.to_owned();
+    std::thread::Builder::new()
+        .name("agent-login".into())
+        .spawn(move || {
+            let _ = session.userauth_agent(&user);
+            let ok = session.authenticated();
+            let _ = session.disconnect(None, "keyclone: login checked", None);
+            let _ = tx.send(ok);
+        })
+        .map_err(|e| Error::internal("could not start the login thread").with_source(e))?;
+    rx.recv_timeout(limit)
+        .map_err(|_| agent_stalled(who, limit))
+}
+
+fn agent_stalled(who: &str, limit: Duration) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!(
+            "ssh-agent (`SSH_AUTH_SOCK`) did not answer within {}s while logging in to {who}; keyclone gave up",
+            limit.as_secs()
+        ),
+    )
+    .hint("the agent may be stuck or waiting for a confirmation: restart it (`eval \"$(ssh-agent)\"`, or `keyclone agent stop` for keyclone's own), then run the same command again")
+    .hint("or run the command with `SSH_AUTH_SOCK` unset: keyclone then uses the key file and asks for its passphrase")
 }
 
 #[cfg(test)]
@@ -250,6 +283,19 @@ mod tests {
         assert_eq!(silent.kind(), ErrorKind::Network);
         assert!(silent.message().contains("no SSH banner"), "{silent}");
         assert_eq!(silent.causes().len(), 1);
+    }
+
+    #[test]
+    fn a_stalled_agent_says_so_with_how_to_go_on() {
+        let e = agent_stalled("h:22", Duration::from_secs(3));
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert!(e.message().contains("did not answer within 3s"), "{e}");
+        assert!(e.hints().iter().any(|h| h.contains("keyclone agent stop")));
+        assert!(
+            e.hints()
+                .iter()
+                .any(|h| h.contains("`SSH_AUTH_SOCK` unset"))
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod support;
 
 mod agent;
+mod agent_stall;
 mod clone;
 mod hostile;
 mod hostile_files;
