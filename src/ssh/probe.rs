@@ -173,6 +173,12 @@ pub enum LoginKey<'a> {
     /// Through ssh-agent. libssh2 finds the agent through the process's `SSH_AUTH_SOCK`, which
     /// the `Env` snapshot holds too.
     Agent,
+    /// Through the agent at `socket`, with the identity that is `key` (not the agent's first
+    /// one): keyclone's own agent, which `SSH_AUTH_SOCK` may not name.
+    AgentAt {
+        socket: &'a std::path::Path,
+        key: &'a PublicKey,
+    },
     File {
         path: &'a std::path::Path,
         passphrase: Option<&'a str>,
@@ -210,7 +216,19 @@ pub fn check_login(
     }
     let session = done.session;
     match key {
-        LoginKey::Agent => agent_login(session, user, timeout, &who),
+        LoginKey::Agent => agent_login(session, user, None, timeout, &who),
+        LoginKey::AgentAt { socket, key } => {
+            let mut blob = Vec::new();
+            ssh_encoding::Encode::encode(key.key_data(), &mut blob)
+                .map_err(|e| Error::internal("could not encode the key").with_source(e))?;
+            agent_login(
+                session,
+                user,
+                Some((socket.to_owned(), blob)),
+                timeout,
+                &who,
+            )
+        }
         LoginKey::File { path, passphrase } => {
             let _ = session.userauth_pubkey_file(user, None, path, passphrase);
             let ok = session.authenticated();
@@ -223,14 +241,28 @@ pub fn check_login(
 /// The login through ssh-agent, bounded by `limit`: libssh2 talks to the agent's socket with
 /// blocking reads and no timeout of its own, so an agent that stalls (stuck, or waiting for a
 /// confirmation nobody sees) would hang keyclone. The login runs on a worker thread that is
-/// given up past `limit` (it ends with the process).
-fn agent_login(session: ssh2::Session, user: &str, limit: Duration, who: &str) -> Result<bool> {
+/// given up past `limit` (it ends with the process). `at`: the agent's socket and the key's
+/// blob to use; without it, `SSH_AUTH_SOCK` and the agent's first key (libssh2's own choice).
+fn agent_login(
+    session: ssh2::Session,
+    user: &str,
+    at: Option<(std::path::PathBuf, Vec<u8>)>,
+    limit: Duration,
+    who: &str,
+) -> Result<bool> {
     let (tx, rx) = std::sync::mpsc::channel();
     let user = user.to_owned();
     std::thread::Builder::new()
         .name("agent-login".into())
         .spawn(move || {
-            let _ = session.userauth_agent(&user);
+            match at {
+                None => {
+                    let _ = session.userauth_agent(&user);
+                }
+                Some((socket, blob)) => {
+                    let _ = login_with(&session, &user, &socket, &blob);
+                }
+            }
             let ok = session.authenticated();
             let _ = session.disconnect(None, "keyclone: login checked", None);
             let _ = tx.send(ok);
@@ -238,6 +270,26 @@ fn agent_login(session: ssh2::Session, user: &str, limit: Duration, who: &str) -
         .map_err(|e| Error::internal("could not start the login thread").with_source(e))?;
     rx.recv_timeout(limit)
         .map_err(|_| agent_stalled(who, limit))
+}
+
+/// Logs in with the identity `blob` of the agent at `socket`.
+fn login_with(
+    session: &ssh2::Session,
+    user: &str,
+    socket: &std::path::Path,
+    blob: &[u8],
+) -> std::result::Result<(), ssh2::Error> {
+    let mut agent = session.agent()?;
+    agent.set_identity_path(socket)?;
+    agent.connect()?;
+    agent.list_identities()?;
+    let found = agent.identities()?.into_iter().find(|id| id.blob() == blob);
+    let r = match found {
+        Some(id) => agent.userauth(user, &id),
+        None => Ok(()),
+    };
+    let _ = agent.disconnect();
+    r
 }
 
 fn agent_stalled(who: &str, limit: Duration) -> Error {

@@ -54,6 +54,21 @@ fn keygen(sb: &Sandbox, pass_file: &Path) -> PathBuf {
     sb.ssh_dir().join("id_ed25519")
 }
 
+/// doctor's one login check (the block has one host).
+fn doctor_login(sb: &Sandbox) -> serde_json::Value {
+    let out = sb.run(&["doctor", "--json", "--timeout", "10"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let logins: Vec<_> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["area"] == "login")
+        .cloned()
+        .collect();
+    assert_eq!(logins.len(), 1, "{v}");
+    logins[0].clone()
+}
+
 #[test]
 fn after_init_caches_the_key_a_fresh_shell_fetches_with_no_prompt_until_agent_stop() {
     let w = World::new();
@@ -144,6 +159,16 @@ fn after_init_caches_the_key_a_fresh_shell_fetches_with_no_prompt_until_agent_st
         "{}",
         status.stdout
     );
+    // doctor logs in through keyclone's agent, which no SSH_AUTH_SOCK names.
+    let login = doctor_login(&w.sb);
+    assert_eq!(login["status"], "ok", "{login}");
+    assert!(
+        login["what"]
+            .as_str()
+            .unwrap()
+            .contains("through ssh-agent"),
+        "{login}"
+    );
 
     w.sb.run(&["agent", "stop"])
         .ok()
@@ -153,6 +178,16 @@ fn after_init_caches_the_key_a_fresh_shell_fetches_with_no_prompt_until_agent_st
     w.sb.run(&["agent", "stop"])
         .ok()
         .stderr_has("was not running");
+    // With the agent gone and no passphrase source, doctor says it could not check, and how.
+    let login = doctor_login(&w.sb);
+    assert_eq!(login["status"], "warn", "{login}");
+    assert!(
+        login["fix"]
+            .as_str()
+            .unwrap()
+            .contains("keyclone agent start --key"),
+        "{login}"
+    );
     let status = w.sb.run(&["agent", "status"]);
     assert!(status.stdout.contains("not running"), "{}", status.stdout);
 }
@@ -259,4 +294,41 @@ fn an_open_folder_or_another_user_s_socket_is_refused_and_left_alone() {
         .stderr_has("belongs to another user");
     assert!(sock.exists(), "another user's socket is left alone");
     drop(listener);
+}
+
+#[test]
+fn doctor_logs_in_to_the_block_s_host_and_offline_skips_it() {
+    let w = World::new();
+    w.sb.run(&["keygen", "--no-passphrase"]).ok();
+    let key = w.sb.ssh_dir().join("id_ed25519");
+    w.authorize(&key);
+    let url = w.port_url();
+    w.init(
+        &["--non-interactive", "--repo", &url, "--yes", "--no-clone"],
+        None,
+    )
+    .ok();
+    let login = doctor_login(&w.sb);
+    assert_eq!(login["status"], "ok", "{login}");
+    assert!(
+        login["what"]
+            .as_str()
+            .unwrap()
+            .contains("with the key file"),
+        "{login}"
+    );
+    let offline = w.sb.run(&["doctor", "--offline", "--json"]);
+    assert!(!offline.stdout.contains("\"login\""), "{}", offline.stdout);
+
+    // The key taken off the server: the login fails, with the commands that fix it.
+    std::fs::write(w.sshd.authorized_keys_path(), "").unwrap();
+    let out = w.sb.run(&["doctor", "--timeout", "10"]);
+    out.code(1);
+    assert!(out.stdout.contains("FAIL login"), "{}", out.stdout);
+    assert!(out.stdout.contains("refuses"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("keyclone pubkey --key"),
+        "{}",
+        out.stdout
+    );
 }

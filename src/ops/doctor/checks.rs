@@ -27,6 +27,7 @@ pub fn checks(s: &DoctorSurvey, registry: &Registry) -> Vec<Check> {
     for reach in &s.network {
         network(&mut r, reach);
     }
+    r.0.extend(s.logins.iter().map(super::login::check));
     r.0
 }
 
@@ -391,6 +392,7 @@ mod tests {
                 state: known(&format!("github.com {GITHUB_ED25519}\n")),
             },
             network: vec![reach(&[true, true])],
+            logins: Vec::new(),
         }
     }
 

@@ -1,8 +1,9 @@
 //! doctor's facts and checks. [`gather`] reads the machine once (the shared [`Survey`], the SSH
-//! config, known_hosts, the network); [`checks`] turns those facts into the checklist, each
+//! config, known_hosts, the network, a login to each host of keyclone's block); [`checks`] turns those facts into the checklist, each
 //! problem with its fix, without touching the file system, the network or the environment.
 
 mod checks;
+mod login;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use crate::ssh::config::{self as sshconfig, HostEntry};
 use crate::ssh::known_hosts::KnownHosts;
 
 pub use checks::checks;
+pub use login::{Login, Outcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,6 +48,8 @@ pub struct DoctorSurvey {
     pub known_hosts: KnownHostsFacts,
     /// Per provider checked, whether each of its endpoints answers (empty with `--offline`).
     pub network: Vec<Reach>,
+    /// Per entry of keyclone's block, the login check (empty with `--offline`).
+    pub logins: Vec<Login>,
 }
 
 /// `~/.ssh/config` and keyclone's block in it.
@@ -123,10 +127,13 @@ pub fn gather(ctx: &Ctx, opts: &Options) -> Result<DoctorSurvey> {
     let machine = survey(ctx);
     let config = config_facts(ctx);
     let known_hosts = known_hosts_facts(ctx);
-    let network = if opts.offline {
-        Vec::new()
+    let (network, logins) = if opts.offline {
+        (Vec::new(), Vec::new())
     } else {
-        network_facts(ctx, opts, &config)?
+        (
+            network_facts(ctx, opts, &config)?,
+            login::gather(ctx, config.entries(), opts.timeout),
+        )
     };
     Ok(DoctorSurvey {
         machine,
@@ -134,6 +141,7 @@ pub fn gather(ctx: &Ctx, opts: &Options) -> Result<DoctorSurvey> {
         config,
         known_hosts,
         network,
+        logins,
     })
 }
 
