@@ -146,11 +146,11 @@ fn check_flags(ctx: &Ctx, args: &InitArgs, s: &Survey) -> Result<()> {
     if !args.no_ssh_config {
         ssh_config::check_paths(args.key.as_deref(), &ctx.ssh_dir)?;
     }
-    check_cache(
-        effective_cache(args.cache, args.cache_for, s),
-        args.cache_for,
-        s,
-    )?;
+    let cache = effective_cache(args.cache, args.cache_for, s);
+    check_cache(cache, args.cache_for, s)?;
+    if cache == Some(Cache::KeycloneAgent) {
+        crate::ops::agent::check_usable(ctx)?;
+    }
     if ctx.ui.interactive() {
         return Ok(());
     }

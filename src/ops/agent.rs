@@ -50,6 +50,12 @@ pub(crate) fn users_agent(ctx: &Ctx) -> Option<Agent> {
     Agent::from_env(&ctx.env).filter(|a| a.socket() != ours && a.reachable())
 }
 
+/// Refuses keyclone's agent folder or socket when they are not this user's alone (checked
+/// before `init` changes anything).
+pub(crate) fn check_usable(ctx: &Ctx) -> Result<()> {
+    agent_process::state(&socket(ctx)).map(|_| ())
+}
+
 /// keyclone's agent, started now unless it runs (`lifetime`: `ssh-agent -t` of a new one).
 pub(crate) fn ensure(ctx: &mut Ctx, lifetime: Option<u32>) -> Result<Agent> {
     let sock = socket(ctx);

@@ -137,6 +137,10 @@ pub fn start(sock: &Path, lifetime: Option<u32>) -> Result<(i32, bool)> {
         State::Stopped => {}
     }
     let dir = sock.parent().unwrap_or(Path::new("."));
+    // The SSH directory itself may not exist yet on a fresh machine.
+    if let Some(ssh_dir) = dir.parent().filter(|p| !p.exists()) {
+        ensure_private_dir(ssh_dir)?;
+    }
     ensure_private_dir(dir)?;
     check_folder(dir)?;
     let mut cmd = Command::new("ssh-agent");

@@ -283,6 +283,21 @@ fn an_open_folder_or_another_user_s_socket_is_refused_and_left_alone() {
         .stderr_has("other users may use it (mode 755")
         .never_shows(PASS);
     assert!(!sock.exists(), "no agent was started");
+    // init refuses it too, before it changes anything.
+    sb.run(&[
+        "init",
+        "--non-interactive",
+        "--provider",
+        "github",
+        "--cache",
+        "keyclone-agent",
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+        "--yes",
+    ])
+    .code(5)
+    .stderr_has("other users may use it");
+    assert!(!sb.ssh_dir().join("config").exists(), "nothing was written");
 
     std::fs::set_permissions(dir, PermissionsExt::from_mode(0o700)).unwrap();
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
@@ -331,4 +346,34 @@ fn doctor_logs_in_to_the_block_s_host_and_offline_skips_it() {
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn agent_env_on_a_fresh_machine_starts_the_agent_on_demand_and_reuses_it() {
+    let sb = Sandbox::new();
+    let _stop = StopAgent(&sb);
+    let first = sb.run(&["agent", "env"]);
+    first.ok();
+    let sock = socket(&sb);
+    assert_eq!(
+        first.stdout,
+        format!(
+            "SSH_AUTH_SOCK='{}'; export SSH_AUTH_SOCK;\n",
+            sock.display()
+        )
+    );
+    assert_eq!(mode(&sb.ssh_dir()), 0o700);
+    // ssh-add: 1 = an agent answers and holds no key (2 would be: no agent there).
+    assert_eq!(ssh_add_list(&sock).code, 1);
+    let pid = |out: &Out| {
+        out.stdout
+            .split("(pid ")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .unwrap()
+            .to_owned()
+    };
+    let before = pid(&sb.run(&["agent", "status"]));
+    sb.run(&["agent", "env"]).ok();
+    assert_eq!(pid(&sb.run(&["agent", "status"])), before, "the same agent");
 }
