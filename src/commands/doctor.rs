@@ -13,8 +13,10 @@ use crate::ops::doctor::{self, Check, Status};
 /// Checks the SSH directory and key permissions, the keys (type against the providers that use
 /// them, passphrase, age), known_hosts against the providers' published keys (GitHub's revoked
 /// 2023 RSA key included), keyclone's block in `~/.ssh/config`, ssh-agent, the keyring, and
-/// whether each configured provider answers on port 22 and 443; inside a clone, Git LFS files
-/// left as pointers. Exits with 1 when something is wrong.
+/// whether each configured provider answers on port 22 and 443, and logs in to every host of
+/// the block as `keyclone test HOST` does (through an agent that holds the key, a passphrase
+/// from `KEYCLONE_PASSPHRASE` or the keyring; it never asks); inside a clone, Git LFS files left
+/// as pointers. Exits with 1 when something is wrong.
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = "Examples:\n  keyclone doctor\n  keyclone doctor --provider github --json")]
 pub struct DoctorArgs {
@@ -22,7 +24,7 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "NAME")]
     pub provider: Vec<String>,
 
-    /// Skip the network checks
+    /// Skip the network checks (the providers' ports and the logins)
     #[arg(long)]
     pub offline: bool,
 

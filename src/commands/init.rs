@@ -11,7 +11,8 @@ use crate::commands::{NetArgs, WorkspaceArgs};
 use crate::context::Ctx;
 use crate::error::{Error, ErrorKind, Result};
 use crate::git::clone as gitclone;
-use crate::ops::cache::{Cache, cache_passphrase, check_cache};
+use crate::ops::agent::parse_cache_for;
+use crate::ops::cache::{Cache, cache_passphrase, check_cache, effective_cache};
 use crate::ops::host;
 use crate::ops::identity::set_identity;
 use crate::ops::key::auth_for;
@@ -69,6 +70,11 @@ pub struct InitArgs {
     /// Where to keep the passphrase [asked; without a terminal: none]
     #[arg(long, value_enum, value_name = "WHERE")]
     pub cache: Option<Cache>,
+
+    /// How long an ssh-agent keeps the key (`8h`, `2d`); alone: keyclone's own agent when
+    /// none runs [default: 8h for keyclone's agent, none for yours]
+    #[arg(long, value_name = "DURATION", value_parser = parse_cache_for)]
+    pub cache_for: Option<u32>,
 
     /// Also copy the public key to the clipboard of your terminal (OSC 52)
     #[arg(long)]
@@ -151,7 +157,11 @@ fn check_flags(ctx: &Ctx, args: &InitArgs, s: &Survey) -> Result<()> {
     if !args.no_ssh_config {
         ssh_config::check_paths(args.key.as_deref(), &ctx.ssh_dir)?;
     }
-    check_cache(args.cache, s)?;
+    let cache = effective_cache(args.cache, args.cache_for, s);
+    check_cache(cache, args.cache_for, s)?;
+    if cache == Some(Cache::KeycloneAgent) {
+        crate::ops::agent::check_usable(ctx)?;
+    }
     if ctx.ui.interactive() {
         return Ok(());
     }
@@ -225,8 +235,9 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
             chosen.path.display()
         ),
     );
-    let cached = cache_passphrase(ctx, args.cache, &chosen, &survey)?;
-    steps.push("cache", cached.clone());
+    let cache = effective_cache(args.cache, args.cache_for, &survey);
+    let cached = cache_passphrase(ctx, cache, args.cache_for, &chosen, &survey)?;
+    steps.push("cache", cached.summary.clone());
 
     // 5. Upload and test until the key works.
     let auth = auth_for(
@@ -284,13 +295,14 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
     }
 
     // 7. ~/.ssh/config.
-    let entry = ssh_config::host_entry(
+    let mut entry = ssh_config::host_entry(
         ctx,
         alias.clone().unwrap_or_else(|| target.host.clone()),
         target.connect.clone(),
         target.ssh_user.clone(),
         chosen.path.clone(),
     );
+    entry.identity_agent = cached.identity_agent;
     let config_done = if args.no_ssh_config {
         "left alone (--no-ssh-config)".into()
     } else {
@@ -316,7 +328,13 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
             ..SignOptions::default()
         };
         let done = match signing::setup(ctx, &signing) {
-            Ok(s) => format!("signing commits with {} for {}", s.fingerprint, s.email),
+            Ok(s) => {
+                let registered = register_signing_key(ctx, &target, &s, &tokens);
+                format!(
+                    "signing commits with {} for {}{registered}",
+                    s.fingerprint, s.email
+                )
+            }
             Err(e) => {
                 let hints = e.hints().join("; ");
                 ctx.ui.warn(&format!(
@@ -439,4 +457,44 @@ fn summary(
     ));
     ctx.ui.info(&msg);
     Ok(())
+}
+
+/// The signing key registered with the provider through its API when a token is at hand (the
+/// same token the key upload used; nothing is asked for this alone), so the provider shows the
+/// commits as verified. What it did, for the summary line; a refusal is a warning with the
+/// command, never a failure of `init`.
+fn register_signing_key(
+    ctx: &mut Ctx,
+    target: &crate::ops::target::Target,
+    s: &signing::SigningSetup,
+    tokens: &TokenOptions,
+) -> String {
+    use crate::ops::upload::{ApiUpload, upload};
+    use crate::providers::api::KeyUse;
+    let Some(p) = target.provider.as_ref().filter(|p| p.api.is_some()) else {
+        return String::new();
+    };
+    if !crate::ops::token::at_hand(ctx, p, tokens) {
+        return format!(
+            "; add it to {} as a signing key too: `keyclone pubkey --upload --sign`",
+            p.name
+        );
+    }
+    let req = ApiUpload {
+        key: s.key.clone(),
+        usage: KeyUse::Signing,
+        token: tokens.clone(),
+    };
+    match upload(ctx, p, &req) {
+        Ok(_) => format!("; registered with {} as a signing key", p.name),
+        Err(e) => {
+            ctx.ui.warn(&format!(
+                "the key was not registered with {} as a signing key: {} (commits are signed; {} shows them as unverified until it is)",
+                p.name,
+                e.message(),
+                p.name
+            ));
+            "; not registered as a signing key".to_string()
+        }
+    }
 }

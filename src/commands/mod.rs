@@ -4,6 +4,7 @@
 //! [`Command`] enum, [`dispatch`], and the flag groups several commands share. The process
 //! entry (terminal, UI, error report) is `cli::run`, one layer up.
 
+pub mod agent;
 pub mod clone;
 pub mod completions;
 pub mod doctor;
@@ -81,6 +82,7 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     Man(man::ManArgs),
     Sign(sign::SignArgs),
+    Agent(agent::AgentArgs),
 }
 
 /// Runs one command with a ready context (tests call this with a scripted prompter).
@@ -100,5 +102,6 @@ pub fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Completions(args) => completions::run(ctx, args),
         Command::Man(args) => man::run(ctx, args),
         Command::Sign(args) => sign::run(ctx, args),
+        Command::Agent(args) => agent::run(ctx, args),
     }
 }

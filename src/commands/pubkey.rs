@@ -53,6 +53,12 @@ pub struct PubkeyArgs {
     /// The file holding the API token (mode 0600; read, never stored) [requires --upload]
     #[arg(long, value_name = "FILE", requires = "upload")]
     pub token_file: Option<PathBuf>,
+
+    /// Add it as a signing key (for commits signed with `keyclone sign`) instead of an
+    /// authentication key: GitHub `POST /user/ssh_signing_keys`, GitLab `usage_type = signing`
+    /// [requires --upload]
+    #[arg(long, requires = "upload")]
+    pub sign: bool,
 }
 
 pub fn run(ctx: &mut Ctx, args: PubkeyArgs) -> Result<()> {
@@ -81,7 +87,11 @@ pub fn run(ctx: &mut Ctx, args: PubkeyArgs) -> Result<()> {
             &p,
             &ApiUpload {
                 key: key.clone(),
-                usage: KeyUse::Auth,
+                usage: if args.sign {
+                    KeyUse::Signing
+                } else {
+                    KeyUse::Auth
+                },
                 token: TokenOptions {
                     file: args.token_file.clone(),
                 },
@@ -92,6 +102,7 @@ pub fn run(ctx: &mut Ctx, args: PubkeyArgs) -> Result<()> {
                 "provider": p.id,
                 "key": key,
                 "uploaded": done,
+                "usage": if args.sign { "signing" } else { "auth" },
             }))?;
         }
         return Ok(());

@@ -8,6 +8,7 @@
 //! - [`pubkey`]: show the public key with the upload steps (and copy it)
 //! - [`passphrase`]: where a passphrase comes from (flags, file, stdin, keyring, prompt)
 //! - [`access`]: the URL to connect to, and "is the key accepted?"
+//! - [`agent`]: keyclone's own ssh-agent (start on demand, add a key for a lifetime, stop)
 //! - [`doctor`]: doctor's facts (gathered once) and the pure checks over them
 //! - [`rotation`]: rotation's state machine (the steps, the state file) and what each step does
 //!   (create, verify, archive, switch, move the caches; `--passphrase-only`)
@@ -24,6 +25,7 @@
 //! `user.name` and `user.email`).
 
 pub mod access;
+pub mod agent;
 pub mod cache;
 pub mod doctor;
 pub mod host;

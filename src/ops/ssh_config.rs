@@ -34,6 +34,7 @@ pub(crate) fn host_entry(
         identity_file,
         known_hosts: (passwd_home().map(|h| h.join(".ssh")) != Some(ctx.ssh_dir.clone()))
             .then(|| ctx.ssh_dir.join("known_hosts")),
+        identity_agent: None,
     }
 }
 

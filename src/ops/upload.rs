@@ -278,17 +278,17 @@ pub(crate) fn upload_with_account(
     match outcome {
         Ok(u) => {
             let what = match req.usage {
-                KeyUse::Auth => "SSH key",
-                KeyUse::Signing => "signing key",
+                KeyUse::Auth => "an SSH key",
+                KeyUse::Signing => "a signing key",
             };
             ctx.ui.info(&match u {
                 Uploaded::Added => format!(
-                    "Added `{}` to your {} account as an {what} (title \"{title}\").",
+                    "Added `{}` to your {} account as {what} (title \"{title}\").",
                     req.key.display(),
                     p.name
                 ),
                 Uploaded::AlreadyThere => format!(
-                    "Your {} account already has `{}` as an {what}: nothing to upload.",
+                    "Your {} account already has `{}` as {what}: nothing to upload.",
                     p.name,
                     req.key.display()
                 ),

@@ -65,6 +65,13 @@ impl Agent {
         })
     }
 
+    /// The agent at `socket` (keyclone's own, `ssh::agent_process::socket`).
+    pub fn at(socket: &Path) -> Agent {
+        Agent {
+            socket: socket.to_owned(),
+        }
+    }
+
     /// The socket path, for messages.
     pub fn socket(&self) -> &Path {
         &self.socket

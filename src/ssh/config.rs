@@ -30,6 +30,9 @@ pub struct HostEntry {
     /// Written when the SSH directory is not OpenSSH's default (`~/.ssh` of the password
     /// database), so `ssh` reads the known_hosts keyclone wrote.
     pub known_hosts: Option<PathBuf>,
+    /// keyclone's own ssh-agent socket, written when `init` cached the key there (no agent of
+    /// the user's answered): `IdentityAgent` makes plain `ssh` use it from any shell.
+    pub identity_agent: Option<PathBuf>,
 }
 
 impl HostEntry {
@@ -53,6 +56,9 @@ impl HostEntry {
         out.push_str("    AddKeysToAgent yes\n");
         if let Some(kh) = &self.known_hosts {
             out.push_str(&format!("    UserKnownHostsFile {}\n", quote(kh)));
+        }
+        if let Some(sock) = &self.identity_agent {
+            out.push_str(&format!("    IdentityAgent {}\n", quote(sock)));
         }
     }
 }
@@ -95,6 +101,9 @@ impl HostEntry {
         )?;
         if let Some(kh) = &self.known_hosts {
             field("`UserKnownHostsFile`", crate::names::config_path(kh))?;
+        }
+        if let Some(sock) = &self.identity_agent {
+            field("`IdentityAgent`", crate::names::config_path(sock))?;
         }
         Ok(())
     }
@@ -279,6 +288,7 @@ fn parse_entries(body: &str) -> std::result::Result<Vec<HostEntry>, String> {
                 user: "git".to_owned(),
                 identity_file: PathBuf::new(),
                 known_hosts: None,
+                identity_agent: None,
             });
             continue;
         }
@@ -295,6 +305,7 @@ fn parse_entries(body: &str) -> std::result::Result<Vec<HostEntry>, String> {
             "user" => e.user = value.to_owned(),
             "identityfile" => e.identity_file = PathBuf::from(unquote(value)),
             "userknownhostsfile" => e.known_hosts = Some(PathBuf::from(unquote(value))),
+            "identityagent" => e.identity_agent = Some(PathBuf::from(unquote(value))),
             "identitiesonly" | "addkeystoagent" => {}
             other => return Err(format!("unexpected option `{other}` on line {}", n + 1)),
         }
@@ -374,6 +385,7 @@ mod tests {
             user: "git".into(),
             identity_file: PathBuf::from(key),
             known_hosts: None,
+            identity_agent: None,
         }
     }
 
@@ -447,6 +459,20 @@ mod tests {
             out.starts_with(BEGIN),
             "no blank line before a block in an empty file"
         );
+    }
+
+    #[test]
+    fn keyclone_s_agent_socket_is_written_as_identity_agent_and_read_back() {
+        let p = Path::new("config");
+        let mut c = SshConfig::parse("", p).unwrap();
+        let mut e = entry("github.com", "/h/.ssh/id");
+        e.identity_agent = Some(PathBuf::from("/h/.ssh/keyclone-agent/agent.sock"));
+        c.upsert(e.clone()).unwrap();
+        let out = c.render();
+        assert!(out.contains("    IdentityAgent /h/.ssh/keyclone-agent/agent.sock\n"));
+        assert_eq!(SshConfig::parse(&out, p).unwrap().entries(), &[e.clone()]);
+        e.identity_agent = Some(PathBuf::from("/h/%d/agent.sock"));
+        assert!(e.check().unwrap_err().contains("`IdentityAgent`"));
     }
 
     #[test]

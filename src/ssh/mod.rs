@@ -2,6 +2,7 @@
 //! fingerprints. (known_hosts, provider pins and `~/.ssh/config` blocks come here too.)
 
 pub mod agent;
+pub mod agent_process;
 pub mod config;
 pub mod kdf;
 pub mod key;

@@ -213,13 +213,7 @@ pub fn login_through_proxy(
         )
         .hint("someone may be intercepting the connection: do not continue; check with `keyclone trust`"));
     }
-    let session = done.session;
-    let _ = match key {
-        LoginKey::Agent => session.userauth_agent(user),
-        LoginKey::File { path, passphrase } => {
-            session.userauth_pubkey_file(user, None, path, passphrase)
-        }
-    };
+    let session = authenticate(done.session, user, key, timeout, &who)?;
     if !session.authenticated() {
         return Err(Error::new(
             ErrorKind::Auth,
@@ -237,6 +231,12 @@ pub enum LoginKey<'a> {
     /// Through ssh-agent. libssh2 finds the agent through the process's `SSH_AUTH_SOCK`, which
     /// the `Env` snapshot holds too.
     Agent,
+    /// Through the agent at `socket`, with the identity that is `key` (not the agent's first
+    /// one): keyclone's own agent, which `SSH_AUTH_SOCK` may not name.
+    AgentAt {
+        socket: &'a std::path::Path,
+        key: &'a PublicKey,
+    },
     File {
         path: &'a std::path::Path,
         passphrase: Option<&'a str>,
@@ -244,7 +244,8 @@ pub enum LoginKey<'a> {
 }
 
 /// Logs in as `user` with a key (like `ssh -T`), after checking that the server presents
-/// `expected` as its host key. Returns whether the server accepted the key.
+/// `expected` as its host key. Returns whether the server accepted the key. Every step is
+/// bounded by `timeout`, the login through ssh-agent too (see [`agent_login`]).
 pub fn check_login(
     ep: &Endpoint,
     timeout: Duration,
@@ -333,14 +334,95 @@ fn login(
     if done.host_key.key_data() != expected.key_data() {
         return Err(mismatch());
     }
-    let session = done.session;
-    let _ = match key {
-        LoginKey::Agent => session.userauth_agent(user),
-        LoginKey::File { path, passphrase } => {
-            session.userauth_pubkey_file(user, None, path, passphrase)
+    authenticate(done.session, user, key, timeout, &who)
+}
+
+/// Offers the key as `user` on an open session; the session back, authenticated or not. The
+/// agent's part is bounded by `limit` ([`agent_login`]).
+fn authenticate(
+    session: ssh2::Session,
+    user: &str,
+    key: LoginKey<'_>,
+    limit: Duration,
+    who: &str,
+) -> Result<ssh2::Session> {
+    match key {
+        LoginKey::Agent => agent_login(session, user, None, limit, who),
+        LoginKey::AgentAt { socket, key } => {
+            let mut blob = Vec::new();
+            ssh_encoding::Encode::encode(key.key_data(), &mut blob)
+                .map_err(|e| Error::internal("could not encode the key").with_source(e))?;
+            agent_login(session, user, Some((socket.to_owned(), blob)), limit, who)
         }
+        LoginKey::File { path, passphrase } => {
+            let _ = session.userauth_pubkey_file(user, None, path, passphrase);
+            Ok(session)
+        }
+    }
+}
+
+/// The login through ssh-agent, bounded by `limit`: libssh2 talks to the agent's socket with
+/// blocking reads and no timeout of its own, so an agent that stalls (stuck, or waiting for a
+/// confirmation nobody sees) would hang keyclone. The login runs on a worker thread that is
+/// given up past `limit` (it ends with the process). `at`: the agent's socket and the key's
+/// blob to use; without it, `SSH_AUTH_SOCK` and the agent's first key (libssh2's own choice).
+fn agent_login(
+    session: ssh2::Session,
+    user: &str,
+    at: Option<(std::path::PathBuf, Vec<u8>)>,
+    limit: Duration,
+    who: &str,
+) -> Result<ssh2::Session> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let user = user.to_owned();
+    std::thread::Builder::new()
+        .name("agent-login".into())
+        .spawn(move || {
+            match at {
+                None => {
+                    let _ = session.userauth_agent(&user);
+                }
+                Some((socket, blob)) => {
+                    let _ = login_with(&session, &user, &socket, &blob);
+                }
+            }
+            let _ = tx.send(session);
+        })
+        .map_err(|e| Error::internal("could not start the login thread").with_source(e))?;
+    rx.recv_timeout(limit)
+        .map_err(|_| agent_stalled(who, limit))
+}
+
+/// Logs in with the identity `blob` of the agent at `socket`.
+fn login_with(
+    session: &ssh2::Session,
+    user: &str,
+    socket: &std::path::Path,
+    blob: &[u8],
+) -> std::result::Result<(), ssh2::Error> {
+    let mut agent = session.agent()?;
+    agent.set_identity_path(socket)?;
+    agent.connect()?;
+    agent.list_identities()?;
+    let found = agent.identities()?.into_iter().find(|id| id.blob() == blob);
+    let r = match found {
+        Some(id) => agent.userauth(user, &id),
+        None => Ok(()),
     };
-    Ok(session)
+    let _ = agent.disconnect();
+    r
+}
+
+fn agent_stalled(who: &str, limit: Duration) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!(
+            "ssh-agent (`SSH_AUTH_SOCK`) did not answer within {}s while logging in to {who}; keyclone gave up",
+            limit.as_secs()
+        ),
+    )
+    .hint("the agent may be stuck or waiting for a confirmation: restart it (`eval \"$(ssh-agent)\"`, or `keyclone agent stop` for keyclone's own), then run the same command again")
+    .hint("or run the command with `SSH_AUTH_SOCK` unset: keyclone then uses the key file and asks for its passphrase")
 }
 
 #[cfg(test)]
@@ -374,6 +456,19 @@ mod tests {
         assert_eq!(silent.kind(), ErrorKind::Network);
         assert!(silent.message().contains("no SSH banner"), "{silent}");
         assert_eq!(silent.causes().len(), 1);
+    }
+
+    #[test]
+    fn a_stalled_agent_says_so_with_how_to_go_on() {
+        let e = agent_stalled("h:22", Duration::from_secs(3));
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert!(e.message().contains("did not answer within 3s"), "{e}");
+        assert!(e.hints().iter().any(|h| h.contains("keyclone agent stop")));
+        assert!(
+            e.hints()
+                .iter()
+                .any(|h| h.contains("`SSH_AUTH_SOCK` unset"))
+        );
     }
 
     #[test]

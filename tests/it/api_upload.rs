@@ -275,3 +275,40 @@ fn gitlab_and_gitea_get_their_own_request_shapes() {
     assert_eq!(post["body"]["read_only"], false);
     w.sshd.ssh_login(&w.key, None).ok();
 }
+
+/// `pubkey --upload --sign` adds the key as a signing key (GitHub's own list, its own scope),
+/// beside the same key as an authentication key; the signing key does not log in.
+#[test]
+fn a_signing_key_goes_to_the_signing_keys_with_its_own_scope() {
+    let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
+    w.upload().ok();
+    let sign = |w: &World| {
+        w.sb.run_cmd(w.cmd(&["pubkey", "--upload", "--sign", "--provider", "corp"]))
+    };
+    let out = sign(&w);
+    assert_ne!(out.code, 0, "write:ssh_signing_key is missing");
+    out.never_shows(TOKEN).stderr_has("write:ssh_signing_key");
+    let w2 = world(
+        "github",
+        json!({ "tokens": tokens(&["write:public_key", "write:ssh_signing_key"]) }),
+    );
+    w2.upload().ok();
+    let lines_before = w2.authorized().lines().count();
+    sign(&w2)
+        .ok()
+        .stderr_has("as a signing key")
+        .never_shows(TOKEN);
+    let reqs = w2.api.requests();
+    let posts: Vec<_> = reqs.iter().filter(|r| r["method"] == "POST").collect();
+    assert_eq!(posts.len(), 2, "{reqs:?}");
+    assert_eq!(posts[0]["path"], "/api/v3/user/keys");
+    assert_eq!(posts[1]["path"], "/api/v3/user/ssh_signing_keys");
+    assert_eq!(posts[1]["body"]["key"], w2.public());
+    assert_eq!(
+        w2.authorized().lines().count(),
+        lines_before,
+        "a signing key is not an authentication key"
+    );
+    // Twice: already there, done.
+    sign(&w2).ok().stderr_has("already has");
+}

@@ -31,6 +31,7 @@ pub fn checks(s: &DoctorSurvey, registry: &Registry) -> Vec<Check> {
     if let Some(l) = &s.lfs {
         lfs(&mut r, l);
     }
+    r.0.extend(s.logins.iter().map(super::login::check));
     r.0
 }
 
@@ -284,7 +285,7 @@ fn agent(r: &mut Report, socket: Option<&Path>, reachable: bool) {
         None => r.warn(
             "agent",
             "no ssh-agent (`SSH_AUTH_SOCK` is unset): the passphrase is asked at each use".into(),
-            "optional: `eval \"$(ssh-agent)\"`, then `keyclone init` offers to add the key".into(),
+            "optional: `keyclone agent start --cache-for 8h` runs an ssh-agent that outlives this shell (`keyclone init` offers it too), or `eval \"$(ssh-agent)\"` for this shell only".into(),
         ),
         Some(s) if !reachable => r.warn(
             "agent",
@@ -373,6 +374,7 @@ mod tests {
                 user: "git".into(),
                 identity_file: PathBuf::from(format!("/h/.ssh/{identity}")),
                 known_hosts: None,
+                identity_agent: None,
             },
             identity_exists: true,
         }
@@ -415,6 +417,7 @@ mod tests {
             network: vec![reach(&[true, true])],
             pins: vec![],
             lfs: None,
+            logins: Vec::new(),
         }
     }
 

@@ -1,8 +1,10 @@
 //! doctor's facts and checks. [`gather`] reads the machine once (the shared [`Survey`], the SSH
-//! config, known_hosts, the network, the refreshed host keys of `pins`); [`checks`] turns those facts into the checklist, each
+//! config, known_hosts, the network, the refreshed host keys of `pins`, a login to each host of
+//! keyclone's block); [`checks`] turns those facts into the checklist, each
 //! problem with its fix, without touching the file system, the network or the environment.
 
 mod checks;
+mod login;
 mod pins;
 
 use std::os::unix::fs::PermissionsExt;
@@ -18,6 +20,7 @@ use crate::ssh::known_hosts::KnownHosts;
 
 pub use checks::checks;
 pub use pins::RefreshFact;
+pub use login::{Login, Outcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -48,6 +51,8 @@ pub struct DoctorSurvey {
     pub known_hosts: KnownHostsFacts,
     /// Per provider checked, whether each of its endpoints answers (empty with `--offline`).
     pub network: Vec<Reach>,
+    /// Per entry of keyclone's block, the login check (empty with `--offline`).
+    pub logins: Vec<Login>,
     /// The refreshed host keys (`trust --refresh`) against the pins they replace.
     pub pins: Vec<pins::RefreshFact>,
     /// The clone doctor runs in, if any: its Git LFS files still pointers.
@@ -150,10 +155,13 @@ pub fn gather(ctx: &Ctx, opts: &Options) -> Result<DoctorSurvey> {
     let machine = survey(ctx);
     let config = config_facts(ctx);
     let known_hosts = known_hosts_facts(ctx);
-    let network = if opts.offline {
-        Vec::new()
+    let (network, logins) = if opts.offline {
+        (Vec::new(), Vec::new())
     } else {
-        network_facts(ctx, opts, &config)?
+        (
+            network_facts(ctx, opts, &config)?,
+            login::gather(ctx, config.entries(), opts.timeout),
+        )
     };
     Ok(DoctorSurvey {
         machine,
@@ -163,6 +171,7 @@ pub fn gather(ctx: &Ctx, opts: &Options) -> Result<DoctorSurvey> {
         network,
         pins: pins::gather(ctx),
         lfs: lfs_facts(),
+        logins,
     })
 }
 

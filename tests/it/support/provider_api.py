@@ -43,6 +43,8 @@ CONFIG = json.load(open(sys.argv[1]))
 LOCK = threading.Lock()
 # user -> list of key materials ("type base64")
 KEYS = {u: list(ks) for u, ks in CONFIG.get("keys", {}).items()}
+# Signing keys are their own list on GitHub: the same key may be both (docs: ssh-signing-keys).
+SIGNING_KEYS = {u: list(ks) for u, ks in CONFIG.get("signing_keys", {}).items()}
 DEVICE_STATES = list(CONFIG.get("device", {}).get("states", []))
 
 
@@ -149,15 +151,16 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET":
             if not read_ok:
                 return self.missing_scope(flavor, need)
-            mine = KEYS.get(user, [])
+            mine = (SIGNING_KEYS if signing else KEYS).get(user, [])
             return self.send(200, [{"id": i + 1, "key": k, "title": "k"} for i, k in enumerate(mine)])
         if need not in scopes:
             return self.missing_scope(flavor, need)
         key = material(body.get("key", ""))
+        store = SIGNING_KEYS if signing else KEYS
         with LOCK:
-            taken = any(key in ks for ks in KEYS.values())
+            taken = any(key in ks for ks in store.values())
             if not taken:
-                KEYS.setdefault(user, []).append(key)
+                store.setdefault(user, []).append(key)
         if taken:
             return self.send(*{
                 "github": (422, {"message": "Validation Failed", "errors": [
