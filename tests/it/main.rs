@@ -14,6 +14,7 @@ mod keygen;
 mod layers;
 mod login;
 mod mlflow;
+mod packindex;
 mod promises;
 mod provenance;
 mod provenance_filters;
