@@ -284,7 +284,7 @@ fn index(
         &mut idx_out,
         &shared.stop,
         kind,
-        None,
+        alloc_limit(),
         version,
     )
     .map_err(|e| format!("invalid pack: {e}"))?;
@@ -302,6 +302,19 @@ fn index(
     persist(idx, &dir.join(format!("{name}.idx")))?;
     shared.resolved.store(true, Ordering::Relaxed);
     Ok(())
+}
+
+/// The largest single buffer the delta tree or a resolved object may take: this machine's
+/// memory. A hostile delta can name any result size; without a bound gix-pack would ask for it
+/// and the allocation failure would abort the process (leaving the temporary clone behind)
+/// where libgit2 and git fail cleanly. An object larger than memory cannot be resolved anyway.
+fn alloc_limit() -> Option<usize> {
+    use nix::unistd::{SysconfVar, sysconf};
+    let pages = sysconf(SysconfVar::_PHYS_PAGES).ok().flatten()?;
+    let size = sysconf(SysconfVar::PAGE_SIZE).ok().flatten()?;
+    usize::try_from(pages)
+        .ok()?
+        .checked_mul(usize::try_from(size).ok()?)
 }
 
 /// Maps the pack written so far, once every entry was read, for delta resolution.
