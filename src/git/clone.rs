@@ -114,6 +114,12 @@ pub fn clone(
     no_files.dry_run();
     let mut builder = git2::build::RepoBuilder::new();
     builder.fetch_options(fetch).with_checkout(no_files);
+    // The received pack goes to the parallel indexer (`packindex`); if it cannot be registered,
+    // libgit2's own indexer takes it.
+    builder.remote_create(|repo, name, url| {
+        let _ = super::packindex::register(repo);
+        repo.remote(name, url)
+    });
     if let Some(b) = &req.branch {
         builder.branch(b);
     }

@@ -22,6 +22,7 @@ mod login;
 mod mlflow;
 mod packaging;
 mod own_agent;
+mod packindex;
 mod promises;
 mod provenance;
 mod provenance_filters;
