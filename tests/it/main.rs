@@ -6,10 +6,10 @@
 mod support;
 
 mod agent;
+mod agent_stall;
 mod api_init;
 mod api_tokens;
 mod api_upload;
-mod agent_stall;
 mod clone;
 mod hostile;
 mod hostile_files;
@@ -20,8 +20,8 @@ mod lfs;
 mod lfs_hostile;
 mod login;
 mod mlflow;
-mod packaging;
 mod own_agent;
+mod packaging;
 mod packindex;
 mod promises;
 mod provenance;

@@ -19,8 +19,8 @@ use crate::ssh::config::{self as sshconfig, HostEntry};
 use crate::ssh::known_hosts::KnownHosts;
 
 pub use checks::checks;
-pub use pins::RefreshFact;
 pub use login::{Login, Outcome};
+pub use pins::RefreshFact;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
