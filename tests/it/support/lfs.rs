@@ -39,78 +39,6 @@ fn venv_python() -> PathBuf {
     py
 }
 
-/// A CA and a certificate for 127.0.0.1 and localhost signed by it, in `dir`
-/// (`ca.pem`, `cert.pem`, `key.pem`).
-fn make_tls(dir: &Path) {
-    let openssl = require("openssl", "openssl");
-    let run = |args: &[&str]| {
-        let out = Command::new(&openssl)
-            .current_dir(dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=keyclone test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "cert.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "cert.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "cert.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-}
-
 /// giftless on 127.0.0.1 behind TLS; stopped when dropped.
 pub struct LfsServer {
     child: Child,
@@ -126,7 +54,7 @@ impl LfsServer {
             .prefix("keyclone-lfs-")
             .tempdir()
             .unwrap();
-        make_tls(dir.path());
+        super::https::make_in(dir.path(), "lfs");
         std::fs::create_dir_all(dir.path().join("storage")).unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/lfs_server.py");
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();

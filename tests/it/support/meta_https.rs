@@ -20,20 +20,6 @@ pub struct MetaServer {
     _dir: tempfile::TempDir,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new(require("openssl", "openssl"))
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 impl MetaServer {
     /// Starts the server with no routes (every path a 404).
     pub fn start() -> MetaServer {
@@ -42,69 +28,14 @@ impl MetaServer {
             .tempdir()
             .unwrap();
         let d = dir.path();
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        let mut ca = vec![
-            "req",
-            "-x509",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=keyclone test CA",
-        ];
-        ca.extend(ec);
-        ca.extend([
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        openssl(d, &ca);
-        let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
-        csr.extend(ec);
-        csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
-        openssl(d, &csr);
-        std::fs::write(
-            d.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "ext.cnf",
-                "-out",
-                "server.pem",
-            ],
-        );
+        super::https::make_in(d, "meta");
         let routes = d.join("routes.json");
         std::fs::write(&routes, "{}").unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/meta_server.py");
         let mut child = Command::new(require("python3", "python3"))
             .arg(script)
-            .arg(d.join("server.pem"))
-            .arg(d.join("server.key"))
+            .arg(d.join("cert.pem"))
+            .arg(d.join("key.pem"))
             .arg(&routes)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
