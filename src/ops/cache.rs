@@ -214,6 +214,7 @@ mod tests {
             keys: Vec::new(),
             agent_socket: agent.then(|| "/tmp/agent.sock".into()),
             agent,
+            own_agent: false,
             keyring,
             code_share: false,
             git_name: None,

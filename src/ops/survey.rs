@@ -42,6 +42,8 @@ pub struct Survey {
     pub agent_socket: Option<PathBuf>,
     /// Whether an agent answers there.
     pub agent: bool,
+    /// keyclone's own agent (`keyclone agent start`) answers at its socket.
+    pub own_agent: bool,
     pub keyring: std::result::Result<(), String>,
     pub code_share: bool,
     pub git_name: Option<String>,
@@ -136,6 +138,10 @@ pub fn survey(ctx: &Ctx) -> Survey {
         keys: find_keys(ctx),
         agent_socket: agent.as_ref().map(|a| a.socket().to_path_buf()),
         agent: agent.as_ref().is_some_and(agent::Agent::reachable),
+        own_agent: matches!(
+            crate::ssh::agent_process::state(&crate::ssh::agent_process::socket(&ctx.ssh_dir)),
+            Ok(crate::ssh::agent_process::State::Running { .. })
+        ),
         keyring: secrets::keyring_works(&ctx.env),
         code_share: home.join(workspace::AZUREML_CODE_SHARE).is_dir(),
         git_name,

@@ -22,7 +22,12 @@ pub fn checks(s: &DoctorSurvey, registry: &Registry) -> Vec<Check> {
     config(&mut r, &s.config);
     keys(&mut r, s, registry);
     known_hosts(&mut r, &s.known_hosts, registry);
-    agent(&mut r, s.machine.agent_socket.as_deref(), s.machine.agent);
+    agent(
+        &mut r,
+        s.machine.agent_socket.as_deref(),
+        s.machine.agent,
+        s.machine.own_agent,
+    );
     keyring(&mut r, &s.machine.keyring);
     for reach in &s.network {
         network(&mut r, reach);
@@ -279,9 +284,14 @@ fn known_hosts(r: &mut Report, f: &KnownHostsFacts, registry: &Registry) {
     }
 }
 
-/// ssh-agent: `socket` is `SSH_AUTH_SOCK`, `reachable` whether an agent answers there.
-fn agent(r: &mut Report, socket: Option<&Path>, reachable: bool) {
+/// ssh-agent: `socket` is `SSH_AUTH_SOCK`, `reachable` whether an agent answers there; `own`:
+/// keyclone's own agent answers at its socket (what `IdentityAgent` in the block names).
+fn agent(r: &mut Report, socket: Option<&Path>, reachable: bool, own: bool) {
     match socket {
+        None if own => r.ok(
+            "agent",
+            "keyclone's ssh-agent answers (`keyclone agent status`); `SSH_AUTH_SOCK` is unset, so ssh and git find it through `IdentityAgent` in keyclone's block".into(),
+        ),
         None => r.warn(
             "agent",
             "no ssh-agent (`SSH_AUTH_SOCK` is unset): the passphrase is asked at each use".into(),
@@ -397,6 +407,7 @@ mod tests {
                 keys: vec![key("id_ed25519")],
                 agent_socket: Some(PathBuf::from("/tmp/agent.sock")),
                 agent: true,
+                own_agent: false,
                 keyring: Ok(()),
                 code_share: false,
                 git_name: None,
@@ -634,6 +645,9 @@ mod tests {
         s.machine.agent = false;
         let unset = the(&s, "agent", Status::Warn, "ssh-agent");
         assert!(unset.what.contains("unset"));
+        s.machine.own_agent = true;
+        assert_eq!(statuses(&s, "agent"), [Status::Ok]);
+        s.machine.own_agent = false;
         s.machine.agent_socket = Some(PathBuf::from("/tmp/agent.sock"));
         let dead = the(&s, "agent", Status::Warn, "eval \"$(ssh-agent)\"");
         assert!(dead.what.contains("/tmp/agent.sock"));
