@@ -104,13 +104,14 @@ fn write(ctx: &mut Ctx, args: &WriteArgs) -> Result<()> {
         .clone()
         .or_else(|| provider.as_ref().map(|p| p.ssh_user.clone()))
         .unwrap_or_else(|| "git".to_owned());
-    let entry = ssh_config::host_entry(
+    let mut entry = ssh_config::host_entry(
         ctx,
         args.alias.clone().unwrap_or_else(|| ep.host.clone()),
         ep,
         user,
         key,
     );
+    entry.identity_agent = ssh_config::kept_identity_agent(ctx, &entry);
     let done = ssh_config::write_entry(ctx, &entry, args.yes)?;
     if ctx.ui.json() {
         return ctx.ui.json_value(&serde_json::json!({

@@ -38,6 +38,17 @@ pub(crate) fn host_entry(
     }
 }
 
+/// The `IdentityAgent` the block already names for this host and key (the socket of keyclone's
+/// own agent, which `init` wrote), so rewriting the entry with `keyclone ssh-config write` does
+/// not drop it; `None` for another key or a new host.
+pub(crate) fn kept_identity_agent(ctx: &Ctx, entry: &HostEntry) -> Option<PathBuf> {
+    let cfg = sshconfig::read(&sshconfig::path_in(&ctx.ssh_dir)).ok()?;
+    let old = cfg.find(&entry.alias)?;
+    (old.identity_file == entry.identity_file)
+        .then(|| old.identity_agent.clone())
+        .flatten()
+}
+
 /// Adds (or updates) `entry` in the block: shows what is added, asks unless `yes`, writes the
 /// file with the rest of it as it was. Returns what was done, for a summary.
 pub(crate) fn write_entry(ctx: &mut Ctx, entry: &HostEntry, yes: bool) -> Result<String> {

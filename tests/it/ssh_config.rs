@@ -159,3 +159,58 @@ fn remove_deletes_exactly_the_block_and_keeps_every_other_byte() {
         .ok()
         .stderr_has("has no keyclone block");
 }
+
+/// `init` names keyclone's own agent as `IdentityAgent`; `ssh-config write` for the same host
+/// and key keeps it (plain git would otherwise ask the passphrase again), another key drops it.
+#[test]
+fn write_keeps_the_identity_agent_init_wrote_for_the_same_key() {
+    let w = World::new();
+    let pass = w.pass_file.to_str().unwrap().to_owned();
+    w.sb.run(&["keygen", "--passphrase-file", &pass]).ok();
+    let key = w.sb.ssh_dir().join("id_ed25519");
+    let target = format!("127.0.0.1:{}", w.sshd.port);
+    let write = |key: &Path| {
+        w.sb.run(&[
+            "ssh-config",
+            "write",
+            &target,
+            "--user",
+            &w.sshd.user,
+            "--key",
+            key.to_str().unwrap(),
+            "--yes",
+        ])
+    };
+    write(&key).ok();
+    let sock = w.sb.ssh_dir().join("keyclone-agent/agent.sock");
+    let with_agent = std::fs::read_to_string(w.ssh_config()).unwrap().replace(
+        "    IdentitiesOnly yes\n",
+        &format!(
+            "    IdentitiesOnly yes\n    IdentityAgent {}\n",
+            sock.display()
+        ),
+    );
+    assert!(with_agent.contains("IdentityAgent"), "{with_agent}");
+    std::fs::write(w.ssh_config(), &with_agent).unwrap();
+    // Written again for the same host and key: its IdentityAgent kept.
+    write(&key).ok();
+    let after = std::fs::read_to_string(w.ssh_config()).unwrap();
+    assert!(
+        after.contains(&format!("IdentityAgent {}", sock.display())),
+        "{after}"
+    );
+    // Another key: the agent socket of the old one is not carried over.
+    let other_key = w.sb.ssh_dir().join("id_other");
+    w.sb.run(&[
+        "keygen",
+        "--passphrase-file",
+        &pass,
+        "--path",
+        other_key.to_str().unwrap(),
+    ])
+    .ok();
+    write(&other_key).ok();
+    let other = std::fs::read_to_string(w.ssh_config()).unwrap();
+    assert!(!other.contains("IdentityAgent"), "{other}");
+    assert!(other.contains("id_other"), "{other}");
+}
