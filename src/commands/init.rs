@@ -220,7 +220,7 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
     let chosen = choose_key(
         ctx,
         &KeyChoice {
-            key: args.key.as_deref(),
+            key: args.key.as_deref().or(target.route_key.as_deref()),
             account: args.account.as_deref(),
             provider: target.provider.as_ref(),
             passphrase: &args.passphrase,

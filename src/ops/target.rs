@@ -34,6 +34,9 @@ pub(crate) struct Target {
     /// name the endpoint by it.
     pub connect: Endpoint,
     pub ssh_user: String,
+    /// The key the user's `~/.ssh/config` names for the URL's host (its first `IdentityFile`
+    /// that exists), the wizard's key unless `--key` says otherwise.
+    pub route_key: Option<std::path::PathBuf>,
 }
 
 impl Target {
@@ -105,10 +108,28 @@ pub(crate) struct TargetOptions<'a> {
 
 /// The target from the options; what they leave open is asked through the prompter.
 pub(crate) fn choose_target(ctx: &mut Ctx, opts: &TargetOptions<'_>) -> Result<Target> {
-    let url = match (opts.repo, opts.provider) {
+    let given = match (opts.repo, opts.provider) {
         (Some(r), _) => Some(ssh_remote(ctx, r)?),
         (None, Some(_)) => None,
         (None, None) => ask_repo(ctx)?,
+    };
+    // The URL's host through the user's `~/.ssh/config` (`Host work` / `HostName github.com`):
+    // keyclone connects where `ssh` would, the pins of the real host apply, and the alias the
+    // user wrote stays the host of `origin` and of keyclone's block.
+    let mut route_key = None;
+    let mut alias = None;
+    let url = match given {
+        Some(u) => match crate::ops::route::route_url(ctx, &u)? {
+            Some((connect, route)) => {
+                ctx.ui
+                    .info(&crate::ops::route::describe(&u.host, &connect, &route));
+                route_key = route.key;
+                alias = Some(u);
+                Some(connect)
+            }
+            None => Some(u),
+        },
+        None => None,
     };
     let provider = match (&url, opts.provider) {
         (_, Some(name)) => Some(ctx.registry.get(name)?.clone()),
@@ -157,15 +178,21 @@ pub(crate) fn choose_target(ctx: &mut Ctx, opts: &TargetOptions<'_>) -> Result<T
             "`{host}` is not a provider keyclone knows: treating it as a self-hosted SSH server."
         ));
     }
+    let connect = Endpoint::new(host.as_str(), port);
+    let (host, user_url) = match alias {
+        Some(a) => (a.host.clone(), Some(a)),
+        None => (host, url.clone()),
+    };
     Ok(Target {
-        connect: Endpoint::new(host.as_str(), port),
-        user_url: url.clone(),
+        connect,
+        user_url,
         port,
         url,
         provider,
         org,
         host,
         ssh_user,
+        route_key,
     })
 }
 
@@ -267,6 +294,7 @@ mod tests {
             host: u.host.clone(),
             connect: u.endpoint(),
             ssh_user: "git".into(),
+            route_key: None,
         }
     }
 

@@ -1076,3 +1076,57 @@ pub mod scripted {
         assert_eq!(r.stderr.matches("Try again").count(), 2, "{}", r.stderr);
     }
 }
+
+/// A repository URL through a host alias of the user's own `~/.ssh/config` (`Host work-git`,
+/// its `HostName`, `Port`, `User` and `IdentityFile`): `init` connects where `ssh` would,
+/// checks the real host's pins, reuses the key the config names, and keeps the alias as the
+/// clone's `origin`, so plain git goes through the user's config as before.
+#[test]
+fn init_follows_a_host_alias_of_the_users_ssh_config() {
+    let w = World::new();
+    let p = pass_args(&w);
+    let key = w.sb.ssh_dir().join("work_key");
+    w.sb.run(&[
+        "keygen",
+        "--passphrase-file",
+        w.pass_file.to_str().unwrap(),
+        "--path",
+        key.to_str().unwrap(),
+    ])
+    .ok();
+    w.authorize(&key);
+    let hand = format!(
+        "Host work-git\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n",
+        w.sshd.port,
+        w.sshd.user,
+        key.display()
+    );
+    std::fs::write(w.ssh_config(), &hand).unwrap();
+    let url = format!("work-git:{}", w.bare.display());
+    let out = w.init(
+        &args(&p, &["--non-interactive", "--repo", &url, "--yes"]),
+        None,
+    );
+    out.ok()
+        .stderr_has(&format!(
+            "`work-git` is `127.0.0.1` port {} in `~/.ssh/config`",
+            w.sshd.port
+        ))
+        .never_shows(PASS);
+    assert!(
+        !w.sb.ssh_dir().join("id_ed25519").exists(),
+        "the key the config names is used, no other is made"
+    );
+    let dest = w.sb.home.join("code/Users/tester/project");
+    assert!(dest.join("README.md").is_file());
+    let origin = Command::new("git")
+        .args(["-C", dest.to_str().unwrap(), "remote", "get-url", "origin"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&origin.stdout).trim(), url);
+    let after = std::fs::read_to_string(w.ssh_config()).unwrap();
+    assert!(
+        after.starts_with(&hand),
+        "the user's lines stay first: {after}"
+    );
+}
