@@ -243,6 +243,14 @@ pub fn parse(text: &str) -> Result<Config> {
             }
         }
         if let Some(v) = &p.token_env
+            && crate::env::HOSTED_TOKEN_VARS.contains(&v.as_str())
+        {
+            return Err(bad(format!(
+                "`token-env = {v:?}` is a hosted provider's token variable: keyclone never sends it to another host"
+            ))
+            .hint("name a variable of this provider's own, like `KEYCLONE_TOKEN_NAME` or `CORP_GIT_TOKEN`"));
+        }
+        if let Some(v) = &p.token_env
             && !crate::env::is_token_var(v)
         {
             return Err(bad(format!(
@@ -307,6 +315,25 @@ fingerprints = ["SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU"]
         assert!(e.message().contains("svn"));
         let e = parse("[provider.x]\nkind = \"plain\"\nhost = \"a b\"\n").unwrap_err();
         assert!(e.message().contains("not a host name"));
+    }
+
+    /// A self-hosted provider cannot name a hosted provider's token variable: the user's
+    /// github.com token would go to its API host.
+    #[test]
+    fn a_hosted_providers_token_variable_is_refused_for_another_provider() {
+        for v in crate::env::HOSTED_TOKEN_VARS {
+            let text = format!(
+                "[provider.x]\nkind = \"github\"\nhost = \"git.corp.example\"\ntoken-env = \"{v}\"\n"
+            );
+            let e = parse(&text).unwrap_err();
+            assert!(
+                e.message().contains("hosted provider's token variable"),
+                "{v}: {}",
+                e.message()
+            );
+        }
+        let ok = "[provider.x]\nkind = \"github\"\nhost = \"git.corp.example\"\ntoken-env = \"CORP_GIT_TOKEN\"\n";
+        assert!(parse(ok).is_ok());
     }
 
     #[test]

@@ -90,6 +90,17 @@ pub fn is_token_var(name: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// The token variables of the hosted providers (github.com, gitlab.com, bitbucket.org,
+/// codeberg.org): never the `token-env` of a self-hosted provider, so a config handed around
+/// cannot route a user's github.com token to another host.
+pub const HOSTED_TOKEN_VARS: &[&str] = &[
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+    "GITLAB_TOKEN",
+    "BITBUCKET_API_TOKEN",
+    "CODEBERG_TOKEN",
+];
+
 /// The environment variables keyclone uses, captured once. Tests build their own.
 #[derive(Clone, Default)]
 pub struct Env {

@@ -19,19 +19,21 @@ pub(crate) struct Route {
 }
 
 impl Route {
-    /// Does the config change anything for this host?
-    pub fn changes(&self, host: &str) -> bool {
+    /// Does the config change anything for this host (and the port the URL names, 22 if none)?
+    pub fn changes(&self, host: &str, port: u16) -> bool {
         let r = &self.resolved;
         !r.hostname.eq_ignore_ascii_case(host)
-            || r.port != crate::endpoint::DEFAULT_PORT
+            || r.port != port
             || r.user.is_some()
             || self.key.is_some()
             || r.proxy.is_some()
     }
 }
 
-/// Resolves `host` through `~/.ssh/config` and shows the warnings.
-pub(crate) fn resolve(ctx: &mut Ctx, host: &str) -> Result<Route> {
+/// Resolves `host` through `~/.ssh/config` and shows the warnings. `port`: the one the URL or
+/// `HOST:PORT` names, which wins over the config's `Port` as `ssh -p` does, for the
+/// connection, the proxy's `%p` and where the proxy is recorded.
+pub(crate) fn resolve(ctx: &mut Ctx, host: &str, port: Option<u16>) -> Result<Route> {
     let path = crate::ssh::config::path_in(&ctx.ssh_dir);
     let home = ctx
         .env
@@ -52,7 +54,10 @@ pub(crate) fn resolve(ctx: &mut Ctx, host: &str) -> Result<Route> {
         uid: crate::files::my_uid(),
         env: &env,
     };
-    let resolved = user_config::resolve(&path, host, &inp)?;
+    let mut resolved = user_config::resolve(&path, host, &inp)?;
+    if let Some(p) = port {
+        resolved.port = p;
+    }
     let key = resolved
         .identity_paths(&inp)?
         .into_iter()
@@ -165,8 +170,8 @@ pub(crate) fn route_url(ctx: &mut Ctx, url: &RemoteUrl) -> Result<Option<(Remote
     if url.scheme != Scheme::Ssh {
         return Ok(None);
     }
-    let route = resolve(ctx, &url.host)?;
-    if !route.changes(&url.host) {
+    let route = resolve(ctx, &url.host, url.port)?;
+    if !route.changes(&url.host, url.port.unwrap_or(crate::endpoint::DEFAULT_PORT)) {
         return Ok(None);
     }
     let r = &route.resolved;
@@ -179,8 +184,9 @@ pub(crate) fn route_url(ctx: &mut Ctx, url: &RemoteUrl) -> Result<Option<(Remote
 /// A `HOST[:PORT]` through the config: `HostName` always, `Port` unless one was given; says so
 /// when the config changes it. Returns the endpoint to connect to and the route.
 pub(crate) fn endpoint_for(ctx: &mut Ctx, ep: Endpoint) -> Result<(Endpoint, Route)> {
-    let route = resolve(ctx, &ep.host)?;
-    if !route.changes(&ep.host) {
+    let given = (ep.port != crate::endpoint::DEFAULT_PORT).then_some(ep.port);
+    let route = resolve(ctx, &ep.host, given)?;
+    if !route.changes(&ep.host, ep.port) {
         return Ok((ep, route));
     }
     let port = if ep.port == crate::endpoint::DEFAULT_PORT {

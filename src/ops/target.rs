@@ -118,7 +118,20 @@ pub(crate) fn choose_target(ctx: &mut Ctx, opts: &TargetOptions<'_>) -> Result<T
     // user wrote stays the host of `origin` and of keyclone's block.
     let mut route_key = None;
     let mut alias = None;
+    // A config others can write is not read (OpenSSH refuses it); the wizard goes on without
+    // it and drops the group and world write bits when it writes its block.
+    let config = sshconfig::path_in(&ctx.ssh_dir);
+    let unsafe_config = std::fs::symlink_metadata(&config)
+        .ok()
+        .and_then(|m| crate::files::file_problem(&m));
+    if let (Some(why), Some(_)) = (&unsafe_config, &given) {
+        ctx.ui.warn(&format!(
+            "`{}` is not read for the repository's host: {why}; keyclone fixes its mode when it writes its block",
+            config.display()
+        ));
+    }
     let url = match given {
+        Some(u) if unsafe_config.is_some() => Some(u),
         Some(u) => match crate::ops::route::route_url(ctx, &u)? {
             Some((connect, route)) => {
                 ctx.ui

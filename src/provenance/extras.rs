@@ -220,10 +220,13 @@ pub(super) fn submodules(
             ));
             continue;
         }
-        let id = checked_out(workdir, &path).or_else(|| gitlink(tree.as_ref(), &path));
-        if let Some(id) = id {
-            p.set(&format!("provenance.git.submodule.{path}"), id.to_string());
-        }
+        // A submodule is a gitlink of HEAD's tree, as `git submodule status` lists them; its
+        // commit the one checked out there, else the gitlink's.
+        let Some(link) = gitlink(tree.as_ref(), &path) else {
+            continue;
+        };
+        let id = checked_out(workdir, &path).unwrap_or(link);
+        p.set(&format!("provenance.git.submodule.{path}"), id.to_string());
     }
 }
 
@@ -231,14 +234,24 @@ pub(super) fn submodules(
 const GITMODULES_LIMIT: u64 = 1024 * 1024;
 
 /// `.gitmodules`' submodules, `(name, path)`, as git lists them (`submodule.NAME.path`); `None`
-/// when it is not a regular file (git ignores a `.gitmodules` that is a link), too large, or
-/// not a config git reads.
+/// when it is not a regular file (git ignores a `.gitmodules` that is a link), too large, holds
+/// an `[include]`, or is not a config git reads.
 fn gitmodules(file: &Path, meta: &std::fs::Metadata) -> Option<Vec<(String, String)>> {
     if !meta.is_file() || meta.len() > GITMODULES_LIMIT {
         return None;
     }
-    // Opened first without blocking or following a link: a FIFO swapped in is not handed on.
-    super::guard::open_regular(file)?;
+    // Opened without blocking or following a link (a FIFO swapped in is not handed on) and
+    // read bounded. git reads `.gitmodules` without its `[include]`s; libgit2 would follow
+    // them (to a FIFO, or a huge file): a `.gitmodules` with one is not handed to it.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(super::guard::open_regular(file)?, GITMODULES_LIMIT + 1),
+        &mut bytes,
+    )
+    .ok()?;
+    if bytes.len() as u64 > GITMODULES_LIMIT || has_include(&bytes) {
+        return None;
+    }
     let config = git2::Config::open(file).ok()?;
     let mut out = Vec::new();
     let mut entries = config.entries(Some(r"^submodule\..*\.path$")).ok()?;
@@ -255,12 +268,33 @@ fn gitmodules(file: &Path, meta: &std::fs::Metadata) -> Option<Vec<(String, Stri
     Some(out)
 }
 
+/// A config section `[include]` or `[includeIf "..."]` (any case, any subsection): what would
+/// make libgit2 read another file.
+fn has_include(bytes: &[u8]) -> bool {
+    bytes.split(|&b| b == b'\n').any(|line| {
+        let t = line.trim_ascii_start();
+        t.strip_prefix(b"[").is_some_and(|rest| {
+            let name: Vec<u8> = rest
+                .trim_ascii_start()
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'.')
+                .map(u8::to_ascii_lowercase)
+                .collect();
+            name.starts_with(b"include")
+        })
+    })
+}
+
 /// The commit checked out in the submodule at `path` (its HEAD), as libgit2's `workdir_id`:
-/// only a real folder holding a repository that passes the same checks as this one.
+/// only a real folder, reached without following a link at any step, holding a repository that
+/// passes the same checks as this one.
 fn checked_out(workdir: &Path, path: &str) -> Option<Oid> {
-    let dir = workdir.join(path);
-    if !std::fs::symlink_metadata(&dir).ok()?.is_dir() {
-        return None;
+    let mut dir = workdir.to_path_buf();
+    for part in path.split('/') {
+        dir.push(part);
+        if !std::fs::symlink_metadata(&dir).ok()?.is_dir() {
+            return None;
+        }
     }
     std::fs::symlink_metadata(dir.join(".git")).ok()?;
     super::guard::before_open(&dir).ok()?;
@@ -334,6 +368,30 @@ fn superproject(workdir: &Path, ceilings: &[PathBuf], p: &mut Provenance) {
         "provenance.git.superproject.path",
         rel.to_string_lossy().into_owned(),
     );
+}
+
+#[cfg(test)]
+mod include_tests {
+    use super::has_include;
+
+    #[test]
+    fn an_include_section_is_seen_in_any_spelling() {
+        for t in [
+            "[include]\n\tpath = /dev/zero\n",
+            "  [InClUdE]\npath=x\n",
+            "[includeIf \"gitdir:/\"]\n path = x\n",
+            "[submodule \"a\"]\n path = a\n[ include ] path = x\n",
+        ] {
+            assert!(has_include(t.as_bytes()), "{t:?}");
+        }
+        for t in [
+            "[submodule \"include\"]\n\tpath = include\n",
+            "# [include]\n",
+            "[submodule \"a\"]\n\tpath = a/include\n",
+        ] {
+            assert!(!has_include(t.as_bytes()), "{t:?}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -247,3 +247,63 @@ fn submodules_are_read_as_git_lists_them_and_a_hostile_gitmodules_is_not_followe
     let m = props(&bounded(&r, &r.dir, &["--deadline", "5"]));
     assert_eq!(get(&m, "provenance.git.submodules"), Some("unknown"));
 }
+
+/// A `.gitmodules` that includes another file (git ignores `[include]` there; libgit2 would
+/// follow it to a FIFO) makes submodules `unknown` at once; a `.gitmodules` path through a
+/// tracked link to a repository outside, with no gitlink in HEAD, is not a submodule.
+#[test]
+fn a_gitmodules_include_or_a_path_through_a_link_reports_nothing_false() {
+    let r = Repo::new();
+    let fifo = r.sb.root.path().join("fifo");
+    mkfifo(&fifo);
+    write(
+        &r.dir.join(".gitmodules"),
+        &format!(
+            "[submodule \"x\"]\n\tpath = x\n\turl = ../x\n[include]\n\tpath = {}\n",
+            fifo.display()
+        ),
+    );
+    r.git(&["add", ".gitmodules"]).ok();
+    r.git(&["commit", "-q", "-m", "include"]).ok();
+    let m = props(&bounded(&r, &r.dir, &["--deadline", "5"]));
+    assert_eq!(get(&m, "provenance.git.submodules"), Some("unknown"));
+    assert!(get(&m, "azureml.git.commit").is_some(), "{m:?}");
+
+    // `a` -> a folder outside holding a repository at `sub`; `.gitmodules` names `a/sub`.
+    let outside = r.sb.root.path().join("outside");
+    std::fs::create_dir_all(outside.join("sub")).unwrap();
+    crate::support::git::git(&outside.join("sub"), &["init", "-q"]).ok();
+    crate::support::git::git(
+        &outside.join("sub"),
+        &[
+            "-c",
+            "user.name=o",
+            "-c",
+            "user.email=o@x",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "o",
+        ],
+    )
+    .ok();
+    std::os::unix::fs::symlink(&outside, r.dir.join("a")).unwrap();
+    write(
+        &r.dir.join(".gitmodules"),
+        "[submodule \"s\"]\n\tpath = a/sub\n\turl = ../s\n",
+    );
+    r.git(&["add", "a", ".gitmodules"]).ok();
+    r.git(&["commit", "-q", "-m", "link"]).ok();
+    let m = props(&bounded(&r, &r.dir, &[]));
+    assert!(
+        !m.keys().any(|k| k.starts_with("provenance.git.submodule.")),
+        "{m:?}"
+    );
+    let status = r.git(&["submodule", "status"]);
+    assert!(
+        status.stdout.trim().is_empty(),
+        "git lists none either: {}",
+        status.stdout
+    );
+}

@@ -156,3 +156,49 @@ fn proxy_jump_goes_through_a_second_sshd() {
     clone_and_list_through(&s, "tgt");
     let _ = PASS;
 }
+
+/// A port in the URL wins over the config's `Port` (as `ssh -p`), and the proxy still carries
+/// the connection, with `%p` the URL's port: `Host target.invalid` without a `Port` line.
+#[test]
+fn a_port_in_the_url_still_goes_through_the_proxy() {
+    require("nc", "netcat-openbsd");
+    let s = Setup::new("ed25519");
+    let log = s.sb.root.path().join("proxy.log");
+    write_config(
+        &s,
+        &format!(
+            "Host target.invalid\n  User {}\n  ProxyCommand sh -c 'echo %p >> {}; exec nc 127.0.0.1 %p'\n",
+            s.sshd.user,
+            log.display()
+        ),
+    );
+    s.sb.run(&[
+        "trust",
+        &format!("target.invalid:{}", s.sshd.port),
+        "--fingerprint",
+        &s.sshd.fingerprint(),
+    ])
+    .ok();
+    let url = format!(
+        "ssh://{}@target.invalid:{}{}",
+        s.sshd.user,
+        s.sshd.port,
+        s.bare.display()
+    );
+    let dest = s.dest("port-in-url");
+    s.sb.run(&[
+        "clone",
+        &url,
+        dest.to_str().unwrap(),
+        "--passphrase-file",
+        s.pass_file.to_str().unwrap(),
+    ])
+    .ok();
+    assert!(dest.join("README.md").is_file());
+    let used = std::fs::read_to_string(&log).unwrap_or_default();
+    let port = s.sshd.port.to_string();
+    assert!(
+        used.lines().count() >= 2 && used.lines().all(|l| l == port),
+        "the proxy ran with the URL's port for trust and clone: {used:?}"
+    );
+}
