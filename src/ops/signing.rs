@@ -64,19 +64,28 @@ fn wanted(signing_key: &str, allowed: &Path) -> Vec<(&'static str, String)> {
 
 /// The settings that would replace a signing setup the user made: `(name, theirs, ours)`.
 /// Pure, so the rule is tested alone: an unset value or the same value is no conflict; only
-/// the format and the key are a setup of the user's (turning signing on is what was asked).
+/// the format, the key, the allowed-signers file and a `commit.gpgsign` the user turned off
+/// are a setup of the user's (turning an unset `commit.gpgsign` on is what was asked).
 pub fn conflicts(
     current: &dyn Fn(&str) -> Option<String>,
     want: &[(&'static str, String)],
 ) -> Vec<(String, String, String)> {
     want.iter()
-        .filter(|(k, _)| matches!(*k, "gpg.format" | "user.signingkey"))
+        .filter(|(k, _)| {
+            matches!(
+                *k,
+                "gpg.format" | "user.signingkey" | "commit.gpgsign" | "gpg.ssh.allowedSignersFile"
+            )
+        })
         .filter_map(|(k, v)| {
             let have = current(k)?;
-            let same = if *k == "gpg.format" {
-                have.eq_ignore_ascii_case(v)
-            } else {
-                have == *v
+            let same = match *k {
+                "gpg.format" => have.eq_ignore_ascii_case(v),
+                "commit.gpgsign" => !matches!(
+                    have.to_ascii_lowercase().as_str(),
+                    "false" | "no" | "off" | "0"
+                ),
+                _ => have == *v,
             };
             (!same).then(|| ((*k).to_owned(), have, v.clone()))
         })
@@ -246,6 +255,22 @@ pub fn setup(ctx: &mut Ctx, opts: &SignOptions) -> Result<SigningSetup> {
 
     // allowed_signers first: a config naming a file that does not exist yet would make every
     // `git log --show-signature` complain.
+    // A link (a dotfiles repository's) is not replaced by a file of keyclone's: refused, with
+    // the line to add by hand; an existing file keeps its mode.
+    let meta = std::fs::symlink_metadata(&allowed).ok();
+    if meta.as_ref().is_some_and(|m| !m.file_type().is_file()) {
+        return Err(Error::refused(format!(
+            "`{}` is a link or not a regular file: keyclone does not replace it; nothing was changed",
+            allowed.display()
+        ))
+        .hint(format!(
+            "add this line to the file it points to: {email} namespaces=\"git\" {material}"
+        ))
+        .hint("or name another file with `git config --global gpg.ssh.allowedSignersFile PATH`, then run the same command again"));
+    }
+    let mode = meta.map_or(0o644, |m| {
+        std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o755
+    });
     let existing =
         match files::read_bounded_if_exists(&allowed, files::CONFIG_LIMIT, "allowed_signers file")?
         {
@@ -260,7 +285,7 @@ pub fn setup(ctx: &mut Ctx, opts: &SignOptions) -> Result<SigningSetup> {
         if let Some(parent) = allowed.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
         }
-        files::replace(&allowed, text.as_bytes(), 0o644)?;
+        files::replace(&allowed, text.as_bytes(), mode)?;
     }
 
     let mut cfg = git2::Config::open(&file)
@@ -329,16 +354,26 @@ mod tests {
     }
 
     #[test]
-    fn only_another_format_or_key_is_a_conflict() {
+    fn only_another_setup_of_the_users_is_a_conflict() {
         let want = wanted("/h/.ssh/id_ed25519.pub", Path::new("/h/allowed"));
         let none = |_: &str| None;
         assert!(conflicts(&none, &want).is_empty());
         let same = |k: &str| match k {
             "gpg.format" => Some("SSH".to_owned()),
             "user.signingkey" => Some("/h/.ssh/id_ed25519.pub".to_owned()),
-            _ => Some("false".to_owned()),
+            "commit.gpgsign" => Some("true".to_owned()),
+            _ => Some("/h/allowed".to_owned()),
         };
         assert!(conflicts(&same, &want).is_empty());
+        // Signing turned off on purpose, or another allowed-signers file: the user's.
+        let off = |k: &str| match k {
+            "commit.gpgsign" => Some("false".to_owned()),
+            "gpg.ssh.allowedSignersFile" => Some("signers".to_owned()),
+            _ => None,
+        };
+        let c = conflicts(&off, &want);
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(c[0].0, "commit.gpgsign");
         let theirs = |k: &str| match k {
             "gpg.format" => Some("openpgp".to_owned()),
             "user.signingkey" => Some("ABCDEF12".to_owned()),

@@ -56,6 +56,23 @@ impl std::fmt::Debug for Token {
 }
 
 impl Token {
+    /// `e` with every copy of the token in its message and hints masked: an API may echo the
+    /// token in the text keyclone quotes from it.
+    pub fn redact(&self, e: Error) -> Error {
+        let secret: &str = &self.secret;
+        if secret.len() < 4
+            || (!e.message().contains(secret) && !e.hints().iter().any(|h| h.contains(secret)))
+        {
+            return e;
+        }
+        let mask = |t: &str| t.replace(secret, "<token>");
+        let mut out = Error::new(e.kind(), mask(e.message()));
+        for h in e.hints() {
+            out = out.hint(mask(h));
+        }
+        out
+    }
+
     /// The `Authorization` header for this provider's API.
     pub fn credential(&self, kind: ApiKind) -> Credential {
         api::credential(kind, &self.secret, self.user.as_deref())
@@ -368,6 +385,21 @@ mod tests {
         let shown = format!("{t:?} {:?}", t.credential(ApiKind::Github));
         assert!(!shown.contains("secret123"), "{shown}");
         assert!(shown.contains("GH_TOKEN"));
+    }
+
+    #[test]
+    fn a_token_an_api_echoes_is_masked_in_the_error() {
+        let t = Token {
+            secret: Zeroizing::new("ghp_secret123".into()),
+            source: Source::Env("GH_TOKEN".into()),
+            user: None,
+        };
+        let e = Error::new(ErrorKind::Auth, "GitHub said: bad token ghp_secret123")
+            .hint("ghp_secret123 is wrong");
+        let r = t.redact(e);
+        assert_eq!(r.message(), "GitHub said: bad token <token>");
+        assert_eq!(r.hints(), ["<token> is wrong"]);
+        assert_eq!(r.kind(), ErrorKind::Auth);
     }
 
     #[test]

@@ -269,7 +269,7 @@ pub(crate) fn upload_with_account(
         usage: req.usage,
     };
     let credential = tok.credential(info.kind);
-    let outcome = api::upload(&client, &info, &credential, &new)?;
+    let outcome = api::upload(&client, &info, &credential, &new).map_err(|e| tok.redact(e))?;
     let account = || {
         api::identity(&client, &info, &credential)
             .ok()
@@ -295,7 +295,7 @@ pub(crate) fn upload_with_account(
             });
             Ok((u, account()))
         }
-        Err(f) => Err(upload_error(p, &info, &tok, req, &f)),
+        Err(f) => Err(tok.redact(upload_error(p, &info, &tok, req, &f))),
     }
 }
 

@@ -303,3 +303,42 @@ fn init_sign_signs_with_the_key_it_set_up_and_cached_in_the_agent() {
         log.stderr
     );
 }
+
+/// A dotfiles link at `allowed_signers` is not replaced by a file of keyclone's (its target
+/// stays as it was); `commit.gpgsign = false` set on purpose is the user's setup too.
+#[test]
+fn a_linked_allowed_signers_and_signing_turned_off_are_left_alone() {
+    let (sb, _key) = with_key();
+    std::fs::write(
+        sb.home.join(".gitconfig"),
+        "[user]\n\temail = ada@example.org\n",
+    )
+    .unwrap();
+    let target = sb.root.path().join("dotfiles-allowed_signers");
+    std::fs::write(&target, "other@example.org ssh-ed25519 AAAA\n").unwrap();
+    let dir = sb.home.join(".config/git");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("allowed_signers")).unwrap();
+    sb.run(&["sign"])
+        .code(5)
+        .stderr_has("is a link or not a regular file")
+        .stderr_has("namespaces=\"git\"");
+    assert!(
+        std::fs::symlink_metadata(dir.join("allowed_signers"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "other@example.org ssh-ed25519 AAAA\n"
+    );
+    std::fs::remove_file(dir.join("allowed_signers")).unwrap();
+    std::fs::write(
+        sb.home.join(".gitconfig"),
+        "[user]\n\temail = ada@example.org\n[commit]\n\tgpgsign = false\n",
+    )
+    .unwrap();
+    sb.run(&["sign"]).code(5).stderr_has("commit.gpgsign");
+    assert_eq!(global(&sb, "commit.gpgsign"), "false");
+}

@@ -98,7 +98,15 @@ pub fn classify_start(resp: &Response, now: u64) -> std::result::Result<Code, Fa
     }
     let a: CodeAnswer = serde_json::from_slice(&resp.body)
         .map_err(|_| Failure::NotApi(resp.status, "no device code in the answer".into()))?;
-    let https = |u: &str| u.starts_with("https://") && u.len() < 512;
+    // The page the user is sent to: https, on the host that answered (a code from github.com
+    // names github.com/login/device), so an answer cannot send the user to another site.
+    let host = resp.url.host_str().map(str::to_ascii_lowercase);
+    let https = |u: &str| {
+        u.len() < 512
+            && url::Url::parse(u).is_ok_and(|p| {
+                p.scheme() == "https" && p.host_str().map(str::to_ascii_lowercase) == host
+            })
+    };
     if !https(&a.verification_uri) || a.user_code.len() > 64 || a.device_code.len() > 1024 {
         return Err(Failure::NotApi(
             resp.status,
@@ -184,9 +192,38 @@ mod tests {
         );
     }
 
+    /// An answer from github.com's device-code endpoint.
+    fn from_github(status: u16, body: &str) -> Response {
+        Response::for_tests(
+            status,
+            url::Url::parse("https://github.com/login/device/code").unwrap(),
+            vec![("content-type".into(), "application/json".into())],
+            body.as_bytes().to_vec(),
+        )
+    }
+
+    #[test]
+    fn the_page_shown_must_be_on_the_host_that_answered() {
+        for bad in [
+            "https://evil.example/login/device",
+            "https://github.com\u{2044}login\u{2044}device.evil.example/",
+            "https://github.com.evil.example/",
+        ] {
+            let body =
+                format!(r#"{{"device_code":"dc","user_code":"X","verification_uri":"{bad}"}}"#);
+            assert!(
+                classify_start(&from_github(200, &body), 0).is_err(),
+                "{bad}"
+            );
+        }
+        let body = r#"{"device_code":"dc","user_code":"WD\u202eJB","verification_uri":"https://GitHub.com/login/device"}"#;
+        let c = classify_start(&from_github(200, body), 0).unwrap();
+        assert!(!c.user_code.contains('\u{202e}'), "{:?}", c.user_code);
+    }
+
     #[test]
     fn a_code_is_read_and_bounded() {
-        let ok = json(
+        let ok = from_github(
             200,
             r#"{"device_code":"dc","user_code":"WDJB-MJHT","verification_uri":"https://github.com/login/device","expires_in":900,"interval":5}"#,
         );

@@ -130,10 +130,23 @@ pub fn endpoint(base: &str, path: &str) -> Result<Url> {
 }
 
 /// At most 200 printable characters of what a server said, for a message.
+/// Unicode's invisible format characters that reorder or hide text on a terminal (bidi
+/// overrides and isolates, zero-width characters, the BOM).
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
 pub fn sanitized(text: &str) -> String {
     let clean: String = text
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || is_format(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .take(200)
         .collect();
     clean.trim().to_string()
