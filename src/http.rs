@@ -8,8 +8,10 @@
 //!   [`MAX_REDIRECTS`] redirects to the *same origin* (scheme, host and port); a redirect to
 //!   another origin is refused, so a token never leaves the host it was meant for.
 //! - **Bounded**: every answer read into memory is limited ([`Request::limit`], 1 MiB by
-//!   default); headers by ureq's limit; connect and whole-request timeouts; a download is a
-//!   reader the caller bounds by the size it expects ([`Client::open`]).
+//!   default); headers by ureq's limit; connect and whole-request timeouts, and a stall timeout
+//!   on every read (a download's body too: a server that stops sending mid-body fails after
+//!   [`Timeouts::stall`], never hangs); a download is a reader the caller bounds by the size it
+//!   expects ([`Client::open`]).
 //! - **Secrets**: a credential is a [`Credential`], whose `Debug` shows no byte of it; keyclone's
 //!   errors name the method and the URL, never a header.
 //!
@@ -36,6 +38,9 @@ pub struct Timeouts {
     pub connect: Duration,
     /// A whole request of [`Client::send`], answer read. `open` uses it for the headers only.
     pub request: Duration,
+    /// The longest wait for any one read from the connection: a server that stops sending
+    /// mid-answer (a download's body included) fails after this, however long the body.
+    pub stall: Duration,
 }
 
 impl Default for Timeouts {
@@ -43,6 +48,7 @@ impl Default for Timeouts {
         Timeouts {
             connect: Duration::from_secs(15),
             request: Duration::from_secs(60),
+            stall: Duration::from_secs(30),
         }
     }
 }
@@ -255,6 +261,35 @@ impl fmt::Debug for Download {
     }
 }
 
+/// A download's body whose stall (no byte for [`Timeouts::stall`]) is an
+/// `io::ErrorKind::TimedOut` error that says so, not ureq's inner error.
+struct Stalls<R> {
+    inner: R,
+    stall: Duration,
+}
+
+impl<R: Read> Read for Stalls<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let timed_out = e.kind() == std::io::ErrorKind::TimedOut
+                || e.get_ref()
+                    .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+                    .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)));
+            if timed_out {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the server stopped sending: nothing came for {} s",
+                        self.stall.as_secs()
+                    ),
+                )
+            } else {
+                e
+            }
+        })
+    }
+}
+
 /// The HTTPS client.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -275,6 +310,7 @@ impl Client {
             .max_redirects_will_error(false)
             .http_status_as_error(false)
             .timeout_connect(Some(timeouts.connect))
+            .timeout_per_read(Some(timeouts.stall))
             .user_agent(concat!("keyclone/", env!("CARGO_PKG_VERSION")))
             .build();
         Client {
@@ -336,7 +372,10 @@ impl Client {
         Ok(Download {
             status,
             headers,
-            body: Box::new(body),
+            body: Box::new(Stalls {
+                inner: body,
+                stall: self.timeouts.stall,
+            }),
         })
     }
 
@@ -645,5 +684,33 @@ mod tests {
             String::from_utf8(b).expect("utf-8"),
             "client_id=abc&scope=write%3Apublic_key+read%3Auser"
         );
+    }
+
+    #[test]
+    fn a_stalled_download_says_the_server_stopped_sending() {
+        struct Stalled;
+        impl Read for Stalled {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other(ureq::Error::Timeout(
+                    ureq::Timeout::PerRead,
+                )))
+            }
+        }
+        let mut r = Stalls {
+            inner: Stalled,
+            stall: Duration::from_secs(7),
+        };
+        let e = r.read(&mut [0u8; 4]).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(
+            e.to_string(),
+            "the server stopped sending: nothing came for 7 s"
+        );
+        let mut fine = Stalls {
+            inner: &b"ok"[..],
+            stall: Duration::from_secs(7),
+        };
+        let mut buf = [0u8; 4];
+        assert_eq!(fine.read(&mut buf).unwrap(), 2);
     }
 }

@@ -138,6 +138,7 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
             skip: args.no_lfs,
             filter: crate::lfs::attributes::Filter::new(&args.lfs_include, &args.lfs_exclude),
             timeout: Some(Duration::from_secs(args.net.timeout)),
+            stall: Some(Duration::from_secs(args.net.stall_timeout)),
         },
     };
     let origin = alias.as_ref().map(|_| args.url.as_str());

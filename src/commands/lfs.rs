@@ -86,6 +86,7 @@ pub fn run(ctx: &mut Ctx, args: LfsArgs) -> Result<()> {
         skip: false,
         filter: Filter::new(&args.lfs_include, &args.lfs_exclude),
         timeout: Some(timeout),
+        stall: Some(Duration::from_secs(args.net.stall_timeout)),
     };
     let bar;
     let quiet = crate::lfs::Quiet;

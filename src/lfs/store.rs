@@ -47,7 +47,10 @@ pub fn copy_verified(
             Err(e) => {
                 return Err(Error::new(
                     ErrorKind::Network,
-                    format!("reading {what} failed after {total} of {} bytes", p.size),
+                    format!(
+                        "reading {what} failed after {total} of {} bytes: {e}",
+                        p.size
+                    ),
                 )
                 .with_source(e));
             }
@@ -60,9 +63,8 @@ pub fn copy_verified(
             )));
         }
         hasher.update(&buf[..n]);
-        to.write_all(&buf[..n]).map_err(|e| {
-            Error::new(ErrorKind::Io, format!("could not write {what}")).with_source(e)
-        })?;
+        to.write_all(&buf[..n])
+            .map_err(|e| write_error(what, total - n as u64, p.size, e))?;
         on_bytes(n as u64);
     }
     if total != p.size {
@@ -79,6 +81,25 @@ pub fn copy_verified(
         )));
     }
     Ok(())
+}
+
+/// A failed write, saying so plainly when there is no room (a full disk, a file-size limit).
+fn write_error(what: &str, at: u64, size: u64, e: std::io::Error) -> Error {
+    use std::io::ErrorKind as K;
+    let full = matches!(
+        e.kind(),
+        K::StorageFull | K::FileTooLarge | K::QuotaExceeded
+    );
+    let why = if full {
+        format!("no room left ({e}): the disk is full or a file-size limit was reached")
+    } else {
+        e.to_string()
+    };
+    Error::new(
+        ErrorKind::Io,
+        format!("could not write {what} after {at} of its {size} bytes: {why}"),
+    )
+    .with_source(e)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -144,5 +165,21 @@ mod tests {
             let left: Vec<_> = std::fs::read_dir(dir.parent().unwrap()).unwrap().collect();
             assert!(left.is_empty(), "{left:?}");
         }
+    }
+
+    #[test]
+    fn a_full_disk_or_a_size_limit_is_named_as_no_room() {
+        for errno in [28, 27] {
+            let e = write_error(
+                "the LFS object abc",
+                10,
+                20,
+                std::io::Error::from_raw_os_error(errno),
+            );
+            assert!(e.message().contains("no room left"), "{errno}: {e}");
+            assert!(e.message().contains("after 10 of its 20 bytes"), "{e}");
+        }
+        let e = write_error("x", 0, 1, std::io::Error::other("broken pipe"));
+        assert!(!e.message().contains("no room"), "{e}");
     }
 }

@@ -33,6 +33,9 @@ pub(crate) struct LfsOptions {
     pub filter: Filter,
     /// The SSH and HTTPS timeout.
     pub timeout: Option<Duration>,
+    /// The longest silence from the LFS server mid-download (`--stall-timeout`): after it the
+    /// file is given up, its pointer left.
+    pub stall: Option<Duration>,
 }
 
 /// What a pull did.
@@ -139,6 +142,7 @@ pub(crate) fn pull(
                 let client = Client::new(Timeouts {
                     connect: timeout,
                     request: timeout * 4,
+                    stall: opts.stall.unwrap_or(Duration::from_secs(120)),
                 });
                 let (ok, failed) = fetch_all(&client, &endpoint, &git_dir, to_fetch, progress);
                 ready.extend(ok);

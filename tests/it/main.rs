@@ -18,6 +18,7 @@ mod keygen;
 mod layers;
 mod lfs;
 mod lfs_hostile;
+mod lfs_limits;
 mod login;
 mod mlflow;
 mod own_agent;

@@ -9,12 +9,14 @@ line a request: METHOD HOST PATH auth=yes|no). The batch API answers only with
 
 TAMPER makes it a hostile server for the bad-input tests, by rewriting giftless's batch answer:
 none; http (hrefs become http://); other-host (hrefs go to https://localhost:PORT, another
-origin with the same certificate); size (the answer's sizes are one more than asked).
+origin with the same certificate); size (the answer's sizes are one more than asked); stall (a
+download sends its headers and half its body, then nothing: a server that hangs mid-body).
 """
 import json
 import os
 import ssl
 import sys
+import time
 
 from giftless.app import init_app
 from werkzeug.serving import make_server
@@ -68,13 +70,30 @@ def rewrite(body, host):
     return json.dumps(answer).encode()
 
 
+def stall(environ, start_response):
+    captured = {}
+
+    def capture(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, headers
+        return lambda data: None
+
+    body = b"".join(inner(environ, capture))
+    headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+    headers.append(("Content-Length", str(len(body))))
+    start_response(captured["status"], headers)
+    yield body[: len(body) // 2]
+    time.sleep(3600)
+
+
 def middleware(environ, start_response):
     batch = environ.get("PATH_INFO", "").endswith("/objects/batch")
     log(environ, bool(environ.get("HTTP_AUTHORIZATION")))
     if batch and environ.get("HTTP_AUTHORIZATION") != "RemoteAuth " + token:
         start_response("401 Unauthorized", [("Content-Type", "application/vnd.git-lfs+json")])
         return [b'{"message":"credentials needed"}']
-    if not batch or tamper == "none":
+    if not batch and tamper == "stall" and environ.get("REQUEST_METHOD") == "GET":
+        return stall(environ, start_response)
+    if not batch or tamper in ("none", "stall"):
         return inner(environ, start_response)
     captured = {}
 
