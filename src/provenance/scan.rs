@@ -76,12 +76,18 @@ pub(super) fn start(
                 let unreadable = |e: git2::Error| (false, e.message().to_owned());
                 let repo = git2::Repository::open(&git_dir).map_err(unreadable)?;
                 // The fast scan; what it does not handle goes to libgit2's full status.
+                // Collect mode declines a conflict or a refused path: the plain scan still
+                // answers dirty, and the fingerprint asks libgit2 for the paths.
+                let plain = || {
+                    crate::git::status::scan(&repo, scope.as_deref(), global_attributes)
+                        .map(|d| (d, None))
+                };
                 let fast = if collect {
                     crate::git::status::collect(&repo, scope.as_deref(), global_attributes)
                         .map(|(d, c)| (d, Some(c)))
+                        .or_else(|u| if u.damaged { Err(u) } else { plain() })
                 } else {
-                    crate::git::status::scan(&repo, scope.as_deref(), global_attributes)
-                        .map(|d| (d, None))
+                    plain()
                 };
                 match fast {
                     Ok((d, c)) => return Ok((d.dirty, d.untracked, c)),
