@@ -4,13 +4,18 @@
 //! What it covers (`provenance.git.fingerprint`, `sha256:` + hex): the HEAD commit id; then,
 //! within the dirty scope, every path `git status` lists (changed tracked files, staged or not;
 //! untracked files that are not ignored, each file inside an untracked folder), sorted by path
-//! bytes, each as: the path, libgit2's status bits, the staged blob id and mode when the index
-//! differs from HEAD, and the working-tree file's mode and the SHA-256 of its content (of the
+//! bytes, each as: the path, the staged blob id and mode when the index differs from HEAD
+//! (which with the commit and the working-tree entry says whether it is tracked, staged or
+//! untracked), and the working-tree file's mode and the SHA-256 of its content (of the
 //! link target for a symbolic link; `-` when deleted; a submodule by its checked-out commit; a
 //! FIFO, socket or device by its kind alone, never opened).
 //! Contents enter only as hashes, secret-looking files included: nothing of them is printed.
 //! A clean tree's fingerprint covers the commit alone. Ignored files and the unchanged tracked
 //! files are not read (they are what the commit says).
+//!
+//! The paths come from the status scan's collect mode (`git::status::collect`, run once for
+//! dirty and the fingerprint); where it cannot answer (a split index, SHA-256, a conflict),
+//! from libgit2's full status, which lists the same paths (tested below).
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -25,37 +30,43 @@ use std::sync::mpsc;
 use sha2::{Digest, Sha256};
 
 use super::Deadline;
+use crate::git::status::Change;
 
-struct Changed {
-    path: Vec<u8>,
-    bits: u32,
-    staged: Option<(git2::Oid, u32)>,
-}
-
+/// `dirty`: `None` for a clean tree; `Some(listed)` for a dirty one, with the paths the status
+/// scan listed (`status::collect`), or `None` there when it could not (then libgit2's status
+/// lists them: the same paths, so the same fingerprint).
 pub(super) fn fingerprint(
     repo: &git2::Repository,
     workdir: &Path,
     commit: Option<git2::Oid>,
-    dirty: bool,
+    dirty: Option<Option<Vec<Change>>>,
     scope: Option<&str>,
     deadline: &Deadline,
 ) -> Result<String, String> {
     let mut h = Sha256::new();
-    h.update(b"keyclone-fingerprint-v1\0");
+    h.update(b"keyclone-fingerprint-v2\0");
     h.update(commit.map(|c| c.to_string()).unwrap_or_default());
     h.update(b"\0");
-    if dirty {
-        let changed = changed_paths(repo.path(), scope, deadline)?;
+    if let Some(listed) = dirty {
+        let changed = match listed {
+            Some(l) => l,
+            None => changed_paths(repo.path(), scope, deadline)?,
+        };
         for c in changed {
             if deadline.passed() {
                 return Err("it took longer than the deadline (raise `--deadline`)".into());
             }
             h.update(&c.path);
             h.update(b"\0");
-            h.update(c.bits.to_be_bytes());
-            if let Some((id, mode)) = c.staged {
-                h.update(id.as_bytes());
-                h.update(mode.to_be_bytes());
+            // What the index holds when it differs from HEAD; the rest of the state (tracked,
+            // untracked, deleted) follows from it, the commit and the working-tree entry.
+            match c.staged {
+                Some((id, mode)) => {
+                    h.update(b"s");
+                    h.update(id);
+                    h.update(mode.to_be_bytes());
+                }
+                None => h.update(b"-"),
             }
             h.update(entry_hash(repo, workdir, &c.path, deadline)?);
             h.update(b"\n");
@@ -163,19 +174,20 @@ fn entry_hash(
     Ok(out)
 }
 
-/// `git status` with untracked folders opened, in a worker thread bounded by the deadline.
+/// `git status` with untracked folders opened, in a worker thread bounded by the deadline
+/// (when the status scan could not list the paths itself).
 fn changed_paths(
     git_dir: &Path,
     scope: Option<&str>,
     deadline: &Deadline,
-) -> Result<Vec<Changed>, String> {
+) -> Result<Vec<Change>, String> {
     let (tx, rx) = mpsc::channel();
     let git_dir = git_dir.to_owned();
     let scope = scope.map(str::to_owned);
     std::thread::Builder::new()
         .name("keyclone-fingerprint".into())
         .spawn(move || {
-            let r = (|| -> Result<Vec<Changed>, git2::Error> {
+            let r = (|| -> Result<Vec<Change>, git2::Error> {
                 let repo = git2::Repository::open(&git_dir)?;
                 let mut o = git2::StatusOptions::new();
                 o.include_untracked(true)
@@ -189,14 +201,17 @@ fn changed_paths(
                     o.pathspec(s).disable_pathspec_match(true);
                 }
                 let st = repo.statuses(Some(&mut o))?;
-                let mut out: Vec<Changed> = st
+                let mut out: Vec<Change> = st
                     .iter()
-                    .map(|e| Changed {
+                    .map(|e| Change {
                         path: e.path_bytes().to_vec(),
-                        bits: e.status().bits(),
-                        staged: e
-                            .head_to_index()
-                            .map(|d| (d.new_file().id(), u32::from(d.new_file().mode()))),
+                        staged: e.head_to_index().map(|d| {
+                            let id = d.new_file().id();
+                            (
+                                id.as_bytes().try_into().unwrap_or([0u8; 20]),
+                                u32::from(d.new_file().mode()),
+                            )
+                        }),
                     })
                     .collect();
                 out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -210,5 +225,40 @@ fn changed_paths(
         Err(_) => Err(
             "listing the changed files took longer than the deadline (raise `--deadline`)".into(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::git::status::test_repos::{base, git, write};
+
+    /// The status scan's list and libgit2's (the fallback) are the same, staged entries
+    /// included, so the fingerprint does not depend on which one answered.
+    #[test]
+    fn the_scan_and_the_libgit2_fallback_list_the_same_changes() {
+        let (t, dir) = base();
+        let h = t.path();
+        write(&dir.join("a.txt"), "a2\n");
+        write(&dir.join("src/b.py"), "b2\n");
+        git(&dir, h, &["add", "src/b.py"]);
+        write(&dir.join("src/b.py"), "b3\n");
+        git(&dir, h, &["rm", "-q", "--cached", "t.crlf"]);
+        std::fs::remove_file(dir.join("src/deep/c.txt")).unwrap();
+        write(&dir.join("nu/y/z.txt"), "z\n");
+        write(&dir.join("nu/i.log"), "ignored\n");
+        write(&dir.join("src/n.py"), "n\n");
+        git(&dir, h, &["add", "src/n.py"]);
+        git(&dir.join("sub"), h, &["checkout", "-q", "HEAD~1"]);
+        let deadline = super::Deadline::after(std::time::Duration::from_secs(60));
+        for scope in [None, Some("src")] {
+            let repo = git2::Repository::open(&dir).unwrap();
+            let (_, fast) = crate::git::status::collect(&repo, scope, false).unwrap();
+            let slow = super::changed_paths(repo.path(), scope, &deadline).unwrap();
+            assert_eq!(fast, slow, "scope {scope:?}");
+            assert!(
+                fast.len() >= if scope.is_none() { 7 } else { 3 },
+                "{fast:?}"
+            );
+        }
     }
 }

@@ -257,7 +257,12 @@ fn from_repo(
     });
     let pending = workdir.as_ref().map(|_| {
         p.set("provenance.git.dirty_scope", opts.scope.name());
-        scan::start(repo.path(), scope_path.clone(), opts.global_attributes)
+        scan::start(
+            repo.path(),
+            scope_path.clone(),
+            opts.global_attributes,
+            opts.extras,
+        )
     });
 
     let mut described = None;
@@ -297,8 +302,14 @@ fn from_repo(
         let damaged = matches!(scanned, Some(scan::Scan::Failed(_)));
         extras::submodules(repo, damaged, deadline, p);
     }
+    let mut listed = None;
     let is_dirty = match scanned {
-        Some(scan::Scan::Done { dirty, untracked }) => {
+        Some(scan::Scan::Done {
+            dirty,
+            untracked,
+            changes,
+        }) => {
+            listed = changes;
             p.set("azureml.git.dirty", azure_bool(dirty));
             p.set("mlflow.source.git.dirty", mlflow_bool(dirty));
             p.set("provenance.git.untracked", untracked.to_string());
@@ -358,9 +369,14 @@ fn from_repo(
         && let Some(wd) = &workdir
     {
         let f = match is_dirty {
-            Some(dirty) => {
-                fingerprint::fingerprint(repo, wd, commit, dirty, scope_path.as_deref(), deadline)
-            }
+            Some(dirty) => fingerprint::fingerprint(
+                repo,
+                wd,
+                commit,
+                dirty.then_some(listed),
+                scope_path.as_deref(),
+                deadline,
+            ),
             None => Err("dirty is not known".into()),
         };
         match f {

@@ -5,11 +5,14 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use super::Deadline;
+use crate::git::status::Change;
 
 pub(super) enum Scan {
     Done {
         dirty: bool,
         untracked: usize,
+        /// What `git status -uall` lists, when asked for and the fast scan could answer.
+        changes: Option<Vec<Change>>,
     },
     TimedOut,
     /// The index is damaged (git refuses it too): dirty is left out.
@@ -19,7 +22,7 @@ pub(super) enum Scan {
 }
 
 /// A scan under way.
-type Answer = std::result::Result<(bool, usize), (bool, String)>;
+type Answer = std::result::Result<(bool, usize, Option<Vec<Change>>), (bool, String)>;
 
 pub(super) struct Pending(Option<mpsc::Receiver<Answer>>);
 
@@ -30,7 +33,11 @@ impl Pending {
             return Scan::Failed("could not start a thread".into());
         };
         match rx.recv_timeout(deadline.remaining()) {
-            Ok(Ok((dirty, untracked))) => Scan::Done { dirty, untracked },
+            Ok(Ok((dirty, untracked, changes))) => Scan::Done {
+                dirty,
+                untracked,
+                changes,
+            },
             Ok(Err((true, e))) => Scan::Failed(e),
             Ok(Err((false, e))) => Scan::Unreadable(e),
             Err(_) => Scan::TimedOut,
@@ -51,8 +58,15 @@ pub(super) fn relative_code_dir(workdir: &Path, code: &Path) -> Option<String> {
 }
 
 /// Starts the status scan: untracked files counted (not recursing into untracked folders),
-/// ignored files not, submodules included; the index is never written.
-pub(super) fn start(git_dir: &Path, scope: Option<String>, global_attributes: bool) -> Pending {
+/// ignored files not, submodules included; the index is never written. `collect`: also list
+/// the changed paths for the fingerprint (`status::collect`; left to the fingerprint's own
+/// libgit2 status when the fast scan cannot answer).
+pub(super) fn start(
+    git_dir: &Path,
+    scope: Option<String>,
+    global_attributes: bool,
+    collect: bool,
+) -> Pending {
     let (tx, rx) = mpsc::channel();
     let git_dir = git_dir.to_owned();
     let spawned = std::thread::Builder::new()
@@ -62,8 +76,21 @@ pub(super) fn start(git_dir: &Path, scope: Option<String>, global_attributes: bo
                 let unreadable = |e: git2::Error| (false, e.message().to_owned());
                 let repo = git2::Repository::open(&git_dir).map_err(unreadable)?;
                 // The fast scan; what it does not handle goes to libgit2's full status.
-                match crate::git::status::scan(&repo, scope.as_deref(), global_attributes) {
-                    Ok(d) => return Ok((d.dirty, d.untracked)),
+                // Collect mode declines a conflict or a refused path: the plain scan still
+                // answers dirty, and the fingerprint asks libgit2 for the paths.
+                let plain = || {
+                    crate::git::status::scan(&repo, scope.as_deref(), global_attributes)
+                        .map(|d| (d, None))
+                };
+                let fast = if collect {
+                    crate::git::status::collect(&repo, scope.as_deref(), global_attributes)
+                        .map(|(d, c)| (d, Some(c)))
+                        .or_else(|u| if u.damaged { Err(u) } else { plain() })
+                } else {
+                    plain()
+                };
+                match fast {
+                    Ok((d, c)) => return Ok((d.dirty, d.untracked, c)),
                     Err(u) if u.damaged => {
                         return Err((true, format!(
                             "the git index `{}` is damaged: {}; `git status` refuses it too (rebuild it from HEAD with `rm .git/index && git reset`, which drops what was staged)",
@@ -89,7 +116,7 @@ pub(super) fn start(git_dir: &Path, scope: Option<String>, global_attributes: bo
                     .iter()
                     .filter(|e| e.status().contains(git2::Status::WT_NEW))
                     .count();
-                Ok((!st.is_empty(), untracked))
+                Ok((!st.is_empty(), untracked, None))
             })();
             let _ = tx.send(r);
         });

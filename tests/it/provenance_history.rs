@@ -431,6 +431,57 @@ fn the_fingerprint_tells_dirty_states_apart() {
     assert_eq!(fp(&r), u1, "ignored files do not count");
 }
 
+/// Each kind of change is its own state (another fingerprint), and one state gives one
+/// fingerprint however often it is asked; an ignored file changes nothing.
+#[test]
+fn the_fingerprint_tells_each_kind_of_change_apart() {
+    let r = Repo::new();
+    let fp = |r: &Repo, extra: &[&str]| {
+        let (m, _) = ours(&r.sb, &r.dir, extra);
+        get(&m, "provenance.git.fingerprint").unwrap().to_owned()
+    };
+    type Apply = fn(&Repo);
+    let states: &[(&str, Apply)] = &[
+        ("clean", |_| {}),
+        ("modified", |r| write(&r.dir.join("src/train.py"), "y\n")),
+        ("deleted", |r| {
+            std::fs::remove_file(r.dir.join("src/train.py")).unwrap()
+        }),
+        ("file to symlink", |r| {
+            std::fs::remove_file(r.dir.join("src/train.py")).unwrap();
+            std::os::unix::fs::symlink("model.py", r.dir.join("src/train.py")).unwrap();
+        }),
+        ("staged deletion", |r| {
+            r.git(&["rm", "-q", "--cached", "src/train.py"]).ok();
+        }),
+        ("staged", |r| {
+            write(&r.dir.join("src/train.py"), "y\n");
+            r.git(&["add", "src/train.py"]).ok();
+        }),
+        ("untracked file", |r| write(&r.dir.join("src/u.py"), "y\n")),
+        ("untracked folder", |r| {
+            write(&r.dir.join("src/u/v.py"), "y\n")
+        }),
+        ("another file in the untracked folder", |r| {
+            write(&r.dir.join("src/u/w.py"), "y\n")
+        }),
+    ];
+    let mut seen: Vec<(&str, String)> = Vec::new();
+    for (name, apply) in states {
+        r.git(&["reset", "-q", "--hard"]).ok();
+        r.git(&["clean", "-qfd"]).ok();
+        apply(&r);
+        let a = fp(&r, &[]);
+        assert_eq!(fp(&r, &[]), a, "{name}: the same state twice");
+        write(&r.dir.join("ignored.log"), name);
+        assert_eq!(fp(&r, &[]), a, "{name}: an ignored file does not count");
+        if let Some((other, _)) = seen.iter().find(|(_, f)| *f == a) {
+            panic!("{name} and {other} have one fingerprint {a}");
+        }
+        seen.push((name, a));
+    }
+}
+
 #[test]
 fn head_commit_metadata_and_the_superproject() {
     let r = Repo::new();

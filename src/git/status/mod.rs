@@ -16,18 +16,27 @@
 //! - **untracked**: a walk of the working tree; names not in the index are checked against the
 //!   ignore rules (libgit2's); an untracked folder counts once, and only when it holds a file
 //!   that is not ignored (as `git status` shows `?? dir/`).
+//! - **collect mode** (`collect`, for the provenance fingerprint): the same scan, not stopping
+//!   at the first change, listing each changed tracked path, each staged difference (libgit2's
+//!   HEAD-vs-index diff, asked only when the trees differ) and each untracked file, as
+//!   `git status --porcelain -uall` lists them.
 //!
 //! Anything this does not handle (a conflict being resolved is simply dirty; a SHA-256
 //! repository, a split index, submodule contents) returns `Err(Unsupported)` or defers to
 //! libgit2 for that path, so the answer is never a guess. The index is never written.
 //!
 //! `index` reads the index file and computes tree and blob ids; `cache_tree` its cache-tree; `decide` holds the decisions
-//! (pure, unit-tested); `walk` reads the work tree; `scan` below puts them together.
+//! (pure, unit-tested); `walk` reads the work tree; `collect` the paths listed in collect mode
+//! (for the provenance fingerprint); `scan` below puts them together.
 
 mod cache_tree;
+mod collect;
 mod decide;
 mod index;
 mod walk;
+
+#[cfg(test)]
+pub(crate) use collect::tests as test_repos;
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -36,6 +45,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use cache_tree::tree_from_cache;
+use collect::{list_unignored, merge, staged_changes};
 use index::{MODE_DIR, hash_tree, parse_index};
 use walk::{Walked, filters_may_apply, holds_unignored, walk_dir};
 
@@ -76,6 +86,15 @@ pub struct Dirty {
     pub untracked: usize,
 }
 
+/// One path `git status --porcelain -uall` lists (see `collect`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: Vec<u8>,
+    /// The index differs from HEAD here: the index entry's blob id and mode (zeros and 0 when
+    /// the index no longer holds it).
+    pub staged: Option<([u8; 20], u32)>,
+}
+
 /// Scans `workdir` (or the part below `scope`, relative to it). `global_attributes`: a
 /// user-wide attributes file exists (checkout filters may apply).
 pub fn scan(
@@ -83,6 +102,29 @@ pub fn scan(
     scope: Option<&str>,
     global_attributes: bool,
 ) -> Result<Dirty, Unsupported> {
+    scan_with(repo, scope, global_attributes, false).map(|(d, _)| d)
+}
+
+/// The scan, also listing every path `git status --porcelain=v1 -uall` lists within the
+/// scope, sorted by path bytes, each once: tracked files modified, deleted or type-changed
+/// against the index, differences of the index against HEAD (with the index's blob id and
+/// mode), and every untracked file that is not ignored (each file inside an untracked folder;
+/// a nested repository as `dir/`). A conflict, an intent-to-add entry or a refused path is
+/// `Unsupported` here (the caller asks libgit2).
+pub fn collect(
+    repo: &git2::Repository,
+    scope: Option<&str>,
+    global_attributes: bool,
+) -> Result<(Dirty, Vec<Change>), Unsupported> {
+    scan_with(repo, scope, global_attributes, true).map(|(d, c)| (d, c.unwrap_or_default()))
+}
+
+fn scan_with(
+    repo: &git2::Repository,
+    scope: Option<&str>,
+    global_attributes: bool,
+    collect: bool,
+) -> Result<(Dirty, Option<Vec<Change>>), Unsupported> {
     let workdir = repo
         .workdir()
         .ok_or_else(|| unsupported("bare repository".into()))?
@@ -123,6 +165,17 @@ pub fn scan(
         .map(|s| s.trim_end_matches('/').as_bytes().to_vec())
         .unwrap_or_default();
     let in_scope = |p: &[u8]| decide::in_scope(&scope_dir, p);
+    if collect
+        && (refused > 0
+            || entries
+                .iter()
+                .filter(|e| in_scope(&e.path))
+                .any(decide::changed_by_itself))
+    {
+        return Err(unsupported(
+            "a conflict, an intent-to-add entry or a refused path".into(),
+        ));
+    }
 
     // Conflicts and intent-to-add entries are changes by themselves.
     let mut dirty = refused > 0
@@ -161,6 +214,8 @@ pub fn scan(
         };
     }
 
+    let dirty_by_index = dirty;
+
     // The folders to read, each with its tracked files (sorted by name).
     let filters = global_attributes
         || filters_may_apply(repo, &workdir)
@@ -190,6 +245,7 @@ pub fn scan(
                     &git_dir,
                     index_mtime,
                     filters,
+                    collect,
                     &mut w,
                 )?;
             }
@@ -207,11 +263,13 @@ pub fn scan(
     });
     let mut seen = 0;
     let mut candidates = Vec::new();
+    let mut changes: Vec<Vec<u8>> = Vec::new();
     for r in results {
         let w = r?;
         dirty |= w.changed;
         seen += w.seen;
         candidates.extend(w.candidates);
+        changes.extend(w.changes);
     }
     if seen < expected {
         dirty = true; // a tracked file is gone
@@ -222,14 +280,35 @@ pub fn scan(
         if repo.is_path_ignored(rel_path)? {
             continue;
         }
-        if !is_dir || holds_unignored(repo, &workdir.join(rel_path), &rel)? {
+        if collect {
+            let before = changes.len();
+            if is_dir {
+                list_unignored(repo, &workdir.join(rel_path), &rel, &mut changes)?;
+            } else {
+                changes.push(rel);
+            }
+            untracked += usize::from(changes.len() > before);
+        } else if !is_dir || holds_unignored(repo, &workdir.join(rel_path), &rel)? {
             untracked += 1;
         }
     }
-    Ok(Dirty {
-        dirty: dirty || untracked > 0,
-        untracked,
-    })
+    let listed = if collect {
+        let staged = if dirty_by_index {
+            staged_changes(repo, scope)?
+        } else {
+            Vec::new()
+        };
+        Some(merge(changes, staged))
+    } else {
+        None
+    };
+    Ok((
+        Dirty {
+            dirty: dirty || untracked > 0,
+            untracked,
+        },
+        listed,
+    ))
 }
 
 /// HEAD vs index, settled without hashing every tree: the scope's own files against HEAD's,

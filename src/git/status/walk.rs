@@ -21,6 +21,31 @@ pub(super) struct Walked {
     pub seen: usize,
     /// Names not in the index (path, is a folder), for the ignore check.
     pub candidates: Vec<(Vec<u8>, bool)>,
+    /// In collect mode, the tracked paths that differ from the index.
+    pub changes: Vec<Vec<u8>>,
+}
+
+impl Walked {
+    /// Every tracked file of the folder is gone (or behind something that is not a folder).
+    fn all_gone(&mut self, files: &[usize], entries: &[Entry], collect: bool) {
+        if !files.is_empty() {
+            self.changed = true;
+        }
+        if collect {
+            for &i in files {
+                if !decide::not_compared(&entries[i]) {
+                    self.changes.push(entries[i].path.clone());
+                }
+            }
+        }
+    }
+
+    fn change(&mut self, e: &Entry, collect: bool) {
+        self.changed = true;
+        if collect {
+            self.changes.push(e.path.clone());
+        }
+    }
 }
 
 /// Reads one folder: compares each tracked file with its index entry, collects the others.
@@ -34,6 +59,7 @@ pub(super) fn walk_dir(
     git_dir: &Path,
     index_mtime: (i64, u32),
     filters: bool,
+    collect: bool,
     w: &mut Walked,
 ) -> Result<(), Unsupported> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -55,12 +81,11 @@ pub(super) fn walk_dir(
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
                 w.changed = true;
+                w.all_gone(files, entries, collect);
                 return Ok(());
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if !files.is_empty() {
-                    w.changed = true;
-                }
+                w.all_gone(files, entries, collect);
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
@@ -75,13 +100,12 @@ pub(super) fn walk_dir(
     let listing = match std::fs::read_dir(full) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if !files.is_empty() {
-                w.changed = true;
-            }
+            w.all_gone(files, entries, collect);
             return Ok(());
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
             w.changed = true;
+            w.all_gone(files, entries, collect);
             return Ok(());
         }
         Err(e) => return Err(e.into()),
@@ -99,6 +123,12 @@ pub(super) fn walk_dir(
         })
         .collect();
     let mut repo: Option<git2::Repository> = None;
+    // In collect mode, which tracked files were found (the others are deleted).
+    let mut found_at = if collect {
+        vec![false; files.len()]
+    } else {
+        Vec::new()
+    };
     for de in listing {
         let de = de?;
         let os_name = de.file_name();
@@ -106,8 +136,11 @@ pub(super) fn walk_dir(
         if name == b".git" {
             continue;
         }
-        let found = names.binary_search(&name).ok().map(|k| files[k]);
-        let Some(i) = found else {
+        let k = names.binary_search(&name).ok();
+        if let (Some(k), true) = (k, collect) {
+            found_at[k] = true;
+        }
+        let Some(i) = k.map(|k| files[k]) else {
             let mut child = dir.to_vec();
             if !child.is_empty() {
                 child.push(b'/');
@@ -123,7 +156,7 @@ pub(super) fn walk_dir(
         if e.ext & EXT_SKIP_WORKTREE == 0 {
             w.seen += 1;
         }
-        if w.changed || decide::not_compared(e) {
+        if (w.changed && !collect) || decide::not_compared(e) {
             continue;
         }
         let rel = Path::new(OsStr::from_bytes(&e.path));
@@ -145,7 +178,17 @@ pub(super) fn walk_dir(
             let sub = r
                 .submodule_status(&rel.to_string_lossy(), git2::SubmoduleIgnore::None)
                 .ok();
-            w.changed |= decide::submodule_changed(st.is_empty(), sub);
+            if collect {
+                let wt = git2::Status::WT_MODIFIED
+                    | git2::Status::WT_DELETED
+                    | git2::Status::WT_TYPECHANGE
+                    | git2::Status::WT_NEW;
+                if decide::submodule_changed(!st.intersects(wt), sub) {
+                    w.change(e, collect);
+                }
+            } else {
+                w.changed |= decide::submodule_changed(st.is_empty(), sub);
+            }
             continue;
         }
         let st = nix::sys::stat::fstatat(
@@ -157,13 +200,15 @@ pub(super) fn walk_dir(
         match decide::step(e, &Stat::from(&st), index_mtime) {
             Step::Clean => continue,
             Step::Changed => {
-                w.changed = true;
+                w.change(e, collect);
                 continue;
             }
             Step::HashLink => {
                 let target = nix::fcntl::readlinkat(&dirfd, os_name.as_os_str())
                     .map_err(|e| unsupported(e.to_string()))?;
-                w.changed |= blob_id(target.as_bytes()) != e.id;
+                if blob_id(target.as_bytes()) != e.id {
+                    w.change(e, collect);
+                }
                 continue;
             }
             Step::HashFile => {}
@@ -191,11 +236,28 @@ pub(super) fn walk_dir(
         };
         match decide::after_hash(meta.is_file(), same, converts) {
             Hashed::Clean => {}
-            Hashed::Changed => w.changed = true,
+            Hashed::Changed => w.change(e, collect),
             Hashed::AskLibgit2 => {
                 let r = repo.get_or_insert(git2::Repository::open(git_dir)?);
-                w.changed |= !r.status_file(rel)?.is_empty();
+                let st = r.status_file(rel)?;
+                if collect {
+                    let wt = git2::Status::WT_MODIFIED
+                        | git2::Status::WT_DELETED
+                        | git2::Status::WT_TYPECHANGE;
+                    if st.intersects(wt) {
+                        w.change(e, collect);
+                    }
+                } else {
+                    w.changed |= !st.is_empty();
+                }
             }
+        }
+    }
+    // A tracked file that is not in the listing is deleted.
+    for (k, found) in found_at.into_iter().enumerate() {
+        let e = &entries[files[k]];
+        if !found && !decide::not_compared(e) {
+            w.change(e, collect);
         }
     }
     Ok(())
