@@ -221,15 +221,10 @@ pub fn stage(files: &[NewFile<'_>]) -> Result<Staged> {
 /// Replaces `path` (or creates it) atomically with `contents` and `mode`: readers see the old
 /// file or the new one, never a mix.
 pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let tmp = write_temp(parent_dir(path), path, contents, mode)?;
-    let tmp_name = tmp.path.to_path_buf();
-    let _section = interrupt::critical();
-    kill_before_rename(path);
-    let result = tmp.path.persist(path);
-    interrupt::untrack(&tmp_name);
-    result.map_err(|e| Error::io("replace", path, e.error))?;
-    sync_dir(parent_dir(path));
-    Ok(())
+    replace_with(path, mode, &mut |f| {
+        f.write_all(contents)
+            .map_err(|e| Error::io(&format!("write `{}`", path.display()), path, e))
+    })
 }
 
 /// [`replace`] with the contents streamed by `fill` into the temporary file (a download, a
