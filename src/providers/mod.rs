@@ -401,6 +401,10 @@ fn from_config(id: &str, pc: &ProviderConfig) -> Provider {
             ProviderKind::Gitea,
             Some(format!("https://{web}/user/settings/keys")),
         ),
+        SelfHostedKind::Bitbucket => (
+            ProviderKind::Bitbucket,
+            Some(format!("https://{web}/account/settings/ssh-keys/")),
+        ),
         SelfHostedKind::Plain => (ProviderKind::Plain, None),
     };
     let upload = match pc.upload_url.clone().or(default_upload) {
