@@ -53,6 +53,7 @@ pub(crate) fn clone_into(
     origin: Option<&str>,
 ) -> Result<(clone::CloneSummary, crate::ops::lfs::Pulled)> {
     let (host_key, files) = approved;
+    ctx.approved_host_keys()?;
     let check = HostCheck {
         approved: (url.endpoint(), host_key),
         files: &files,
