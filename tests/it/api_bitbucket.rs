@@ -7,7 +7,6 @@
 use serde_json::json;
 
 use crate::api_upload::{TOKEN, World, world};
-use crate::support::git::{make_repo, ssh_url};
 
 /// The stand-in's Bitbucket scopes an API token for keyclone needs.
 const SCOPES: &[&str] = &[
@@ -48,18 +47,7 @@ fn bitbucket_upload_asks_the_uuid_adds_the_key_and_git_clones_with_it() {
         (Some("GET"), Some("/2.0/user")),
         "{reqs:?}"
     );
-    let post = reqs.iter().find(|r| r["method"] == "POST").unwrap();
-    assert_eq!(post["path"], UUID_PATH);
-    assert_eq!(post["auth"], "Basic");
-    assert_eq!(post["known_token"], true);
-    assert_eq!(post["body"]["key"], w.public());
-    assert!(
-        post["body"]["label"]
-            .as_str()
-            .unwrap()
-            .starts_with("ada@box (")
-    );
-    assert!(w.authorized().contains(&w.public()));
+    w.assert_posted(UUID_PATH, "Basic", "label");
     w.real_clients_get_in();
 }
 
@@ -68,21 +56,11 @@ fn bitbucket_upload_asks_the_uuid_adds_the_key_and_git_clones_with_it() {
 #[test]
 fn bitbucket_init_with_a_token_uploads_tests_and_clones_in_one_run() {
     let w = bitbucket(json!({}));
-    let bare = make_repo(w.sb.root.path(), "project");
-    let url = ssh_url(&w.sshd, &bare);
-    w.sb.run_cmd(w.cmd(&[
-        "init",
-        "--non-interactive",
-        "--repo",
-        &url,
-        "--cache",
-        "none",
-        "--yes",
-    ]))
-    .ok()
-    .stderr_has("Added")
-    .stderr_has("accepted")
-    .never_shows(TOKEN);
+    w.init_in_one_run(&w.repo_url("project"), &[])
+        .ok()
+        .stderr_has("Added")
+        .stderr_has("accepted")
+        .never_shows(TOKEN);
     assert!(
         w.sb.home
             .join("code/Users/tester/project/README.md")

@@ -15,18 +15,7 @@ use crate::support::{keyclone_bin, require};
 #[test]
 fn non_interactive_init_with_a_token_finishes_in_one_run() {
     let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
-    let bare = make_repo(w.sb.root.path(), "project");
-    let url = ssh_url(&w.sshd, &bare);
-    let c = w.cmd(&[
-        "init",
-        "--non-interactive",
-        "--repo",
-        &url,
-        "--cache",
-        "none",
-        "--yes",
-    ]);
-    let out = w.sb.run_cmd(c);
+    let out = w.init_in_one_run(&w.repo_url("project"), &[]);
     out.ok()
         .stderr_has("Added")
         .stderr_has("accepted")
@@ -65,6 +54,8 @@ enum Machine {
     /// An Azure ML compute instance: the sealed HOME holds `cloudfiles/code`, the workspace's
     /// shared file system where every user's folder sits side by side.
     AzureMlShare,
+    /// A machine where people log in under one generic name (`azureuser`), without the share.
+    SharedLogin,
 }
 
 /// The first-time wizard for a GitHub-kind provider with the token in its variable: the key is
@@ -94,6 +85,9 @@ fn wizard(machine: Machine) -> (usize, usize) {
     } else {
         w.cmd(&["init"])
     };
+    if machine == Machine::SharedLogin {
+        cmd.env("USER", "azureuser");
+    }
     cmd.stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
@@ -123,6 +117,9 @@ fn wizard(machine: Machine) -> (usize, usize) {
         answer(&mut p, t, "Where should the clone go?", "");
         answer(&mut p, t, "Your folder name under Users/", "ada");
         w.sb.home.join("cloudfiles/code/Users/ada/project")
+    } else if machine == Machine::SharedLogin {
+        answer(&mut p, t, "Your folder name under Users/", "ada");
+        w.sb.home.join("code/Users/ada/project")
     } else {
         let dest = w.sb.home.join("code/Users/tester/project");
         t.push_str(
@@ -155,6 +152,7 @@ fn wizard(machine: Machine) -> (usize, usize) {
             Machine::Own => "",
             Machine::KeyringSession => ", in a keyring session",
             Machine::AzureMlShare => ", on the Azure ML share",
+            Machine::SharedLogin => ", logged in as azureuser",
         },
         url.len()
     );
@@ -196,8 +194,7 @@ fn rotate_with_a_token_adds_the_new_key_through_the_api_and_switches() {
     let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
     w.upload().ok();
     let old = w.public();
-    let bare = make_repo(w.sb.root.path(), "project");
-    let url = ssh_url(&w.sshd, &bare);
+    let url = w.repo_url("project");
     let out = w.sb.run_cmd(w.cmd(&[
         "rotate",
         "--non-interactive",
@@ -216,4 +213,11 @@ fn rotate_with_a_token_adds_the_new_key_through_the_api_and_switches() {
         "the new key went through the API"
     );
     w.sshd.ssh_login(&w.key, None).ok();
+}
+
+#[test]
+fn under_a_login_many_people_share_the_wizard_asks_the_folder() {
+    // `azureuser` does not tell people apart: the folder under Users/ is asked, 7 answers.
+    let (answers, _) = wizard(Machine::SharedLogin);
+    assert_eq!(answers, 7);
 }

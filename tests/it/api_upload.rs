@@ -73,6 +73,42 @@ impl World {
             .env("BITBUCKET_EMAIL", "ada@example.org");
         c
     }
+    /// A repository `name` (one commit) served by the test sshd, and its ssh URL.
+    pub fn repo_url(&self, name: &str) -> String {
+        ssh_url(&self.sshd, &make_repo(self.sb.root.path(), name))
+    }
+    /// `init --non-interactive --repo URL --cache none --yes` and `extra`, with the token.
+    pub fn init_in_one_run(&self, url: &str, extra: &[&str]) -> Out {
+        let mut args = vec![
+            "init",
+            "--non-interactive",
+            "--repo",
+            url,
+            "--cache",
+            "none",
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        self.sb.run_cmd(self.cmd(&args))
+    }
+    /// The upload the stand-in received: a POST to `path` with the known token in `auth`'s
+    /// scheme, this key, and the title `pubkey` suggests in `title_field`.
+    pub fn assert_posted(&self, path: &str, auth: &str, title_field: &str) {
+        let reqs = self.api.requests();
+        let post = reqs.iter().find(|r| r["method"] == "POST").unwrap();
+        assert_eq!(post["path"], path);
+        assert_eq!(post["auth"], auth);
+        assert_eq!(post["known_token"], true);
+        assert_eq!(post["body"]["key"], self.public());
+        assert!(
+            post["body"][title_field]
+                .as_str()
+                .unwrap()
+                .starts_with("ada@box ("),
+            "{post}"
+        );
+        assert!(self.authorized().contains(&self.public()));
+    }
     /// The real clients with the key: OpenSSH logs in, git clones over the test sshd.
     pub fn real_clients_get_in(&self) {
         self.sshd.ssh_login(&self.key, None).ok();
@@ -107,19 +143,7 @@ fn github_upload_adds_the_key_and_git_clones_with_it() {
         .stderr_has("Added")
         .stderr_has("corp account")
         .never_shows(TOKEN);
-    let reqs = w.api.requests();
-    let post = reqs.iter().find(|r| r["method"] == "POST").unwrap();
-    assert_eq!(post["path"], "/api/v3/user/keys");
-    assert_eq!(post["auth"], "Bearer");
-    assert_eq!(post["known_token"], true);
-    assert_eq!(post["body"]["key"], w.public());
-    assert!(
-        post["body"]["title"]
-            .as_str()
-            .unwrap()
-            .starts_with("ada@box (")
-    );
-    assert!(w.authorized().contains(&w.public()));
+    w.assert_posted("/api/v3/user/keys", "Bearer", "title");
     w.real_clients_get_in();
 }
 
@@ -355,22 +379,16 @@ fn gitlab_signing_keys_are_auth_and_signing() {
 #[test]
 fn gitlab_init_sign_uploads_the_key_once_for_both_uses() {
     let w = world("gitlab", json!({ "tokens": tokens(&["api"]) }));
-    let bare = make_repo(w.sb.root.path(), "project");
-    let url = ssh_url(&w.sshd, &bare);
-    let out = w.sb.run_cmd(w.cmd(&[
-        "init",
-        "--non-interactive",
-        "--repo",
-        &url,
-        "--cache",
-        "none",
-        "--yes",
-        "--sign",
-        "--git-name",
-        "Ada",
-        "--git-email",
-        "ada@example.org",
-    ]));
+    let out = w.init_in_one_run(
+        &w.repo_url("project"),
+        &[
+            "--sign",
+            "--git-name",
+            "Ada",
+            "--git-email",
+            "ada@example.org",
+        ],
+    );
     out.ok()
         .stderr_has("registered with corp as a signing key")
         .never_shows(TOKEN);

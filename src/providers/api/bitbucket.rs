@@ -6,23 +6,17 @@
 //! were removed in 2026). Bitbucket has no signing-key API.
 
 use super::{
-    ApiKind, Failure, NewKey, Uploaded, classify_upload, common_failure, endpoint_of, json_request,
-    message_of, sanitized,
+    ApiKind, Failure, NewKey, Uploaded, classify_upload, common_failure, endpoint_of, json_get,
+    json_post, message_of, sanitized,
 };
 use crate::error::Result;
-use crate::http::{Credential, Method, Request, Response};
+use crate::http::{Credential, Request, Response};
 
 pub const SCOPE: &str = "write:ssh-key:bitbucket, read:ssh-key:bitbucket and read:user:bitbucket";
 
 pub fn whoami(base: &str, auth: &Credential) -> Result<Request> {
     let url = endpoint_of(base, &["user"], None)?;
-    Ok(json_request(
-        ApiKind::Bitbucket,
-        Method::Get,
-        url,
-        auth,
-        None,
-    ))
+    Ok(json_get(ApiKind::Bitbucket, url, auth))
 }
 
 /// The `uuid` of `GET /user` (`{…}` form; braces and hex digits only, or it is refused).
@@ -57,24 +51,12 @@ pub fn classify_whoami(resp: &Response, now: u64) -> std::result::Result<String,
 pub fn add_key(base: &str, auth: &Credential, uuid: &str, key: &NewKey<'_>) -> Result<Request> {
     let body = serde_json::json!({ "key": key.key, "label": key.title });
     let url = endpoint_of(base, &["users", uuid, "ssh-keys"], None)?;
-    Ok(json_request(
-        ApiKind::Bitbucket,
-        Method::Post,
-        url,
-        auth,
-        Some(&body),
-    ))
+    Ok(json_post(ApiKind::Bitbucket, url, auth, &body))
 }
 
 pub fn list_keys(base: &str, auth: &Credential, uuid: &str) -> Result<Request> {
     let url = endpoint_of(base, &["users", uuid, "ssh-keys"], Some("pagelen=100"))?;
-    Ok(json_request(
-        ApiKind::Bitbucket,
-        Method::Get,
-        url,
-        auth,
-        None,
-    ))
+    Ok(json_get(ApiKind::Bitbucket, url, auth))
 }
 
 pub fn classify_add(resp: &Response, now: u64) -> std::result::Result<Uploaded, Failure> {

@@ -4,27 +4,23 @@
 //! have at least one of required scope(s): [write:user]` when the token lacks the scope.
 //! Gitea has no separate signing keys: it verifies SSH signatures against the same keys.
 
-use super::{ApiKind, Failure, NewKey, Uploaded, classify_upload, endpoint_of, json_request};
+use super::{
+    ApiKind, Failure, NewKey, Uploaded, classify_upload, endpoint_of, json_get, json_post,
+};
 use crate::error::Result;
-use crate::http::{Credential, Method, Request, Response};
+use crate::http::{Credential, Request, Response};
 
 pub const SCOPE: &str = "write:user";
 
 pub fn add_key(base: &str, auth: &Credential, key: &NewKey<'_>) -> Result<Request> {
     let body = serde_json::json!({ "title": key.title, "key": key.key, "read_only": false });
     let url = endpoint_of(base, &["user", "keys"], None)?;
-    Ok(json_request(
-        ApiKind::Gitea,
-        Method::Post,
-        url,
-        auth,
-        Some(&body),
-    ))
+    Ok(json_post(ApiKind::Gitea, url, auth, &body))
 }
 
 pub fn list_keys(base: &str, auth: &Credential) -> Result<Request> {
     let url = endpoint_of(base, &["user", "keys"], Some("limit=50"))?;
-    Ok(json_request(ApiKind::Gitea, Method::Get, url, auth, None))
+    Ok(json_get(ApiKind::Gitea, url, auth))
 }
 
 pub fn classify_add(resp: &Response, now: u64) -> std::result::Result<Uploaded, Failure> {

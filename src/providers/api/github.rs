@@ -6,10 +6,10 @@
 //! `x-ratelimit-remaining: 0` when rate limited.
 
 use super::{
-    ApiKind, Failure, KeyUse, NewKey, Uploaded, classify_upload, endpoint_of, json_request,
+    ApiKind, Failure, KeyUse, NewKey, Uploaded, classify_upload, endpoint_of, json_get, json_post,
 };
 use crate::error::Result;
-use crate::http::{Credential, Method, Request, Response};
+use crate::http::{Credential, Request, Response};
 
 fn path(usage: KeyUse) -> [&'static str; 2] {
     match usage {
@@ -29,18 +29,12 @@ pub fn scope(usage: KeyUse) -> &'static str {
 pub fn add_key(base: &str, auth: &Credential, key: &NewKey<'_>) -> Result<Request> {
     let body = serde_json::json!({ "title": key.title, "key": key.key });
     let url = endpoint_of(base, &path(key.usage), None)?;
-    Ok(json_request(
-        ApiKind::Github,
-        Method::Post,
-        url,
-        auth,
-        Some(&body),
-    ))
+    Ok(json_post(ApiKind::Github, url, auth, &body))
 }
 
 pub fn list_keys(base: &str, auth: &Credential, usage: KeyUse) -> Result<Request> {
     let url = endpoint_of(base, &path(usage), Some("per_page=100"))?;
-    Ok(json_request(ApiKind::Github, Method::Get, url, auth, None))
+    Ok(json_get(ApiKind::Github, url, auth))
 }
 
 pub fn classify_add(resp: &Response, now: u64) -> std::result::Result<Uploaded, Failure> {
@@ -80,7 +74,7 @@ mod tests {
         };
         let r = add_key("https://ghe.corp/api/v3", &auth, &k).unwrap();
         assert_eq!(r.url.as_str(), "https://ghe.corp/api/v3/user/keys");
-        assert_eq!(r.method, Method::Post);
+        assert_eq!(r.method, crate::http::Method::Post);
         let body: serde_json::Value = serde_json::from_slice(&r.body.unwrap().1).unwrap();
         assert_eq!(
             body,

@@ -12,10 +12,10 @@
 //! usage, it is removed and added again.
 
 use super::{
-    ApiKind, Failure, KeyUse, NewKey, Uploaded, classify_upload, endpoint_of, json_request,
+    ApiKind, Failure, KeyUse, NewKey, Uploaded, classify_upload, endpoint_of, json_get, json_post,
 };
 use crate::error::Result;
-use crate::http::{Credential, Method, Request, Response};
+use crate::http::{Credential, Request, Response};
 
 pub const SCOPE: &str = "api";
 
@@ -26,18 +26,12 @@ pub fn add_key(base: &str, auth: &Credential, key: &NewKey<'_>) -> Result<Reques
     };
     let body = serde_json::json!({ "title": key.title, "key": key.key, "usage_type": usage });
     let url = endpoint_of(base, &["user", "keys"], None)?;
-    Ok(json_request(
-        ApiKind::Gitlab,
-        Method::Post,
-        url,
-        auth,
-        Some(&body),
-    ))
+    Ok(json_post(ApiKind::Gitlab, url, auth, &body))
 }
 
 pub fn list_keys(base: &str, auth: &Credential) -> Result<Request> {
     let url = endpoint_of(base, &["user", "keys"], Some("per_page=100"))?;
-    Ok(json_request(ApiKind::Gitlab, Method::Get, url, auth, None))
+    Ok(json_get(ApiKind::Gitlab, url, auth))
 }
 
 pub fn classify_add(resp: &Response, now: u64) -> std::result::Result<Uploaded, Failure> {

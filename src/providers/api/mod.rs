@@ -321,6 +321,16 @@ pub fn json_request(
     }
 }
 
+/// [`json_request`] for a `POST` of `body`.
+pub fn json_post(kind: ApiKind, url: Url, auth: &Credential, body: &serde_json::Value) -> Request {
+    json_request(kind, Method::Post, url, auth, Some(body))
+}
+
+/// [`json_request`] for a `GET` without a body.
+pub fn json_get(kind: ApiKind, url: Url, auth: &Credential) -> Request {
+    json_request(kind, Method::Get, url, auth, None)
+}
+
 /// The answer to an upload: what every API shares ([`common_failure`], 200/201 added), then the
 /// provider's own reading of a refusal: `refusal(status, the server's message, the body)`.
 pub fn classify_upload(
@@ -415,13 +425,7 @@ pub fn identity(
     api: &ApiInfo,
     auth: &Credential,
 ) -> Result<std::result::Result<Account, Failure>> {
-    let req = json_request(
-        api.kind,
-        Method::Get,
-        endpoint(&api.base, "user")?,
-        auth,
-        None,
-    );
+    let req = json_get(api.kind, endpoint(&api.base, "user")?, auth);
     let resp = send(client, req)?;
     if let Some(f) = common_failure(&resp, now()) {
         return Ok(Err(f));
