@@ -450,6 +450,22 @@ mod tests {
     use ssh_key::{HashAlg, PublicKey};
 
     #[test]
+    fn a_config_provider_of_kind_bitbucket_speaks_bitbucket_s_api() {
+        let c = crate::config::parse(
+            "[provider.corp]\nkind = \"bitbucket\"\nhost = \"git.corp.example\"\n",
+        )
+        .unwrap();
+        let reg = Registry::with_config(&c).unwrap();
+        let p = reg.get("corp").unwrap();
+        assert_eq!(p.kind, ProviderKind::Bitbucket);
+        let api = p.api.as_ref().unwrap();
+        assert_eq!(api.kind, api::ApiKind::Bitbucket);
+        assert_eq!(api.base, "https://api.git.corp.example/2.0");
+        assert_eq!(api.token_env, ["KEYCLONE_TOKEN_CORP"]);
+        assert!(api.device.is_none());
+    }
+
+    #[test]
     fn every_pinned_and_revoked_key_matches_its_documented_fingerprint() {
         let mut checked = 0;
         for p in builtin() {
