@@ -357,10 +357,11 @@ fn upload_error(
             ),
         )
         .hint(format!(
-            "remove the key on {}'s SSH keys page, then run `keyclone pubkey --upload{} --provider {}`: it is added again for logging in and signing",
+            "remove the key on {}'s SSH keys page, then run `keyclone pubkey --upload{} --provider {}`: it is added again for {}",
             p.name,
             if req.usage == KeyUse::Signing { " --sign" } else { "" },
-            p.id
+            p.id,
+            if req.usage == KeyUse::Signing { "logging in and signing" } else { "logging in" }
         )),
         Failure::Other(s, m) => Error::new(
             ErrorKind::Refused,

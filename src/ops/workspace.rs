@@ -151,8 +151,9 @@ pub(crate) struct Place<'a> {
 /// whether a clone happened.
 /// The clone is `root`/Users/`user` (`--root`, `--user`, else the config's `[clone]`, else asked
 /// on a terminal where the login name does not tell people apart (the Azure ML share, a
-/// [`shared_login`]), else the login name, said with the flag that changes it) or local disk (`--local`, or chosen on Azure ML); `repo` is the URL as the
-/// user gave it (an existing clone with that `origin` counts as this repository).
+/// [`shared_login`]), else the login name, said with the flag that changes it) or local disk
+/// (`--local`, or chosen on Azure ML); `repo` is the URL as the user gave it (an existing clone
+/// with that `origin` counts as this repository).
 pub(crate) fn setup_clone(
     ctx: &mut Ctx,
     t: &Target,
@@ -216,12 +217,6 @@ pub(crate) fn setup_clone(
     let origin_url = t.origin_url(url, alias)?;
     let repo_name = url.repo_name();
     let dest = workspace::destination(&choice, &home, &login, &repo_name)?;
-    if from_login {
-        ctx.ui.info(&format!(
-            "The clone goes to `{}` (the folder `Users/{login}` is your login name; `keyclone init --user NAME` chooses another).",
-            dest.path.display()
-        ));
-    }
     if let Ok(repo) = git2::Repository::open(&dest.path) {
         let origin = repo
             .find_remote("origin")
@@ -238,6 +233,12 @@ pub(crate) fn setup_clone(
             ));
             return Ok((dest.path, false));
         }
+    }
+    if from_login {
+        ctx.ui.info(&format!(
+            "The clone goes to `{}` (the folder `Users/{login}` is your login name; `keyclone init --user NAME` chooses another).",
+            dest.path.display()
+        ));
     }
     let occupant = crate::workspace::Occupant::of(&dest.path);
     if occupant.in_the_way() {
