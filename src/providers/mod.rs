@@ -451,11 +451,8 @@ mod tests {
 
     #[test]
     fn a_config_provider_of_kind_bitbucket_speaks_bitbucket_s_api() {
-        let c = crate::config::parse(
-            "[provider.corp]\nkind = \"bitbucket\"\nhost = \"git.corp.example\"\n",
-        )
-        .unwrap();
-        let reg = Registry::with_config(&c).unwrap();
+        let toml = "[provider.corp]\nkind = \"bitbucket\"\nhost = \"git.corp.example\"\n";
+        let reg = Registry::with_config(&crate::config::parse(toml).unwrap()).unwrap();
         let p = reg.get("corp").unwrap();
         assert_eq!(p.kind, ProviderKind::Bitbucket);
         let api = p.api.as_ref().unwrap();
