@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [provider.corp]
-//! kind = "gitlab"                  # github | gitlab | gitea | forgejo | plain
+//! kind = "gitlab"                  # github | gitlab | gitea | forgejo | bitbucket | plain
 //! host = "git.corp.example"
 //! port = 2222                      # default 22
 //! name = "Corp GitLab"             # shown to people; default: the table name
@@ -86,6 +86,9 @@ pub enum SelfHostedKind {
     Gitlab,
     Gitea,
     Forgejo,
+    /// A service speaking Bitbucket Cloud's API 2.0 (`api-base`, default
+    /// `https://api.WEB-HOST/2.0`); Bitbucket Cloud itself is the built-in `bitbucket`.
+    Bitbucket,
     /// A plain OpenSSH server.
     Plain,
 }
@@ -110,7 +113,7 @@ pub struct ProviderConfig {
     /// The SSH user of the Git service [default: git].
     pub user: Option<String>,
     /// The key API's address [default: `https://WEB-HOST/api/v3` (github), `/api/v4` (gitlab),
-    /// `/api/v1` (gitea, forgejo)]; https only.
+    /// `/api/v1` (gitea, forgejo), `https://api.WEB-HOST/2.0` (bitbucket)]; https only.
     pub api_base: Option<String>,
     /// The environment variable the API token is read from [default: `KEYCLONE_TOKEN_NAME`].
     pub token_env: Option<String>,

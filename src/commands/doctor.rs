@@ -40,6 +40,9 @@ pub fn run(ctx: &mut Ctx, args: DoctorArgs) -> Result<()> {
         offline: args.offline,
         timeout: Duration::from_secs(args.timeout),
     };
+    // The known_hosts checks judge with the refreshed host keys; a store that cannot be
+    // trusted is doctor's failing "host keys" check (the built-in pins judge meanwhile).
+    let _reported_by_the_pins_check = ctx.host_keys().is_err();
     let facts = doctor::gather(ctx, &opts)?;
     let checks = doctor::checks(&facts, &ctx.registry);
     report(ctx, &checks)

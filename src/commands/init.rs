@@ -253,7 +253,7 @@ pub fn run(ctx: &mut Ctx, args: InitArgs) -> Result<()> {
         file: args.token_file.clone(),
     };
     let done = upload_and_test(
-        ctx, &target, args.copy, &auth, &host_key, &kh_files, &tokens,
+        ctx, &target, args.copy, &auth, &host_key, &kh_files, &tokens, args.sign,
     )?;
     steps.push(
         "access",

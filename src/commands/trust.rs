@@ -81,6 +81,9 @@ pub fn run(ctx: &mut Ctx, args: TrustArgs) -> Result<()> {
     if args.refresh {
         return refresh(ctx, args.provider.as_deref());
     }
+    // Every other use of `trust` decides on or shows host keys: with the refreshed ones, and
+    // not at all when their store cannot be trusted.
+    ctx.host_keys()?;
     if args.offline {
         return offline(ctx, &args, &kh_path);
     }

@@ -101,7 +101,7 @@ pub(crate) fn list_refs(
     let check = HostCheck {
         approved: (ep.clone(), host_key.clone()),
         files,
-        registry: &ctx.registry,
+        registry: ctx.approved_host_keys()?,
     };
     gitclone::list_refs(url, auth, &check)
 }

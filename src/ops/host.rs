@@ -84,6 +84,9 @@ pub(crate) fn approve_host_with(
     fingerprint: Option<&str>,
     accept_new: bool,
 ) -> Result<(PublicKey, Vec<KnownHosts>, &'static str)> {
+    // The refreshed host keys decide too: a store that cannot be trusted stops here, before
+    // connecting.
+    ctx.host_keys()?;
     let kh_path = ctx.ssh_dir.join("known_hosts");
     let files = read_known_hosts(ctx, &kh_path)?;
     let key = fetch(ctx, &files, ep, timeout)?;

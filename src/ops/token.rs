@@ -367,7 +367,9 @@ pub fn failure_error(p: &Provider, doing: &str, f: &api::Failure) -> Error {
             ErrorKind::Auth,
             format!("{} refused to {doing}: {m}", p.name),
         ),
-        F::Taken => Error::new(ErrorKind::Refused, format!("{} refused to {doing}", p.name)),
+        F::Taken | F::OtherUsage(_) => {
+            Error::new(ErrorKind::Refused, format!("{} refused to {doing}", p.name))
+        }
     }
 }
 

@@ -56,7 +56,10 @@ pub(crate) struct UploadDone {
 /// Tests the key; when it is not accepted, adds it through the provider's API when a token is
 /// at hand (`--token-file`, the provider's variable) or the user chooses it on a terminal;
 /// else shows it with the upload steps and waits.
-/// `copy` (`--copy`) also puts the shown key on the terminal's clipboard.
+/// `copy` (`--copy`) also puts the shown key on the terminal's clipboard. With `sign` (`init
+/// --sign`), where the provider keeps one list of keys for both uses (GitLab), the key is added
+/// for logging in and signing at once.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn upload_and_test(
     ctx: &mut Ctx,
     t: &Target,
@@ -65,6 +68,7 @@ pub(crate) fn upload_and_test(
     host_key: &PublicKey,
     files: &[KnownHosts],
     tokens: &TokenOptions,
+    sign: bool,
 ) -> Result<UploadDone> {
     if accepted(ctx, t, auth, host_key, files)? {
         ctx.ui.info(&format!(
@@ -77,9 +81,10 @@ pub(crate) fn upload_and_test(
     if let Some(p) = t.provider.as_ref().filter(|p| p.api.is_some())
         && wants_api(ctx, p, tokens)?
     {
+        let both = sign && p.api.as_ref().is_some_and(|a| api::one_key_list(a.kind));
         let req = ApiUpload {
             key: auth.key.clone(),
-            usage: KeyUse::Auth,
+            usage: if both { KeyUse::Signing } else { KeyUse::Auth },
             token: tokens.clone(),
         };
         let (_, account) = upload_with_account(ctx, p, &req)?;
@@ -277,10 +282,7 @@ pub(crate) fn upload_with_account(
     };
     match outcome {
         Ok(u) => {
-            let what = match req.usage {
-                KeyUse::Auth => "an SSH key",
-                KeyUse::Signing => "a signing key",
-            };
+            let what = api::usage_label(info.kind, req.usage);
             ctx.ui.info(&match u {
                 Uploaded::Added => format!(
                     "Added `{}` to your {} account as {what} (title \"{title}\").",
@@ -346,6 +348,20 @@ fn upload_error(
         .hint(format!(
             "remove it from the other account, or make a key of its own for this one: `keyclone keygen --provider {} --key ~/.ssh/id_{}`",
             p.id, p.id
+        )),
+        Failure::OtherUsage(has) => Error::new(
+            ErrorKind::Refused,
+            format!(
+                "your {} account has `{key}` already, but for `{has}` only, and {} cannot change what a key is for",
+                p.name, p.name
+            ),
+        )
+        .hint(format!(
+            "remove the key on {}'s SSH keys page, then run `keyclone pubkey --upload{} --provider {}`: it is added again for {}",
+            p.name,
+            if req.usage == KeyUse::Signing { " --sign" } else { "" },
+            p.id,
+            if req.usage == KeyUse::Signing { "logging in and signing" } else { "logging in" }
         )),
         Failure::Other(s, m) => Error::new(
             ErrorKind::Refused,

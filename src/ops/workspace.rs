@@ -53,6 +53,7 @@ pub(crate) fn clone_into(
     origin: Option<&str>,
 ) -> Result<(clone::CloneSummary, crate::ops::lfs::Pulled)> {
     let (host_key, files) = approved;
+    ctx.approved_host_keys()?;
     let check = HostCheck {
         approved: (url.endpoint(), host_key),
         files: &files,
@@ -111,6 +112,31 @@ pub(crate) fn clone_into(
     Ok((summary, pulled))
 }
 
+/// Login names that many people share, so the folder under `Users/` cannot be named after
+/// them: `azureuser` (Azure ML compute instances and Azure VMs), `root` (containers, fresh
+/// servers), the default users of the big clouds' images (`ubuntu`, `ec2-user`, `admin` on
+/// Debian's, `cloud-user` on RHEL's, `opc` on Oracle's), `jovyan` (the Jupyter images), `vscode`
+/// and `codespace` (dev containers and GitHub Codespaces), and `user` (keyclone's own fallback
+/// when the login is unknown).
+const SHARED_LOGINS: &[&str] = &[
+    "azureuser",
+    "root",
+    "ubuntu",
+    "ec2-user",
+    "admin",
+    "cloud-user",
+    "opc",
+    "jovyan",
+    "vscode",
+    "codespace",
+    "user",
+];
+
+/// Whether `login` is one many people log in as.
+pub(crate) fn shared_login(login: &str) -> bool {
+    SHARED_LOGINS.contains(&login)
+}
+
 /// Where the wizard's clone goes, from `init`'s flags (and the config file).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Place<'a> {
@@ -124,8 +150,10 @@ pub(crate) struct Place<'a> {
 /// Clones, unless the destination already holds this repository. Returns the path and
 /// whether a clone happened.
 /// The clone is `root`/Users/`user` (`--root`, `--user`, else the config's `[clone]`, else asked
-/// on a terminal) or local disk (`--local`, or chosen on Azure ML); `repo` is the URL as the
-/// user gave it (an existing clone with that `origin` counts as this repository).
+/// on a terminal where the login name does not tell people apart (the Azure ML share, a
+/// [`shared_login`]), else the login name, said with the flag that changes it) or local disk
+/// (`--local`, or chosen on Azure ML); `repo` is the URL as the user gave it (an existing clone
+/// with that `origin` counts as this repository).
 pub(crate) fn setup_clone(
     ctx: &mut Ctx,
     t: &Target,
@@ -158,7 +186,10 @@ pub(crate) fn setup_clone(
                 .select("Where should the clone go?", &items, 0)?
                 == 1;
         }
-        if user.is_none() {
+        // The folder under Users/ is asked only where the login name does not tell people
+        // apart: on the Azure ML share (every user of the workspace logs in as `azureuser` and
+        // the folders sit side by side) or under a login many people share.
+        if user.is_none() && (share && !local || shared_login(&login)) {
             loop {
                 let u = ctx
                     .ui
@@ -174,6 +205,9 @@ pub(crate) fn setup_clone(
             }
         }
     }
+    // On a terminal, where the folder came from the login name unasked, say so and how to
+    // choose another (told before the clone, with where it goes).
+    let from_login = ctx.ui.interactive() && user.is_none();
     let choice = Choice {
         dest: None,
         root: root.as_deref(),
@@ -199,6 +233,12 @@ pub(crate) fn setup_clone(
             ));
             return Ok((dest.path, false));
         }
+    }
+    if from_login {
+        ctx.ui.info(&format!(
+            "The clone goes to `{}` (the folder `Users/{login}` is your login name; `keyclone init --user NAME` chooses another).",
+            dest.path.display()
+        ));
     }
     let occupant = crate::workspace::Occupant::of(&dest.path);
     if occupant.in_the_way() {
@@ -227,4 +267,19 @@ pub(crate) fn setup_clone(
     ));
     crate::ops::lfs::report(ctx, &summary.path, &pulled)?;
     Ok((summary.path, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_login;
+
+    #[test]
+    fn only_logins_many_people_share_ask_for_the_folder() {
+        for shared in ["azureuser", "root", "ubuntu", "ec2-user", "jovyan", "user"] {
+            assert!(shared_login(shared), "{shared}");
+        }
+        for own in ["ada", "tester", "Root", "azureuser2"] {
+            assert!(!shared_login(own), "{own}");
+        }
+    }
 }

@@ -300,12 +300,22 @@ pub(super) fn self_hosted_api(
             format!("https://{web}/user/settings/applications"),
             None,
         ),
+        ProviderKind::Bitbucket => (
+            ApiKind::Bitbucket,
+            "/2.0",
+            super::api::bitbucket::SCOPE,
+            "https://id.atlassian.com/manage-profile/security/api-tokens".to_string(),
+            None,
+        ),
         _ => return None,
     };
-    let base = pc
-        .api_base
-        .clone()
-        .unwrap_or_else(|| format!("https://{web}{path}"));
+    let base = pc.api_base.clone().unwrap_or_else(|| {
+        if api_kind == ApiKind::Bitbucket {
+            format!("https://api.{web}{path}")
+        } else {
+            format!("https://{web}{path}")
+        }
+    });
     let origin = url::Url::parse(&base)
         .ok()
         .map(|u| u.origin().ascii_serialization());

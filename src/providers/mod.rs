@@ -401,6 +401,10 @@ fn from_config(id: &str, pc: &ProviderConfig) -> Provider {
             ProviderKind::Gitea,
             Some(format!("https://{web}/user/settings/keys")),
         ),
+        SelfHostedKind::Bitbucket => (
+            ProviderKind::Bitbucket,
+            Some(format!("https://{web}/account/settings/ssh-keys/")),
+        ),
         SelfHostedKind::Plain => (ProviderKind::Plain, None),
     };
     let upload = match pc.upload_url.clone().or(default_upload) {
@@ -444,6 +448,19 @@ fn from_config(id: &str, pc: &ProviderConfig) -> Provider {
 mod tests {
     use super::*;
     use ssh_key::{HashAlg, PublicKey};
+
+    #[test]
+    fn a_config_provider_of_kind_bitbucket_speaks_bitbucket_s_api() {
+        let toml = "[provider.corp]\nkind = \"bitbucket\"\nhost = \"git.corp.example\"\n";
+        let reg = Registry::with_config(&crate::config::parse(toml).unwrap()).unwrap();
+        let p = reg.get("corp").unwrap();
+        assert_eq!(p.kind, ProviderKind::Bitbucket);
+        let api = p.api.as_ref().unwrap();
+        assert_eq!(api.kind, api::ApiKind::Bitbucket);
+        assert_eq!(api.base, "https://api.git.corp.example/2.0");
+        assert_eq!(api.token_env, ["KEYCLONE_TOKEN_CORP"]);
+        assert!(api.device.is_none());
+    }
 
     #[test]
     fn every_pinned_and_revoked_key_matches_its_documented_fingerprint() {

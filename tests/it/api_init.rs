@@ -15,18 +15,7 @@ use crate::support::{keyclone_bin, require};
 #[test]
 fn non_interactive_init_with_a_token_finishes_in_one_run() {
     let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
-    let bare = make_repo(w.sb.root.path(), "project");
-    let url = ssh_url(&w.sshd, &bare);
-    let c = w.cmd(&[
-        "init",
-        "--non-interactive",
-        "--repo",
-        &url,
-        "--cache",
-        "none",
-        "--yes",
-    ]);
-    let out = w.sb.run_cmd(c);
+    let out = w.init_in_one_run(&w.repo_url("project"), &[]);
     out.ok()
         .stderr_has("Added")
         .stderr_has("accepted")
@@ -54,13 +43,32 @@ fn non_interactive_init_with_a_token_finishes_in_one_run() {
     assert!(w.api.requests().is_empty());
 }
 
+/// Where the wizard runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Machine {
+    /// A machine of one's own (login `tester`).
+    Own,
+    /// The same inside a kernel keyring session (`keyctl session`, as
+    /// `pty::the_whole_init_wizard_in_a_terminal` runs).
+    KeyringSession,
+    /// An Azure ML compute instance: the sealed HOME holds `cloudfiles/code`, the workspace's
+    /// shared file system where every user's folder sits side by side.
+    AzureMlShare,
+    /// A machine where people log in under one generic name (`azureuser`), without the share.
+    SharedLogin,
+}
+
 /// The first-time wizard for a GitHub-kind provider with the token in its variable: the key is
-/// added through the API and the account's name and e-mail are offered. Inside a kernel keyring
-/// session (`keyctl session`, as `pty::the_whole_init_wizard_in_a_terminal` runs) it also asks
-/// whether to keep the passphrase. Returns the number of answers and keystrokes.
+/// added through the API and the account's name and e-mail are offered. The folder under
+/// `Users/` is the login name, said with `--user NAME`, except on the Azure ML share, where it
+/// is asked (after where the clone should go). Returns the number of answers and keystrokes.
 #[allow(clippy::print_stderr)] // the measurement is this test's report
-fn wizard(in_keyring_session: bool) -> (usize, usize) {
+fn wizard(machine: Machine) -> (usize, usize) {
+    let in_keyring_session = machine == Machine::KeyringSession;
     let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
+    if machine == Machine::AzureMlShare {
+        std::fs::create_dir_all(w.sb.home.join("cloudfiles/code")).unwrap();
+    }
     // A fresh machine: no key yet.
     std::fs::remove_file(&w.key).unwrap();
     std::fs::remove_file(w.key.with_extension("pub")).unwrap();
@@ -77,6 +85,9 @@ fn wizard(in_keyring_session: bool) -> (usize, usize) {
     } else {
         w.cmd(&["init"])
     };
+    if machine == Machine::SharedLogin {
+        cmd.env("USER", "azureuser");
+    }
     cmd.stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
@@ -102,7 +113,21 @@ fn wizard(in_keyring_session: bool) -> (usize, usize) {
     // (issue 17) where there is no agent: asked in both.
     answer(&mut p, t, "Keep the passphrase for this session?", "");
     t.push_str(&p.exp_string("Added").unwrap());
-    answer(&mut p, t, "Your folder name under Users/", "");
+    let folder = if machine == Machine::AzureMlShare {
+        answer(&mut p, t, "Where should the clone go?", "");
+        answer(&mut p, t, "Your folder name under Users/", "ada");
+        w.sb.home.join("cloudfiles/code/Users/ada/project")
+    } else if machine == Machine::SharedLogin {
+        answer(&mut p, t, "Your folder name under Users/", "ada");
+        w.sb.home.join("code/Users/ada/project")
+    } else {
+        let dest = w.sb.home.join("code/Users/tester/project");
+        t.push_str(
+            &p.exp_string("(the folder `Users/tester` is your login name; `keyclone init --user NAME` chooses another)")
+                .unwrap_or_else(|e| panic!("where the clone goes was not said: {e}")),
+        );
+        dest
+    };
     answer(&mut p, t, "Write this to", "");
     answer(
         &mut p,
@@ -123,10 +148,11 @@ fn wizard(in_keyring_session: bool) -> (usize, usize) {
     );
     eprintln!(
         "first-time wizard with a token{}: {answers} answers, {keys} keystrokes (URL {} characters)",
-        if in_keyring_session {
-            ", in a keyring session"
-        } else {
-            ""
+        match machine {
+            Machine::Own => "",
+            Machine::KeyringSession => ", in a keyring session",
+            Machine::AzureMlShare => ", on the Azure ML share",
+            Machine::SharedLogin => ", logged in as azureuser",
         },
         url.len()
     );
@@ -135,27 +161,32 @@ fn wizard(in_keyring_session: bool) -> (usize, usize) {
         gc.contains("Ada Lovelace") && gc.contains("ada@example.org"),
         "{gc}"
     );
-    assert!(
-        w.sb.home
-            .join("code/Users/tester/project/README.md")
-            .is_file()
-    );
+    assert!(folder.join("README.md").is_file(), "{}", folder.display());
     (answers, keys)
 }
 
 #[test]
 fn the_wizard_with_a_token_asks_fewer_questions_and_offers_the_account_identity() {
-    // 10 answers without a token; 6 with one before keyclone offered its own ssh-agent where
-    // none runs; the question where to keep the passphrase makes it 7.
-    let (answers, _) = wizard(false);
-    assert_eq!(answers, 7);
+    // 10 answers without a token; 7 with one (URL, passphrase twice, where to keep it, the
+    // folder under Users/, writing ~/.ssh/config, the identity); the folder is the login name
+    // now where that tells people apart: 6.
+    let (answers, _) = wizard(Machine::Own);
+    assert_eq!(answers, 6);
 }
 
 #[test]
 fn the_wizard_with_a_token_in_a_keyring_session() {
     // The same count: the question where to keep the passphrase names the keyring first.
-    let (answers, _) = wizard(true);
-    assert_eq!(answers, 7);
+    let (answers, _) = wizard(Machine::KeyringSession);
+    assert_eq!(answers, 6);
+}
+
+#[test]
+fn on_the_azure_ml_share_the_wizard_still_asks_the_folder_under_users() {
+    // Everyone logs in as `azureuser` there and the folders sit side by side on the share:
+    // where the clone goes (share or local disk) and the folder name are asked, 8 answers.
+    let (answers, _) = wizard(Machine::AzureMlShare);
+    assert_eq!(answers, 8);
 }
 
 #[test]
@@ -163,8 +194,7 @@ fn rotate_with_a_token_adds_the_new_key_through_the_api_and_switches() {
     let w = world("github", json!({ "tokens": tokens(&["write:public_key"]) }));
     w.upload().ok();
     let old = w.public();
-    let bare = make_repo(w.sb.root.path(), "project");
-    let url = ssh_url(&w.sshd, &bare);
+    let url = w.repo_url("project");
     let out = w.sb.run_cmd(w.cmd(&[
         "rotate",
         "--non-interactive",
@@ -183,4 +213,11 @@ fn rotate_with_a_token_adds_the_new_key_through_the_api_and_switches() {
         "the new key went through the API"
     );
     w.sshd.ssh_login(&w.key, None).ok();
+}
+
+#[test]
+fn under_a_login_many_people_share_the_wizard_asks_the_folder() {
+    // `azureuser` does not tell people apart: the folder under Users/ is asked, 7 answers.
+    let (answers, _) = wizard(Machine::SharedLogin);
+    assert_eq!(answers, 7);
 }

@@ -37,6 +37,7 @@ pub fn world(kind: &str, config: serde_json::Value) -> World {
     let path = match kind {
         "github" => "/api/v3",
         "gitlab" => "/api/v4",
+        "bitbucket" => "/2.0",
         _ => "/api/v1",
     };
     let dir = sb.home.join(".config/keyclone");
@@ -62,13 +63,61 @@ pub fn tokens(scopes: &[&str]) -> serde_json::Value {
 }
 
 impl World {
-    /// keyclone with the test CA trusted and the token in `KEYCLONE_TOKEN_CORP`.
+    /// keyclone with the test CA trusted and the token in `KEYCLONE_TOKEN_CORP` (and, for
+    /// Bitbucket's Basic authentication, the account's e-mail in `BITBUCKET_EMAIL`).
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = self.sb.cmd();
         c.args(args)
             .env("SSL_CERT_FILE", &self.api.ca.ca_cert)
-            .env("KEYCLONE_TOKEN_CORP", TOKEN);
+            .env("KEYCLONE_TOKEN_CORP", TOKEN)
+            .env("BITBUCKET_EMAIL", "ada@example.org");
         c
+    }
+    /// A repository `name` (one commit) served by the test sshd, and its ssh URL.
+    pub fn repo_url(&self, name: &str) -> String {
+        ssh_url(&self.sshd, &make_repo(self.sb.root.path(), name))
+    }
+    /// `init --non-interactive --repo URL --cache none --yes` and `extra`, with the token.
+    pub fn init_in_one_run(&self, url: &str, extra: &[&str]) -> Out {
+        let mut args = vec![
+            "init",
+            "--non-interactive",
+            "--repo",
+            url,
+            "--cache",
+            "none",
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        self.sb.run_cmd(self.cmd(&args))
+    }
+    /// The upload the stand-in received: a POST to `path` with the known token in `auth`'s
+    /// scheme, this key, and the title `pubkey` suggests in `title_field`.
+    pub fn assert_posted(&self, path: &str, auth: &str, title_field: &str) {
+        let reqs = self.api.requests();
+        let post = reqs.iter().find(|r| r["method"] == "POST").unwrap();
+        assert_eq!(post["path"], path);
+        assert_eq!(post["auth"], auth);
+        assert_eq!(post["known_token"], true);
+        assert_eq!(post["body"]["key"], self.public());
+        assert!(
+            post["body"][title_field]
+                .as_str()
+                .unwrap()
+                .starts_with("ada@box ("),
+            "{post}"
+        );
+        assert!(self.authorized().contains(&self.public()));
+    }
+    /// The real clients with the key: OpenSSH logs in, git clones over the test sshd.
+    pub fn real_clients_get_in(&self) {
+        self.sshd.ssh_login(&self.key, None).ok();
+        let bare = make_repo(self.sb.root.path(), "proj");
+        let kh = self.sb.root.path().join("kh");
+        std::fs::write(&kh, format!("{}\n", self.sshd.known_hosts_line())).unwrap();
+        let dest = self.sb.root.path().join("clone");
+        git_clone_with_openssh(&ssh_url(&self.sshd, &bare), &dest, &self.key, "", &kh, &[]).ok();
+        assert!(dest.join("README.md").is_file());
     }
     pub fn upload(&self) -> Out {
         self.sb
@@ -94,27 +143,8 @@ fn github_upload_adds_the_key_and_git_clones_with_it() {
         .stderr_has("Added")
         .stderr_has("corp account")
         .never_shows(TOKEN);
-    let reqs = w.api.requests();
-    let post = reqs.iter().find(|r| r["method"] == "POST").unwrap();
-    assert_eq!(post["path"], "/api/v3/user/keys");
-    assert_eq!(post["auth"], "Bearer");
-    assert_eq!(post["known_token"], true);
-    assert_eq!(post["body"]["key"], w.public());
-    assert!(
-        post["body"]["title"]
-            .as_str()
-            .unwrap()
-            .starts_with("ada@box (")
-    );
-    assert!(w.authorized().contains(&w.public()));
-    // The real clients: OpenSSH logs in, git clones with the uploaded key.
-    w.sshd.ssh_login(&w.key, None).ok();
-    let bare = make_repo(w.sb.root.path(), "proj");
-    let kh = w.sb.root.path().join("kh");
-    std::fs::write(&kh, format!("{}\n", w.sshd.known_hosts_line())).unwrap();
-    let dest = w.sb.root.path().join("clone");
-    git_clone_with_openssh(&ssh_url(&w.sshd, &bare), &dest, &w.key, "", &kh, &[]).ok();
-    assert!(dest.join("README.md").is_file());
+    w.assert_posted("/api/v3/user/keys", "Bearer", "title");
+    w.real_clients_get_in();
 }
 
 #[test]
@@ -311,4 +341,68 @@ fn a_signing_key_goes_to_the_signing_keys_with_its_own_scope() {
     );
     // Twice: already there, done.
     sign(&w2).ok().stderr_has("already has");
+}
+
+/// GitLab keeps one list of keys: `pubkey --upload --sign` adds the key for logging in and
+/// signing (`usage_type = auth_and_signing`, so it still logs in); a key already there for
+/// both is done; a key there for logging in alone is told apart, with the fix.
+#[test]
+fn gitlab_signing_keys_are_auth_and_signing() {
+    let w = world("gitlab", json!({ "tokens": tokens(&["api"]) }));
+    let sign = |w: &World| {
+        w.sb.run_cmd(w.cmd(&["pubkey", "--upload", "--sign", "--provider", "corp"]))
+    };
+    sign(&w)
+        .ok()
+        .stderr_has("as an SSH key for logging in and signing")
+        .never_shows(TOKEN);
+    let reqs = w.api.requests();
+    let post = reqs.iter().find(|r| r["method"] == "POST").unwrap();
+    assert_eq!(post["path"], "/api/v4/user/keys");
+    assert_eq!(post["body"]["usage_type"], "auth_and_signing");
+    w.sshd.ssh_login(&w.key, None).ok();
+    sign(&w).ok().stderr_has("already has");
+
+    let w = world(
+        "gitlab",
+        json!({ "tokens": tokens(&["api"]), "keys": { "ada": ["$KEY"] }, "usage": { "$KEY": "auth" } }),
+    );
+    sign(&w)
+        .code(5)
+        .stderr_has("but for `auth` only")
+        .stderr_has("then run `keyclone pubkey --upload --sign --provider corp`")
+        .never_shows(TOKEN);
+}
+
+/// `init --sign` on GitLab adds the key once, for both uses: the upload of the login key is
+/// already `auth_and_signing`, and registering the signing key finds it there.
+#[test]
+fn gitlab_init_sign_uploads_the_key_once_for_both_uses() {
+    let w = world("gitlab", json!({ "tokens": tokens(&["api"]) }));
+    let out = w.init_in_one_run(
+        &w.repo_url("project"),
+        &[
+            "--sign",
+            "--git-name",
+            "Ada",
+            "--git-email",
+            "ada@example.org",
+        ],
+    );
+    out.ok()
+        .stderr_has("registered with corp as a signing key")
+        .never_shows(TOKEN);
+    let reqs = w.api.requests();
+    let posts: Vec<_> = reqs.iter().filter(|r| r["method"] == "POST").collect();
+    assert_eq!(
+        posts[0]["body"]["usage_type"], "auth_and_signing",
+        "{reqs:?}"
+    );
+    assert!(
+        posts[1..]
+            .iter()
+            .all(|p| p["body"]["usage_type"] == "auth_and_signing"),
+        "{reqs:?}"
+    );
+    assert!(w.authorized().contains(&w.public()));
 }

@@ -908,9 +908,9 @@ pub mod scripted {
                 Answer::Text(String::new()), // Enter: not added yet
                 Answer::Select(1),           // show the key and the steps again
                 Answer::Text(String::new()), // Enter: added now
-                Answer::Text(String::new()), // folder name: the default
-                Answer::Confirm(true),       // write ~/.ssh/config
-                Answer::Confirm(true),       // set git identity
+                // (the folder under Users/ is the login name, `tester`: not asked)
+                Answer::Confirm(true), // write ~/.ssh/config
+                Answer::Confirm(true), // set git identity
                 Answer::Text("Ada Lovelace".into()),
                 Answer::Text("ada@example.com".into()),
             ],

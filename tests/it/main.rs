@@ -7,6 +7,7 @@ mod support;
 
 mod agent;
 mod agent_stall;
+mod api_bitbucket;
 mod api_init;
 mod api_tokens;
 mod api_upload;

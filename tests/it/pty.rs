@@ -174,7 +174,10 @@ fn the_whole_init_wizard_in_a_terminal() {
     w.authorize(&w.sb.ssh_dir().join("id_ed25519"));
     answer(&mut p, t, "Press Enter once the key is added", "");
     t.push_str(&p.exp_string("accepted").unwrap());
-    answer(&mut p, t, "Your folder name under Users/", "");
+    t.push_str(
+        &p.exp_string("`keyclone init --user NAME` chooses another")
+            .unwrap(),
+    );
     answer(&mut p, t, "Write this to", "");
     answer(&mut p, t, "Set them now?", "");
     answer(&mut p, t, "Your name for commits", "Ada Lovelace");
@@ -190,6 +193,12 @@ fn the_whole_init_wizard_in_a_terminal() {
     assert!(
         !transcript.contains(PASS),
         "the passphrase was shown somewhere in the session"
+    );
+    // URL, passphrase twice, where to keep it, "key added", writing ~/.ssh/config, "set the
+    // identity now", name, e-mail; the folder under Users/ is the login name (`tester`).
+    assert_eq!(
+        answers, 9,
+        "answers of the first-time wizard without a token"
     );
     eprintln!(
         "first-time wizard: {answers} answers, {keys} keystrokes (URL {} characters, passphrase {} twice)",

@@ -275,3 +275,81 @@ fn known_hosts_lines_are_taken_for_the_provider_s_own_host_only() {
         .stderr_has("a marker line");
     w.trust().ok().stderr_has("verified");
 }
+
+/// A corrupt or group-writable store of refreshed host keys stops the host-key decisions only:
+/// `keygen` and `provenance` work; `trust`, `test` and `clone` refuse before connecting, with
+/// the message and the fix; `doctor` fails its "host keys" check and still reports the rest.
+#[test]
+fn a_broken_store_stops_host_decisions_and_nothing_else() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let store = w.store();
+    std::fs::create_dir_all(store.parent().unwrap()).unwrap();
+    let valid = r#"{"version":1,"refreshes":[]}"#;
+    let breakages: [(&str, u32, &str); 2] = [
+        ("{ not json", 0o600, "is not readable"),
+        (valid, 0o660, "host-key store"),
+    ];
+    for (i, (text, mode, says)) in breakages.into_iter().enumerate() {
+        std::fs::write(&store, text).unwrap();
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(mode)).unwrap();
+
+        // Commands that decide nothing about host keys are not stopped.
+        w.sb.run(&[
+            "keygen",
+            "--no-passphrase",
+            "--path",
+            &format!(".ssh/id_{i}"),
+        ])
+        .ok();
+        let repo = crate::support::git::make_repo(w.sb.root.path(), &format!("repo{i}"));
+        let work = w.sb.root.path().join(format!("work{i}"));
+        crate::support::git::git(
+            w.sb.root.path(),
+            &[
+                "clone",
+                "-q",
+                repo.to_str().unwrap(),
+                work.to_str().unwrap(),
+            ],
+        )
+        .ok();
+        let mut prov = w.sb.cmd();
+        prov.args(["provenance", work.to_str().unwrap()])
+            .env("GIT_CEILING_DIRECTORIES", w.sb.root.path());
+        w.sb.run_cmd(prov).ok();
+
+        // Those that do refuse, naming the store, why, and the fix; nothing is connected to.
+        let key = w.sb.ssh_dir().join(format!("id_{i}"));
+        let url = crate::support::git::ssh_url(&w.sshd, &repo);
+        let dest = w.sb.root.path().join(format!("clone{i}"));
+        for out in [
+            w.trust(),
+            w.sb.run(&["test", &url, "--key", key.to_str().unwrap()]),
+            w.sb.run(&[
+                "clone",
+                &url,
+                dest.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+            ]),
+        ] {
+            out.code(3)
+                .stderr_has(says)
+                .stderr_has("trusts no host until it is fixed")
+                .stderr_has("keyclone trust --refresh");
+        }
+        assert!(!dest.exists(), "nothing was cloned");
+        assert!(
+            !w.sb.ssh_dir().join("known_hosts").exists(),
+            "no host was recorded"
+        );
+        let doctor = w.sb.run(&["doctor", "--offline"]);
+        assert!(
+            doctor.stdout.contains("trusts no host until it is fixed")
+                && doctor.stdout.contains("keyclone trust --refresh"),
+            "{}",
+            doctor.stdout
+        );
+    }
+}

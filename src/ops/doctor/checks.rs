@@ -426,7 +426,7 @@ mod tests {
                 state: known(&format!("github.com {GITHUB_ED25519}\n")),
             },
             network: vec![reach(&[true, true])],
-            pins: vec![],
+            pins: Ok(vec![]),
             lfs: None,
             logins: Vec::new(),
         }

@@ -53,8 +53,9 @@ pub struct DoctorSurvey {
     pub network: Vec<Reach>,
     /// Per entry of keyclone's block, the login check (empty with `--offline`).
     pub logins: Vec<Login>,
-    /// The refreshed host keys (`trust --refresh`) against the pins they replace.
-    pub pins: Vec<pins::RefreshFact>,
+    /// The refreshed host keys (`trust --refresh`) against the pins they replace, or why their
+    /// store cannot be trusted (what and the fix).
+    pub pins: std::result::Result<Vec<pins::RefreshFact>, (String, String)>,
     /// The clone doctor runs in, if any: its Git LFS files still pointers.
     pub lfs: Option<LfsFacts>,
 }

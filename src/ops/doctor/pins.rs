@@ -22,19 +22,18 @@ pub struct RefreshFact {
     pub diff: Diff,
 }
 
-/// The store's refreshes, each against the pins without any refresh.
-pub fn gather(ctx: &Ctx) -> Vec<RefreshFact> {
+/// The store's refreshes, each against the pins without any refresh; a store that cannot be
+/// trusted is what is wrong with it and the fix.
+pub fn gather(ctx: &Ctx) -> std::result::Result<Vec<RefreshFact>, (String, String)> {
     let Some(path) = published::store_path(&ctx.env) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    // An unreadable store already stopped the run (context); nothing to add here.
-    let Ok(store) = published::load(&path) else {
-        return Vec::new();
-    };
+    let store =
+        published::load(&path).map_err(|e| (e.message().to_owned(), e.hints().join("; ")))?;
     let Ok(embedded) = Registry::with_config(&ctx.config) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    store
+    Ok(store
         .refreshes
         .iter()
         .filter_map(|r| {
@@ -50,7 +49,7 @@ pub fn gather(ctx: &Ctx) -> Vec<RefreshFact> {
                 diff: published::diff(&p.pins, &src.endpoints, &r.keys),
             })
         })
-        .collect()
+        .collect())
 }
 
 fn listed(d: &Diff) -> String {
@@ -65,8 +64,22 @@ fn listed(d: &Diff) -> String {
     v.join("; ")
 }
 
-/// The checks over the refreshes (none without a refresh).
-pub fn checks(facts: &[RefreshFact]) -> Vec<Check> {
+/// The checks over the refreshes (none without a refresh); a store that cannot be trusted
+/// fails: `trust`, `test`, `clone` and `init` refuse to decide on host keys until it is fixed.
+pub fn checks(facts: &std::result::Result<Vec<RefreshFact>, (String, String)>) -> Vec<Check> {
+    let facts = match facts {
+        Ok(f) => f,
+        Err((what, fix)) => {
+            return vec![Check {
+                area: "host keys",
+                status: Status::Fail,
+                what: format!(
+                    "{what}: keyclone trusts no host until it is fixed (doctor's known_hosts checks use the built-in pins)"
+                ),
+                fix: Some(fix.clone()),
+            }];
+        }
+    };
     let mut out = Vec::new();
     let day = |at: &str| at.get(..10).unwrap_or(at).to_owned();
     for f in facts {
@@ -164,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_newer_refresh_that_differs_from_the_built_in_pins_is_a_warning_with_the_fix() {
-        let c = checks(&[fact(true, true, true)]);
+        let c = checks(&Ok(vec![fact(true, true, true)]));
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].status, Status::Warn);
         assert!(
@@ -174,19 +187,25 @@ mod tests {
         );
         assert!(c[0].what.contains("added SHA256:new; removed SHA256:old"));
         assert!(c[0].fix.as_deref().unwrap().contains("update keyclone"));
-        let c = checks(&[fact(true, false, true)]);
+        let c = checks(&Ok(vec![fact(true, false, true)]));
         assert!(c[0].fix.as_deref().unwrap().contains("[provider.github]"));
     }
 
     #[test]
     fn an_equal_an_old_or_no_refresh_is_fine() {
-        assert!(checks(&[]).is_empty());
+        assert!(checks(&Ok(vec![])).is_empty());
+        let broken = checks(&Err((
+            "the host-key store `s` is writable by its group".into(),
+            "remove it".into(),
+        )));
+        assert_eq!(broken[0].status, Status::Fail);
+        assert!(broken[0].what.contains("trusts no host"));
         for f in [
             fact(true, true, false),
             fact(false, true, true),
             fact(false, false, true),
         ] {
-            let c = checks(&[f]);
+            let c = checks(&Ok(vec![f]));
             assert_eq!(c[0].status, Status::Ok, "{}", c[0].what);
         }
     }

@@ -5,16 +5,18 @@
 //! Authentication: the Atlassian account's e-mail and an API token, HTTP Basic (app passwords
 //! were removed in 2026). Bitbucket has no signing-key API.
 
-use super::{Failure, NewKey, Uploaded, common_failure, endpoint, message_of, sanitized};
+use super::{
+    ApiKind, Failure, NewKey, Uploaded, classify_upload, common_failure, endpoint_of, json_get,
+    json_post, message_of, sanitized,
+};
 use crate::error::Result;
-use crate::http::{Credential, Method, Request, Response};
+use crate::http::{Credential, Request, Response};
 
 pub const SCOPE: &str = "write:ssh-key:bitbucket, read:ssh-key:bitbucket and read:user:bitbucket";
 
 pub fn whoami(base: &str, auth: &Credential) -> Result<Request> {
-    Ok(Request::get(endpoint(base, "user")?)
-        .header("Accept", "application/json")
-        .auth(auth.clone()))
+    let url = endpoint_of(base, &["user"], None)?;
+    Ok(json_get(ApiKind::Bitbucket, url, auth))
 }
 
 /// The `uuid` of `GET /user` (`{…}` form; braces and hex digits only, or it is refused).
@@ -47,41 +49,22 @@ pub fn classify_whoami(resp: &Response, now: u64) -> std::result::Result<String,
 }
 
 pub fn add_key(base: &str, auth: &Credential, uuid: &str, key: &NewKey<'_>) -> Result<Request> {
-    let mut url = endpoint(base, "users")?;
-    url.path_segments_mut()
-        .map_err(|()| crate::error::Error::internal("the API base cannot take a path"))?
-        .push(uuid)
-        .push("ssh-keys");
     let body = serde_json::json!({ "key": key.key, "label": key.title });
-    Ok(Request::new(Method::Post, url)
-        .header("Accept", "application/json")
-        .auth(auth.clone())
-        .json(&body))
+    let url = endpoint_of(base, &["users", uuid, "ssh-keys"], None)?;
+    Ok(json_post(ApiKind::Bitbucket, url, auth, &body))
 }
 
 pub fn list_keys(base: &str, auth: &Credential, uuid: &str) -> Result<Request> {
-    let mut url = endpoint(base, "users")?;
-    url.path_segments_mut()
-        .map_err(|()| crate::error::Error::internal("the API base cannot take a path"))?
-        .push(uuid)
-        .push("ssh-keys");
-    url.set_query(Some("pagelen=100"));
-    Ok(Request::get(url)
-        .header("Accept", "application/json")
-        .auth(auth.clone()))
+    let url = endpoint_of(base, &["users", uuid, "ssh-keys"], Some("pagelen=100"))?;
+    Ok(json_get(ApiKind::Bitbucket, url, auth))
 }
 
 pub fn classify_add(resp: &Response, now: u64) -> std::result::Result<Uploaded, Failure> {
-    if let Some(f) = common_failure(resp, now) {
-        return Err(f);
-    }
-    let msg = message_of(&resp.body);
-    match resp.status {
-        201 | 200 => Ok(Uploaded::Added),
-        400 if msg.to_ascii_lowercase().contains("already") => Err(Failure::Taken),
-        403 => Err(Failure::MissingScope(msg)),
-        s => Err(Failure::Other(s, msg)),
-    }
+    classify_upload(resp, now, |status, msg, _| match status {
+        400 if msg.to_ascii_lowercase().contains("already") => Failure::Taken,
+        403 => Failure::MissingScope(msg),
+        s => Failure::Other(s, msg),
+    })
 }
 
 #[cfg(test)]

@@ -4,41 +4,31 @@
 //! have at least one of required scope(s): [write:user]` when the token lacks the scope.
 //! Gitea has no separate signing keys: it verifies SSH signatures against the same keys.
 
-use super::{Failure, NewKey, Uploaded, common_failure, endpoint, message_of};
+use super::{
+    ApiKind, Failure, NewKey, Uploaded, classify_upload, endpoint_of, json_get, json_post,
+};
 use crate::error::Result;
-use crate::http::{Credential, Method, Request, Response};
+use crate::http::{Credential, Request, Response};
 
 pub const SCOPE: &str = "write:user";
 
 pub fn add_key(base: &str, auth: &Credential, key: &NewKey<'_>) -> Result<Request> {
     let body = serde_json::json!({ "title": key.title, "key": key.key, "read_only": false });
-    Ok(Request::new(Method::Post, endpoint(base, "user/keys")?)
-        .header("Accept", "application/json")
-        .auth(auth.clone())
-        .json(&body))
+    let url = endpoint_of(base, &["user", "keys"], None)?;
+    Ok(json_post(ApiKind::Gitea, url, auth, &body))
 }
 
 pub fn list_keys(base: &str, auth: &Credential) -> Result<Request> {
-    let mut url = endpoint(base, "user/keys")?;
-    url.set_query(Some("limit=50"));
-    Ok(Request::get(url)
-        .header("Accept", "application/json")
-        .auth(auth.clone()))
+    let url = endpoint_of(base, &["user", "keys"], Some("limit=50"))?;
+    Ok(json_get(ApiKind::Gitea, url, auth))
 }
 
 pub fn classify_add(resp: &Response, now: u64) -> std::result::Result<Uploaded, Failure> {
-    if let Some(f) = common_failure(resp, now) {
-        return Err(f);
-    }
-    let msg = message_of(&resp.body);
-    match resp.status {
-        201 | 200 => Ok(Uploaded::Added),
-        422 if msg.contains("has been used") || msg.contains("already exist") => {
-            Err(Failure::Taken)
-        }
-        403 => Err(Failure::MissingScope(msg)),
-        s => Err(Failure::Other(s, msg)),
-    }
+    classify_upload(resp, now, |status, msg, _| match status {
+        422 if msg.contains("has been used") || msg.contains("already exist") => Failure::Taken,
+        403 => Failure::MissingScope(msg),
+        s => Failure::Other(s, msg),
+    })
 }
 
 #[cfg(test)]

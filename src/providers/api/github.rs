@@ -5,20 +5,16 @@
 //! `write:ssh_signing_key`); 401 for a bad, expired or revoked token; 403 with
 //! `x-ratelimit-remaining: 0` when rate limited.
 
-use super::{Failure, KeyUse, NewKey, Uploaded, common_failure, endpoint, message_of};
+use super::{
+    ApiKind, Failure, KeyUse, NewKey, Uploaded, classify_upload, endpoint_of, json_get, json_post,
+};
 use crate::error::Result;
-use crate::http::{Credential, Method, Request, Response};
+use crate::http::{Credential, Request, Response};
 
-/// The headers GitHub asks for.
-pub fn headers(req: Request) -> Request {
-    req.header("Accept", "application/vnd.github+json")
-        .header("X-GitHub-Api-Version", "2022-11-28")
-}
-
-fn path(usage: KeyUse) -> &'static str {
+fn path(usage: KeyUse) -> [&'static str; 2] {
     match usage {
-        KeyUse::Auth => "user/keys",
-        KeyUse::Signing => "user/ssh_signing_keys",
+        KeyUse::Auth => ["user", "keys"],
+        KeyUse::Signing => ["user", "ssh_signing_keys"],
     }
 }
 
@@ -32,31 +28,21 @@ pub fn scope(usage: KeyUse) -> &'static str {
 
 pub fn add_key(base: &str, auth: &Credential, key: &NewKey<'_>) -> Result<Request> {
     let body = serde_json::json!({ "title": key.title, "key": key.key });
-    Ok(
-        headers(Request::new(Method::Post, endpoint(base, path(key.usage))?))
-            .auth(auth.clone())
-            .json(&body),
-    )
+    let url = endpoint_of(base, &path(key.usage), None)?;
+    Ok(json_post(ApiKind::Github, url, auth, &body))
 }
 
 pub fn list_keys(base: &str, auth: &Credential, usage: KeyUse) -> Result<Request> {
-    let mut url = endpoint(base, path(usage))?;
-    url.set_query(Some("per_page=100"));
-    Ok(headers(Request::get(url)).auth(auth.clone()))
+    let url = endpoint_of(base, &path(usage), Some("per_page=100"))?;
+    Ok(json_get(ApiKind::Github, url, auth))
 }
 
 pub fn classify_add(resp: &Response, now: u64) -> std::result::Result<Uploaded, Failure> {
-    if let Some(f) = common_failure(resp, now) {
-        return Err(f);
-    }
-    let msg = message_of(&resp.body);
-    match resp.status {
-        201 | 200 => Ok(Uploaded::Added),
-        422 if taken(&resp.body) => Err(Failure::Taken),
-        404 => Err(Failure::MissingScope(msg)),
-        403 => Err(Failure::MissingScope(msg)),
-        s => Err(Failure::Other(s, msg)),
-    }
+    classify_upload(resp, now, |status, msg, body| match status {
+        422 if taken(body) => Failure::Taken,
+        404 | 403 => Failure::MissingScope(msg),
+        s => Failure::Other(s, msg),
+    })
 }
 
 /// Whether a 422 says the key is in use (`errors[].message == "key is already in use"`).
@@ -88,7 +74,7 @@ mod tests {
         };
         let r = add_key("https://ghe.corp/api/v3", &auth, &k).unwrap();
         assert_eq!(r.url.as_str(), "https://ghe.corp/api/v3/user/keys");
-        assert_eq!(r.method, Method::Post);
+        assert_eq!(r.method, crate::http::Method::Post);
         let body: serde_json::Value = serde_json::from_slice(&r.body.unwrap().1).unwrap();
         assert_eq!(
             body,

@@ -21,7 +21,7 @@ use serde::Serialize;
 use url::Url;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Client, Credential, Request, Response};
+use crate::http::{Client, Credential, Method, Request, Response};
 
 /// Which API a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,6 +98,9 @@ pub enum Failure {
     MissingScope(String),
     /// The key is taken, by this or another account (decided by listing the account's keys).
     Taken,
+    /// The key is on this account, but for another use than asked (GitLab's `usage_type`,
+    /// named here: `auth` when a signing key was asked, `signing` when a login key was).
+    OtherUsage(String),
     /// Rate limited; the seconds to wait when the server said.
     RateLimited(Option<u64>),
     /// 5xx.
@@ -106,6 +109,22 @@ pub enum Failure {
     NotApi(u16, String),
     /// Any other refusal, with what the server said.
     Other(u16, String),
+}
+
+/// Whether the provider keeps login and signing keys in one list, a key in it once (GitLab with
+/// `usage_type`, Gitea): there a key for both uses is added once, for both.
+pub fn one_key_list(kind: ApiKind) -> bool {
+    matches!(kind, ApiKind::Gitlab | ApiKind::Gitea)
+}
+
+/// What an upload of `usage` makes the key, for a message: "an SSH key", "a signing key", or
+/// where one list serves both, "an SSH key for logging in and signing".
+pub fn usage_label(kind: ApiKind, usage: KeyUse) -> &'static str {
+    match (usage, one_key_list(kind)) {
+        (KeyUse::Auth, _) => "an SSH key",
+        (KeyUse::Signing, false) => "a signing key",
+        (KeyUse::Signing, true) => "an SSH key for logging in and signing",
+    }
 }
 
 /// The key line and title of an upload.
@@ -221,18 +240,19 @@ pub fn material(line: &str) -> String {
         .join(" ")
 }
 
-/// Whether a JSON list of keys (each with a `key` field) holds `key`.
-pub fn list_holds(body: &[u8], field: &str, key: &str) -> bool {
+/// The entry of a JSON list of keys (a list, or Bitbucket's page with `values`) whose `field`
+/// holds `key`'s material.
+pub fn list_entry(body: &[u8], field: &str, key: &str) -> Option<serde_json::Value> {
     let want = material(key);
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return false;
+    let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    let items = match v {
+        serde_json::Value::Array(items) => items,
+        mut page => match page.get_mut("values").map(serde_json::Value::take) {
+            Some(serde_json::Value::Array(items)) => items,
+            _ => return None,
+        },
     };
-    let items = v
-        .as_array()
-        .cloned()
-        .or_else(|| v.get("values").and_then(|x| x.as_array()).cloned())
-        .unwrap_or_default();
-    items.iter().any(|item| {
+    items.into_iter().find(|item| {
         item.get(field)
             .and_then(|k| k.as_str())
             .is_some_and(|k| material(k) == want)
@@ -259,6 +279,77 @@ fn send(client: &Client, req: Request) -> Result<Response> {
     client.send(&req.limit(256 * 1024))
 }
 
+/// `base` and the path `segments`, each escaped as one segment (an account uuid's braces), with
+/// `query`.
+pub fn endpoint_of(base: &str, segments: &[&str], query: Option<&str>) -> Result<Url> {
+    let mut url = endpoint(base, "")?;
+    url.path_segments_mut()
+        .map_err(|()| {
+            Error::new(
+                ErrorKind::Config,
+                format!("the API address `{base}` cannot take a path"),
+            )
+            .hint("fix `api-base` in keyclone's config file")
+        })?
+        .pop_if_empty()
+        .extend(segments);
+    url.set_query(query);
+    Ok(url)
+}
+
+/// The one request shape of every key API: `method` on `url` with the token, asking for JSON
+/// (GitHub's media type and API version for GitHub), with `body` as JSON when there is one.
+pub fn json_request(
+    kind: ApiKind,
+    method: Method,
+    url: Url,
+    auth: &Credential,
+    body: Option<&serde_json::Value>,
+) -> Request {
+    let req = Request::new(method, url).auth(auth.clone());
+    let req = match kind {
+        ApiKind::Github => req
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28"),
+        ApiKind::Gitlab | ApiKind::Gitea | ApiKind::Bitbucket => {
+            req.header("Accept", "application/json")
+        }
+    };
+    match body {
+        Some(b) => req.json(b),
+        None => req,
+    }
+}
+
+/// [`json_request`] for a `POST` of `body`.
+pub fn json_post(kind: ApiKind, url: Url, auth: &Credential, body: &serde_json::Value) -> Request {
+    json_request(kind, Method::Post, url, auth, Some(body))
+}
+
+/// [`json_request`] for a `GET` without a body.
+pub fn json_get(kind: ApiKind, url: Url, auth: &Credential) -> Request {
+    json_request(kind, Method::Get, url, auth, None)
+}
+
+/// The answer to an upload: what every API shares ([`common_failure`], 200/201 added), then the
+/// provider's own reading of a refusal: `refusal(status, the server's message, the body)`.
+pub fn classify_upload(
+    resp: &Response,
+    now: u64,
+    refusal: impl FnOnce(u16, String, &[u8]) -> Failure,
+) -> std::result::Result<Uploaded, Failure> {
+    if let Some(f) = common_failure(resp, now) {
+        return Err(f);
+    }
+    match resp.status {
+        200 | 201 => Ok(Uploaded::Added),
+        s => Err(refusal(s, message_of(&resp.body), &resp.body)),
+    }
+}
+
+/// How a provider's answer to an upload is read.
+type Classify = fn(&Response, u64) -> std::result::Result<Uploaded, Failure>;
+
 /// Adds the key to the account `auth` belongs to. A key already on this account is
 /// [`Uploaded::AlreadyThere`]; every refusal is a [`Failure`] (turned into an error by the
 /// caller, who knows the provider's name, token page and the next command).
@@ -269,73 +360,62 @@ pub fn upload(
     key: &NewKey<'_>,
 ) -> Result<std::result::Result<Uploaded, Failure>> {
     let now = now();
-    match api.kind {
-        ApiKind::Github => {
-            let resp = send(client, github::add_key(&api.base, auth, key)?)?;
-            match github::classify_add(&resp, now) {
-                Ok(u) => Ok(Ok(u)),
-                Err(Failure::Taken) => {
-                    let list = send(client, github::list_keys(&api.base, auth, key.usage)?)?;
-                    Ok(taken(&list, "key", key.key, now))
-                }
-                Err(f) => Ok(Err(f)),
-            }
-        }
-        ApiKind::Gitlab => {
-            let resp = send(client, gitlab::add_key(&api.base, auth, key)?)?;
-            match gitlab::classify_add(&resp, now) {
-                Ok(u) => Ok(Ok(u)),
-                Err(Failure::Taken) => {
-                    let list = send(client, gitlab::list_keys(&api.base, auth)?)?;
-                    Ok(taken(&list, "key", key.key, now))
-                }
-                Err(f) => Ok(Err(f)),
-            }
-        }
-        ApiKind::Gitea => {
-            let resp = send(client, gitea::add_key(&api.base, auth, key)?)?;
-            match gitea::classify_add(&resp, now) {
-                Ok(u) => Ok(Ok(u)),
-                Err(Failure::Taken) => {
-                    let list = send(client, gitea::list_keys(&api.base, auth)?)?;
-                    Ok(taken(&list, "key", key.key, now))
-                }
-                Err(f) => Ok(Err(f)),
-            }
-        }
+    let base = &api.base;
+    let (add, list, classify): (Request, Request, Classify) = match api.kind {
+        ApiKind::Github => (
+            github::add_key(base, auth, key)?,
+            github::list_keys(base, auth, key.usage)?,
+            github::classify_add,
+        ),
+        ApiKind::Gitlab => (
+            gitlab::add_key(base, auth, key)?,
+            gitlab::list_keys(base, auth)?,
+            gitlab::classify_add,
+        ),
+        ApiKind::Gitea => (
+            gitea::add_key(base, auth, key)?,
+            gitea::list_keys(base, auth)?,
+            gitea::classify_add,
+        ),
         ApiKind::Bitbucket => {
-            let me = send(client, bitbucket::whoami(&api.base, auth)?)?;
+            let me = send(client, bitbucket::whoami(base, auth)?)?;
             let uuid = match bitbucket::classify_whoami(&me, now) {
                 Ok(u) => u,
                 Err(f) => return Ok(Err(f)),
             };
-            let resp = send(client, bitbucket::add_key(&api.base, auth, &uuid, key)?)?;
-            match bitbucket::classify_add(&resp, now) {
-                Ok(u) => Ok(Ok(u)),
-                Err(Failure::Taken) => {
-                    let list = send(client, bitbucket::list_keys(&api.base, auth, &uuid)?)?;
-                    Ok(taken(&list, "key", key.key, now))
-                }
-                Err(f) => Ok(Err(f)),
-            }
+            (
+                bitbucket::add_key(base, auth, &uuid, key)?,
+                bitbucket::list_keys(base, auth, &uuid)?,
+                bitbucket::classify_add,
+            )
         }
+    };
+    match classify(&send(client, add)?, now) {
+        Err(Failure::Taken) => Ok(taken(api.kind, &send(client, list)?, key, now)),
+        other => Ok(other),
     }
 }
 
-/// After a "taken" answer: on this account is done, elsewhere is a refusal.
+/// After a "taken" answer: on this account (for this use) is done, elsewhere is a refusal.
 fn taken(
+    kind: ApiKind,
     list: &Response,
-    field: &str,
-    key: &str,
+    key: &NewKey<'_>,
     now: u64,
 ) -> std::result::Result<Uploaded, Failure> {
     if let Some(f) = common_failure(list, now) {
         return Err(f);
     }
-    if (200..300).contains(&list.status) && list_holds(&list.body, field, key) {
-        Ok(Uploaded::AlreadyThere)
-    } else {
-        Err(Failure::Taken)
+    let found = (200..300)
+        .contains(&list.status)
+        .then(|| list_entry(&list.body, "key", key.key))
+        .flatten();
+    match found {
+        None => Err(Failure::Taken),
+        Some(entry) => match kind {
+            ApiKind::Gitlab => gitlab::usage_fits(&entry, key.usage),
+            ApiKind::Github | ApiKind::Gitea | ApiKind::Bitbucket => Ok(Uploaded::AlreadyThere),
+        },
     }
 }
 
@@ -345,14 +425,7 @@ pub fn identity(
     api: &ApiInfo,
     auth: &Credential,
 ) -> Result<std::result::Result<Account, Failure>> {
-    let path = match api.kind {
-        ApiKind::Github | ApiKind::Gitlab | ApiKind::Gitea | ApiKind::Bitbucket => "user",
-    };
-    let req = Request::get(endpoint(&api.base, path)?).auth(auth.clone());
-    let req = match api.kind {
-        ApiKind::Github => github::headers(req),
-        _ => req.header("Accept", "application/json"),
-    };
+    let req = json_get(api.kind, endpoint(&api.base, "user")?, auth);
     let resp = send(client, req)?;
     if let Some(f) = common_failure(&resp, now()) {
         return Ok(Err(f));
@@ -432,6 +505,22 @@ pub(crate) mod tests {
             "https://h/api/v4/user/keys"
         );
         assert!(endpoint("not a url", "x").is_err());
+        assert_eq!(
+            endpoint_of(
+                "https://h/2.0",
+                &["users", "{a-1}", "ssh-keys"],
+                Some("pagelen=100")
+            )
+            .unwrap()
+            .as_str(),
+            "https://h/2.0/users/%7Ba-1%7D/ssh-keys?pagelen=100"
+        );
+        assert_eq!(
+            endpoint_of("https://h/api/v4/", &["user", "keys"], None)
+                .unwrap()
+                .as_str(),
+            "https://h/api/v4/user/keys"
+        );
     }
 
     #[test]
@@ -486,10 +575,12 @@ pub(crate) mod tests {
     fn key_lists_are_compared_by_material_not_comment() {
         let body =
             br#"[{"id":1,"key":"ssh-ed25519 AAAAone"},{"id":2,"key":"ssh-ed25519 AAAAtwo title"}]"#;
-        assert!(list_holds(body, "key", "ssh-ed25519 AAAAtwo me@box"));
-        assert!(!list_holds(body, "key", "ssh-ed25519 AAAAthree"));
+        let two = list_entry(body, "key", "ssh-ed25519 AAAAtwo me@box").unwrap();
+        assert_eq!(two["id"], 2);
+        assert!(list_entry(body, "key", "ssh-ed25519 AAAAthree").is_none());
         let paged = br#"{"values":[{"key":"ssh-rsa AAAAr"}]}"#;
-        assert!(list_holds(paged, "key", "ssh-rsa AAAAr"));
+        assert!(list_entry(paged, "key", "ssh-rsa AAAAr").is_some());
+        assert!(list_entry(br#"{"values":"x"}"#, "key", "ssh-rsa AAAAr").is_none());
     }
 
     #[test]

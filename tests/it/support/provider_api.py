@@ -12,12 +12,24 @@ endpoints with the status codes and bodies the providers document:
   write:public_key (github/docs#25932); 403 with x-ratelimit-remaining: 0 when rate limited.
   POST /api/v3/user/ssh_signing_keys likewise (scope write:ssh_signing_key). GET /api/v3/user.
 - GitLab, "User SSH keys" (https://docs.gitlab.com/api/user_keys/): POST /api/v4/user/keys
-  {title, key, usage_type} -> 201; 400 {"message":{"fingerprint_sha256":["has already been
+  {title, key, usage_type} -> 201 (usage_type auth, signing or auth_and_signing, the default;
+  a key for signing alone does not log in; GET lists each key's usage_type); 400 {"message":{"fingerprint_sha256":["has already been
   taken"]}}; 401 {"error":"invalid_token","error_description":"Token is expired. ..."}; 403
   {"error":"insufficient_scope",...} without the api scope; 429 with Retry-After.
 - Gitea/Forgejo swagger, userCurrentPostKey: POST /api/v1/user/keys {key, title, read_only}
   -> 201; 422 {"message":"Key content has been used as non-deploy key"}; 403 "token does not
   have at least one of required scope(s): [write:user]".
+- Bitbucket Cloud REST 2.0 (https://developer.atlassian.com/cloud/bitbucket/rest/api-group-users/
+  and api-group-ssh/), HTTP Basic with the Atlassian account's e-mail and an API token:
+  GET /2.0/user -> 200 {type: "user", uuid: "{...}", display_name, nickname, account_id}
+  (scope read:user:bitbucket); POST /2.0/users/{uuid}/ssh-keys {key, label} -> 201 an
+  ssh_account_key {type: "ssh_key", uuid, key, label, comment} (scope write:ssh-key:bitbucket);
+  GET of the same -> 200 a page {pagelen, values: [...], page, size} (read:ssh-key:bitbucket).
+  Bitbucket's error object is {"type":"error","error":{"message":...}}: 400 "Someone has
+  already registered that SSH key." when the key is taken (Atlassian's KB "Why am I not able to
+  add an SSH key"); 401 for a bad token or a token with another account's e-mail; 403 "Your
+  credentials lack one or more required privilege scopes." with detail.required; 429 when rate
+  limited (no Retry-After).
 - OAuth device flow, RFC 8628 as GitHub documents it ("Authorizing OAuth apps", device flow):
   POST /login/device/code, POST /login/oauth/access_token; GitLab's /oauth/authorize_device and
   /oauth/token. Poll answers: authorization_pending, slow_down (with interval), expired_token,
@@ -45,6 +57,8 @@ LOCK = threading.Lock()
 KEYS = {u: list(ks) for u, ks in CONFIG.get("keys", {}).items()}
 # Signing keys are their own list on GitHub: the same key may be both (docs: ssh-signing-keys).
 SIGNING_KEYS = {u: list(ks) for u, ks in CONFIG.get("signing_keys", {}).items()}
+# GitLab's usage_type of each key material (auth, signing, auth_and_signing).
+USAGE = dict(CONFIG.get("usage", {}))
 DEVICE_STATES = list(CONFIG.get("device", {}).get("states", []))
 
 
@@ -86,8 +100,10 @@ class Handler(BaseHTTPRequestHandler):
     def token(self):
         auth = self.headers.get("Authorization", "")
         scheme, _, value = auth.partition(" ")
+        self.basic_user = None
         if scheme == "Basic":
             user, _, secret = base64.b64decode(value).decode().partition(":")
+            self.basic_user = user
             return scheme, secret
         return scheme, value
 
@@ -116,6 +132,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.device_code(body)
         if path in ("/login/oauth/access_token", "/oauth/token"):
             return self.device_poll(body)
+        if path.startswith("/2.0/"):
+            return self.bitbucket(method, urllib.parse.unquote(path[len("/2.0/"):]), body, known)
         flavor = {"/api/v3/": "github", "/api/v4/": "gitlab", "/api/v1/": "gitea"}
         for prefix, name in flavor.items():
             if path.startswith(prefix):
@@ -152,7 +170,11 @@ class Handler(BaseHTTPRequestHandler):
             if not read_ok:
                 return self.missing_scope(flavor, need)
             mine = (SIGNING_KEYS if signing else KEYS).get(user, [])
-            return self.send(200, [{"id": i + 1, "key": k, "title": "k"} for i, k in enumerate(mine)])
+            listed = [{"id": i + 1, "key": k, "title": "k"} for i, k in enumerate(mine)]
+            if flavor == "gitlab":
+                for entry in listed:
+                    entry["usage_type"] = USAGE.get(entry["key"], "auth_and_signing")
+            return self.send(200, listed)
         if need not in scopes:
             return self.missing_scope(flavor, need)
         key = material(body.get("key", ""))
@@ -161,6 +183,8 @@ class Handler(BaseHTTPRequestHandler):
             taken = any(key in ks for ks in store.values())
             if not taken:
                 store.setdefault(user, []).append(key)
+                if flavor == "gitlab":
+                    USAGE[key] = body.get("usage_type", "auth_and_signing")
         if taken:
             return self.send(*{
                 "github": (422, {"message": "Validation Failed", "errors": [
@@ -169,10 +193,64 @@ class Handler(BaseHTTPRequestHandler):
                 "gitlab": (400, {"message": {"fingerprint_sha256": ["has already been taken"]}}),
                 "gitea": (422, {"message": "Key content has been used as non-deploy key"}),
             }[flavor])
-        if CONFIG.get("authorized_keys") and not signing:
+        # A GitLab key for signing alone does not log in.
+        logs_in = not signing and USAGE.get(key) != "signing"
+        if CONFIG.get("authorized_keys") and logs_in:
             with LOCK, open(CONFIG["authorized_keys"], "a") as f:
                 f.write(key + "\n")
         self.send(201, {"id": 1, "key": key, "title": body.get("title") or body.get("label")})
+
+    def bitbucket_error(self, status, message, **more):
+        error = {"message": message}
+        error.update(more)
+        return self.send(status, {"type": "error", "error": error})
+
+    def bitbucket(self, method, rest, body, known):
+        if mode_is("ratelimit"):
+            return self.bitbucket_error(429, "Rate limit for this resource has been exceeded")
+        # An API token goes with the e-mail of its Atlassian account, Basic authentication.
+        if known is None or known.get("expired") or \
+                getattr(self, "basic_user", None) != known.get("email"):
+            return self.bitbucket_error(401, "Token is invalid, expired, or not supported for this endpoint.")
+        user = known["user"]
+        uuid = known.get("uuid", "{ed08f5e1-605b-4f4a-aee4-6c97628a673e}")
+        scopes = known.get("scopes", [])
+
+        def lacks(need):
+            if need in scopes:
+                return False
+            self.bitbucket_error(403, "Your credentials lack one or more required privilege scopes.",
+                                 detail={"granted": scopes, "required": [need]})
+            return True
+
+        if rest == "user" and method == "GET":
+            if lacks("read:user:bitbucket"):
+                return
+            return self.send(200, {"type": "user", "uuid": uuid, "display_name": known.get("name"),
+                                   "nickname": user, "account_id": "5b10ac8d82e05b22cc7d4ef5"})
+        if rest != f"users/{uuid}/ssh-keys":
+            return self.bitbucket_error(404, "Resource not found")
+        if method == "GET":
+            if lacks("read:ssh-key:bitbucket"):
+                return
+            mine = KEYS.get(user, [])
+            values = [{"type": "ssh_key", "uuid": "{k%d}" % i, "key": k, "label": "k"}
+                      for i, k in enumerate(mine)]
+            return self.send(200, {"pagelen": 100, "values": values, "page": 1, "size": len(values)})
+        if lacks("write:ssh-key:bitbucket"):
+            return
+        key = material(body.get("key", ""))
+        with LOCK:
+            taken = any(key in ks for ks in KEYS.values())
+            if not taken:
+                KEYS.setdefault(user, []).append(key)
+        if taken:
+            return self.bitbucket_error(400, "Someone has already registered that SSH key.")
+        if CONFIG.get("authorized_keys"):
+            with LOCK, open(CONFIG["authorized_keys"], "a") as f:
+                f.write(key + "\n")
+        self.send(201, {"type": "ssh_key", "uuid": "{new}", "key": key,
+                        "label": body.get("label"), "comment": ""})
 
     def missing_scope(self, flavor, need):
         if flavor == "github":
