@@ -160,45 +160,29 @@ impl<S: Read + Write> Conn<S> {
     /// the flush.
     fn status(&mut self) -> Result<Status> {
         let who = self.who.clone();
-        self.in_step = false;
-        let mut st = Status::default();
-        let first = match self.r.read().map_err(|e| broke(&who, e))? {
-            Some(Pkt::Data(d)) => text_of(d),
-            None => {
-                return Err(protocol(
-                    &who,
-                    "it closed the connection instead of answering",
-                ));
-            }
-            Some(_) => return Err(protocol(&who, "an answer without a status")),
-        };
-        st.code = first
+        let first = self.first_line()?;
+        let code = first
             .strip_prefix("status ")
             .filter(|c| c.len() == 3)
             .and_then(|c| c.parse().ok())
             .ok_or_else(|| protocol(&who, &format!("`{}` is not a status", shown(&first))))?;
-        let mut after_delim = false;
-        loop {
-            match self.r.read().map_err(|e| broke(&who, e))? {
-                None => return Err(protocol(&who, "the answer did not end")),
-                Some(Pkt::Flush) => break,
-                Some(Pkt::Delim) if !after_delim => after_delim = true,
-                Some(Pkt::Delim) => return Err(protocol(&who, "two delimiters in an answer")),
-                Some(Pkt::Data(d)) => {
-                    let list = if after_delim {
-                        &mut st.lines
-                    } else {
-                        &mut st.args
-                    };
-                    if list.len() >= MAX_LINES {
-                        return Err(protocol(&who, "an answer with too many lines"));
-                    }
-                    list.push(text_of(d));
-                }
-            }
-        }
-        self.in_step = true;
+        let mut st = self.status_rest()?;
+        st.code = code;
         Ok(st)
+    }
+
+    /// The first line of an answer (its status), after which the stream is mid-answer.
+    fn first_line(&mut self) -> Result<String> {
+        let who = self.who.clone();
+        self.in_step = false;
+        match self.r.read().map_err(|e| broke(&who, e))? {
+            Some(Pkt::Data(d)) => Ok(text_of(d)),
+            None => Err(protocol(
+                &who,
+                "it closed the connection instead of answering",
+            )),
+            Some(_) => Err(protocol(&who, "an answer without a status")),
+        }
     }
 
     /// Whether another request can be made.
@@ -249,7 +233,7 @@ impl<S: Read + Write> Conn<S> {
             let Some(p) = wanted.iter().find(|p| p.oid == oid) else {
                 continue;
             };
-            let refused = size.parse::<u64>().map_or(true, |s| s != p.size);
+            let refused = size.parse::<u64>() != Ok(p.size);
             let judged = match size.parse::<u64>() {
                 Err(_) => Err(format!(
                     "the server gave it the size `{}`: refused",
@@ -306,17 +290,7 @@ impl<S: Read + Write> Conn<S> {
             msg = msg.text(a);
         }
         msg.send(self.r.get_mut()).map_err(|e| broke(&who, e))?;
-        self.in_step = false;
-        let first = match self.r.read().map_err(|e| broke(&who, e))? {
-            Some(Pkt::Data(d)) => text_of(d),
-            None => {
-                return Err(protocol(
-                    &who,
-                    "it closed the connection instead of answering",
-                ));
-            }
-            Some(_) => return Err(protocol(&who, "an answer without a status")),
-        };
+        let first = self.first_line()?;
         if first != "status 200" {
             // An error: its arguments and message follow, as any status response.
             let code = first.strip_prefix("status ").unwrap_or("").to_owned();
@@ -385,7 +359,8 @@ impl<S: Read + Write> Conn<S> {
             match self.r.read().map_err(|e| broke(&who, e))? {
                 None => return Err(protocol(&who, "the answer did not end")),
                 Some(Pkt::Flush) => break,
-                Some(Pkt::Delim) => after_delim = true,
+                Some(Pkt::Delim) if !after_delim => after_delim = true,
+                Some(Pkt::Delim) => return Err(protocol(&who, "two delimiters in an answer")),
                 Some(Pkt::Data(d)) => {
                     let list = if after_delim {
                         &mut st.lines

@@ -24,11 +24,12 @@ use crate::git::remote::RemoteUrl;
 use crate::http::{Client, Method, Request, Timeouts};
 use crate::lfs::attributes::Filter;
 use crate::lfs::batch::{self, Endpoint, Fetch};
+use crate::lfs::pointer::Pointer;
 use crate::lfs::transfer;
 use crate::lfs::{self as domain, LfsFile, LfsProgress};
 
-/// Objects asked for in one batch request (git-lfs asks for 100).
-const BATCH_SIZE: usize = 100;
+/// Objects asked for in one batch request, either protocol (git-lfs asks for 100).
+const BATCH_SIZE: usize = transfer::BATCH_SIZE;
 /// Downloads at once (git-lfs's `lfs.concurrenttransfers` default is 8; 4 suits a small VM).
 pub(crate) const JOBS: usize = 4;
 /// The most of `git-lfs-authenticate`'s answer (or of a command's errors) that is read.
@@ -288,33 +289,15 @@ impl Pure<'_> {
         files: Vec<LfsFile>,
         progress: &dyn LfsProgress,
     ) -> Outcome {
-        let mut queue: Vec<(LfsFile, transfer::Offer)> = Vec::new();
-        let mut failed = Vec::new();
         let mut conn = Some(first);
-        for chunk in files.chunks(transfer::BATCH_SIZE) {
-            let pointers: Vec<_> = chunk.iter().map(|f| f.pointer.clone()).collect();
-            let answers = match conn.take().map_or_else(|| self.reopen(), Ok) {
-                Err(why) => Err(why),
-                Ok(mut c) => {
-                    let answers = c.batch(&pointers).map_err(|e| e.message().to_owned());
-                    if c.usable() {
-                        conn = Some(c);
-                    }
-                    answers
-                }
-            };
-            match answers {
-                Err(why) => failed.extend(chunk.iter().map(|f| (f.path.clone(), why.clone()))),
-                Ok(answers) => {
-                    for (f, a) in chunk.iter().zip(answers) {
-                        match a {
-                            Ok(offer) => queue.push((f.clone(), offer)),
-                            Err(why) => failed.push((f.path.clone(), why)),
-                        }
-                    }
-                }
+        let (queue, failed) = plan(&files, |pointers| {
+            let mut c = conn.take().map_or_else(|| self.reopen(), Ok)?;
+            let answers = c.batch(pointers).map_err(|e| e.message().to_owned());
+            if c.usable() {
+                conn = Some(c);
             }
-        }
+            answers
+        });
         let workers = JOBS.min(queue.len());
         let queue = Mutex::new(queue);
         let pool = Mutex::new(conn.into_iter().collect::<Vec<_>>());
@@ -452,22 +435,7 @@ fn fetch_all(
     files: Vec<LfsFile>,
     progress: &dyn LfsProgress,
 ) -> Outcome {
-    let mut queue: Vec<(LfsFile, Fetch)> = Vec::new();
-    let mut failed = Vec::new();
-    for chunk in files.chunks(BATCH_SIZE) {
-        let pointers: Vec<_> = chunk.iter().map(|f| f.pointer.clone()).collect();
-        match ask(client, endpoint, &pointers) {
-            Err(why) => failed.extend(chunk.iter().map(|f| (f.path.clone(), why.clone()))),
-            Ok(answers) => {
-                for (f, a) in chunk.iter().zip(answers) {
-                    match a {
-                        Ok(fetch) => queue.push((f.clone(), fetch)),
-                        Err(why) => failed.push((f.path.clone(), why)),
-                    }
-                }
-            }
-        }
-    }
+    let (queue, failed) = plan(&files, |pointers| ask(client, endpoint, pointers));
     let queue = Mutex::new(queue);
     let done = Mutex::new((Vec::new(), failed));
     std::thread::scope(|s| {
@@ -490,12 +458,35 @@ fn fetch_all(
     done.into_inner().unwrap_or_default()
 }
 
+/// Each file's answer in a batch: an offer or the reason there is none; `Err` for the whole batch.
+type Answers<T> = std::result::Result<Vec<std::result::Result<T, String>>, String>;
+/// The files to download with their offer, and the failed files with the reason.
+type Plan<T> = (Vec<(LfsFile, T)>, Vec<(String, String)>);
+
+/// Asks `ask` for `files` a batch ([`BATCH_SIZE`]) at a time: the files offered with their
+/// offer, and the others with the reason (the batch's own when the whole batch failed).
+fn plan<T>(files: &[LfsFile], mut ask: impl FnMut(&[Pointer]) -> Answers<T>) -> Plan<T> {
+    let mut queue = Vec::new();
+    let mut failed = Vec::new();
+    for chunk in files.chunks(BATCH_SIZE) {
+        let pointers: Vec<_> = chunk.iter().map(|f| f.pointer.clone()).collect();
+        match ask(&pointers) {
+            Err(why) => failed.extend(chunk.iter().map(|f| (f.path.clone(), why.clone()))),
+            Ok(answers) => {
+                for (f, a) in chunk.iter().zip(answers) {
+                    match a {
+                        Ok(offer) => queue.push((f.clone(), offer)),
+                        Err(why) => failed.push((f.path.clone(), why)),
+                    }
+                }
+            }
+        }
+    }
+    (queue, failed)
+}
+
 /// One batch request: each object's download, or why there is none; `Err` for the whole batch.
-fn ask(
-    client: &Client,
-    endpoint: &Endpoint,
-    pointers: &[domain::pointer::Pointer],
-) -> std::result::Result<Vec<std::result::Result<Fetch, String>>, String> {
+fn ask(client: &Client, endpoint: &Endpoint, pointers: &[Pointer]) -> Answers<Fetch> {
     let url = batch::batch_url(endpoint).map_err(|e| e.message().to_owned())?;
     let mut req = Request::new(Method::Post, url).header("Accept", "application/vnd.git-lfs+json");
     req.body = Some((

@@ -343,13 +343,7 @@ impl ExecChannel {
     /// A timed-out read or write named as the stall it is.
     fn stalled(&self, e: std::io::Error) -> std::io::Error {
         if e.kind() == std::io::ErrorKind::TimedOut {
-            std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "the server stopped sending: nothing came for {} s",
-                    self.stall.as_secs()
-                ),
-            )
+            crate::error::stalled(self.stall)
         } else {
             e
         }

@@ -27,7 +27,7 @@ pub(crate) struct Lfs {
 }
 
 /// A 300 KiB file that is not all one byte.
-pub(crate) fn weights(seed: u8) -> Vec<u8> {
+fn weights(seed: u8) -> Vec<u8> {
     (0..300 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
         .collect()
@@ -182,8 +182,38 @@ impl Lfs {
     }
 }
 
+impl Lfs {
+    /// The clone at `dest` of `models` is whole: the content in place, git-lfs's own checks
+    /// pass (every object stored and sound, every file present), `git status` is clean, and the
+    /// work tree is the one git + git-lfs make. The oracle's clone, traced.
+    pub(crate) fn assert_whole(&self, dest: &Path) -> Out {
+        assert_eq!(std::fs::read(dest.join("model.bin")).unwrap(), weights(1));
+        assert_eq!(
+            std::fs::read(dest.join("data/set.bin")).unwrap(),
+            weights(2)
+        );
+        self.git(dest, &["lfs", "fsck"]).ok();
+        let ls = self.git(dest, &["lfs", "ls-files"]);
+        ls.ok();
+        assert_eq!(ls.stdout.lines().count(), 2, "{}", ls.stdout);
+        assert!(
+            ls.stdout.lines().all(|l| l.contains(" * ")),
+            "not all present: {}",
+            ls.stdout
+        );
+        let status = self.git(dest, &["status", "--porcelain"]);
+        status.ok();
+        assert_eq!(status.stdout, "", "git status is not clean");
+        let oracle = self.setup.dest("oracle");
+        let out = self.git_clone(&oracle);
+        out.ok();
+        assert_eq!(tree(dest), tree(&oracle));
+        out
+    }
+}
+
 /// Every file of a work tree (not `.git`), relative path and content.
-pub(crate) fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
+fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
@@ -215,28 +245,7 @@ fn a_clone_fetches_lfs_content_as_git_lfs_does() {
         "{}",
         said(&out)
     );
-    assert_eq!(std::fs::read(dest.join("model.bin")).unwrap(), weights(1));
-    assert_eq!(
-        std::fs::read(dest.join("data/set.bin")).unwrap(),
-        weights(2)
-    );
-    // git-lfs's own checks: every object stored and sound, every file present.
-    lfs.git(&dest, &["lfs", "fsck"]).ok();
-    let ls = lfs.git(&dest, &["lfs", "ls-files"]);
-    ls.ok();
-    assert_eq!(ls.stdout.lines().count(), 2, "{}", ls.stdout);
-    assert!(
-        ls.stdout.lines().all(|l| l.contains(" * ")),
-        "not all present: {}",
-        ls.stdout
-    );
-    let status = lfs.git(&dest, &["status", "--porcelain"]);
-    status.ok();
-    assert_eq!(status.stdout, "", "git status is not clean");
-    // The same work tree as git + git-lfs make.
-    let oracle = lfs.setup.dest("oracle");
-    lfs.git_clone(&oracle).ok();
-    assert_eq!(tree(&dest), tree(&oracle));
+    lfs.assert_whole(&dest);
     // Over SSH with the clone's key, then the batch API with the header it gave.
     // keyclone tried the pure protocol first and, as the server has no `git-lfs-transfer`
     // (exit 127), fell back to `git-lfs-authenticate`, as git-lfs does.
