@@ -4,8 +4,9 @@
 //!
 //! Which protocol, as git-lfs decides (`lfsapi.initSSHTransfer`): first the pure SSH protocol,
 //! `git-lfs-transfer PATH download` on an exec channel; when that command does not start the
-//! protocol (it does not exist: the shell's exit 127, or it sends no `version=1`), the fallback
-//! is `git-lfs-authenticate PATH download` and the HTTPS batch API with the header it returns.
+//! protocol (it does not exist: the shell's exit 127; it sends no `version=1`; the channel
+//! fails), the fallback is `git-lfs-authenticate PATH download` and the HTTPS batch API with
+//! the header it returns.
 //! A changed host key or a refused key is not a reason to try the other: it fails the files.
 //! The pure protocol is one request at a time on a channel, so, like git-lfs (one `ssh` per
 //! transfer worker), up to [`JOBS`] connections download at once, each its own verified
@@ -226,7 +227,7 @@ fn fetch_missing(
 enum NoTransfer {
     /// The server does not offer it (git-lfs then falls back to `git-lfs-authenticate`).
     NotOffered(String),
-    /// It could not even be asked: the host key changed, the key was refused, no connection.
+    /// It must not be tried further: the host key changed, or the key was refused.
     Failed(String),
 }
 
@@ -256,7 +257,12 @@ impl Pure<'_> {
             &command,
             self.stall,
         )
-        .map_err(|e| NoTransfer::Failed(e.message().to_owned()))?;
+        .map_err(|e| match e.kind() {
+            // The same host and key would fail the fallback too, and a changed host key is no
+            // reason to try anything else.
+            ErrorKind::HostKey | ErrorKind::Auth => NoTransfer::Failed(e.message().to_owned()),
+            _ => NoTransfer::NotOffered(e.message().to_owned()),
+        })?;
         let mut conn = transfer::Conn::new(channel, &ep.to_string());
         match conn.negotiate() {
             Ok(()) => Ok(conn),
