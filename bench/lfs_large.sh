@@ -47,9 +47,6 @@ mkdir -p "$work/repo.git/lfs/objects/${oid:0:2}/${oid:2:2}"
 mv "$work/object" "$work/repo.git/lfs/objects/${oid:0:2}/${oid:2:2}/$oid"
 
 # The sshd: `git-lfs-transfer` runs scutiger's, every other command as it came.
-mkdir -m 700 "$work/home" "$work/home/.ssh"
-ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
-[ "$(id -u)" -eq 0 ] && mkdir -p /run/sshd
 cat > "$work/wrapper.sh" <<SH
 #!/bin/sh
 case "\$SSH_ORIGINAL_COMMAND" in
@@ -58,26 +55,9 @@ case "\$SSH_ORIGINAL_COMMAND" in
 esac
 SH
 chmod 755 "$work/wrapper.sh"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-HOME="$work/home" "$BIN" -q keygen --no-passphrase
-cp "$work/home/.ssh/id_ed25519.pub" "$work/authorized_keys"
-cat > "$work/sshd_config" <<CFG
-ListenAddress 127.0.0.1
-Port $PORT
-HostKey $work/host_key
-PidFile $work/sshd.pid
-AuthorizedKeysFile $work/authorized_keys
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PermitRootLogin prohibit-password
-ForceCommand $work/wrapper.sh
-CFG
-/usr/sbin/sshd -D -f "$work/sshd_config" -E "$work/sshd.log" & SSHD_PID=$!
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
-FP=$(ssh-keygen -lf "$work/host_key.pub" | cut -d' ' -f2)
-HOME="$work/home" "$BIN" -q trust "127.0.0.1:$PORT" --fingerprint "$FP"
+# shellcheck source=bench/sshd.sh
+source bench/sshd.sh
+bench_sshd "ForceCommand $work/wrapper.sh"
 URL="ssh://$(id -un)@127.0.0.1:$PORT$work/repo.git"
 DEST=$work/dest
 
