@@ -100,28 +100,9 @@ DEST=$DEST_PARENT/dest
 cleanup() { rm -rf "$DEST_PARENT/dest"; [ "$DEST_PARENT" != "$work" ] && [ -z "${DEST_DIR:-}" ] && rmdir "$DEST_PARENT" 2>/dev/null; cleanup_work; }
 cleanup_work() { [ -n "${SSHD_PID:-}" ] && kill "$SSHD_PID" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-mkdir -m 700 "$work/home" "$work/home/.ssh"
-ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
-[ "$(id -u)" -eq 0 ] && mkdir -p /run/sshd
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-HOME="$work/home" "$BIN" -q keygen --no-passphrase
-cp "$work/home/.ssh/id_ed25519.pub" "$work/authorized_keys"
-cat > "$work/sshd_config" <<CFG
-ListenAddress 127.0.0.1
-Port $PORT
-HostKey $work/host_key
-PidFile $work/sshd.pid
-AuthorizedKeysFile $work/authorized_keys
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-PermitRootLogin prohibit-password
-CFG
-/usr/sbin/sshd -D -f "$work/sshd_config" -E "$work/sshd.log" & SSHD_PID=$!
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
-FP=$(ssh-keygen -lf "$work/host_key.pub" | cut -d' ' -f2)
-HOME="$work/home" "$BIN" -q trust "127.0.0.1:$PORT" --fingerprint "$FP"
+# shellcheck source=bench/sshd.sh
+source bench/sshd.sh
+bench_sshd
 URL="ssh://$(id -un)@127.0.0.1:$PORT$REPO"
 export GIT_SSH_COMMAND="ssh -F /dev/null -i $work/home/.ssh/id_ed25519 -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$work/home/.ssh/known_hosts"
 

@@ -212,6 +212,18 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The I/O error for a read or write that waited `stall` (`--stall-timeout`) for a server in
+/// vain: the HTTPS client's and the SSH channel's, worded the same.
+pub fn stalled(stall: std::time::Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "the server stopped sending: nothing came for {} s",
+            stall.as_secs()
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -276,13 +276,7 @@ impl<R: Read> Read for Stalls<R> {
                     .and_then(|inner| inner.downcast_ref::<ureq::Error>())
                     .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)));
             if timed_out {
-                std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!(
-                        "the server stopped sending: nothing came for {} s",
-                        self.stall.as_secs()
-                    ),
-                )
+                crate::error::stalled(self.stall)
             } else {
                 e
             }

@@ -8,11 +8,9 @@ use crate::commands::{NetArgs, WorkspaceArgs};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::git::clone;
-use crate::ops::access::{explain_auth, ssh_remote};
+use crate::ops::access::connect_remote;
 use crate::ops::host::approve_host;
-use crate::ops::key::auth_for;
 use crate::ops::login_name;
-use crate::ops::route::{describe, route_url};
 use crate::ops::workspace::{CloneOptions, clone_into};
 use crate::secrets::UnlockArgs;
 use crate::workspace::{self, Choice};
@@ -77,17 +75,8 @@ pub struct CloneArgs {
 }
 
 pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
-    let url = ssh_remote(ctx, &args.url)?;
-    let alias = route_url(ctx, &url)?;
-    let (url, alias_key) = match alias.clone() {
-        Some((connect, route)) => {
-            ctx.ui.info(&describe(&url.host, &connect, &route));
-            (connect, route.key)
-        }
-        None => (url, None),
-    };
-    let provider = url.provider(&ctx.registry).cloned();
-    let org = provider.as_ref().and_then(|p| url.org_for(p));
+    let remote = connect_remote(ctx, &args.url)?;
+    let url = remote.url.clone();
 
     let home = ctx.env.home().unwrap_or_else(|| PathBuf::from("/"));
     let login = login_name(&ctx.env);
@@ -121,13 +110,7 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
         Duration::from_secs(args.net.timeout),
         Duration::from_secs(args.net.stall_timeout),
     )?;
-    let auth = auth_for(
-        ctx,
-        args.key.as_deref().or(alias_key.as_deref()),
-        &args.unlock,
-        provider.as_ref(),
-        "git",
-    )?;
+    let auth = remote.auth(ctx, args.key.as_deref(), &args.unlock)?;
     let (host_key, files) =
         approve_host(ctx, &url.endpoint(), Duration::from_secs(args.net.timeout))?;
     let opts = CloneOptions {
@@ -141,7 +124,7 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
             stall: Some(Duration::from_secs(args.net.stall_timeout)),
         },
     };
-    let origin = alias.as_ref().map(|_| args.url.as_str());
+    let origin = remote.routed.then_some(args.url.as_str());
     let (summary, pulled) = clone_into(
         ctx,
         &url,
@@ -151,7 +134,7 @@ pub fn run(ctx: &mut Ctx, args: CloneArgs) -> Result<()> {
         &opts,
         origin,
     )
-    .map_err(|e| explain_auth(e, provider.as_ref(), &auth.key, org.as_deref()))?;
+    .map_err(|e| remote.explain(e, &auth))?;
 
     if ctx.ui.json() {
         // One JSON object: the error naming the LFS files left as pointers, or the result.

@@ -8,11 +8,9 @@ use crate::commands::NetArgs;
 use crate::context::Ctx;
 use crate::error::Result;
 use crate::lfs::attributes::Filter;
-use crate::ops::access::{explain_auth, ssh_remote};
+use crate::ops::access::connect_remote;
 use crate::ops::host::approve_host;
-use crate::ops::key::auth_for;
 use crate::ops::lfs::{LfsOptions, origin_of, pull, report};
-use crate::ops::route::{describe, route_url};
 use crate::secrets::UnlockArgs;
 
 /// Git LFS content for a clone.
@@ -30,8 +28,9 @@ pub enum LfsAction {
 /// Fetch the Git LFS files of a clone that are still pointers.
 ///
 /// Reads `origin` of the clone, verifies its host as `keyclone clone` does, asks the server's
-/// LFS service over SSH (`git-lfs-authenticate`), and downloads what is missing: objects
-/// already in `.git/lfs/objects` (an interrupted run) are not fetched again.
+/// LFS service over SSH (the pure SSH protocol, `git-lfs-transfer`, when the server offers
+/// it, else `git-lfs-authenticate` and HTTPS), and downloads what is missing: objects already
+/// in `.git/lfs/objects` (an interrupted run) are not fetched again.
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = "Examples:\n  keyclone lfs pull\n  \
     keyclone lfs pull ~/code/Users/ada/models --lfs-include 'weights/*.bin'")]
@@ -63,23 +62,9 @@ pub fn run(ctx: &mut Ctx, args: LfsArgs) -> Result<()> {
     let LfsAction::Pull(args) = args.action;
     let start = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
     let (workdir, origin) = origin_of(&start)?;
-    let url = ssh_remote(ctx, &origin)?;
-    let (url, alias_key) = match route_url(ctx, &url)? {
-        Some((connect, route)) => {
-            ctx.ui.info(&describe(&url.host, &connect, &route));
-            (connect, route.key)
-        }
-        None => (url, None),
-    };
-    let provider = url.provider(&ctx.registry).cloned();
-    let org = provider.as_ref().and_then(|p| url.org_for(p));
-    let auth = auth_for(
-        ctx,
-        args.key.as_deref().or(alias_key.as_deref()),
-        &args.unlock,
-        provider.as_ref(),
-        "git",
-    )?;
+    let remote = connect_remote(ctx, &origin)?;
+    let auth = remote.auth(ctx, args.key.as_deref(), &args.unlock)?;
+    let url = &remote.url;
     let timeout = Duration::from_secs(args.net.timeout);
     let (host_key, _files) = approve_host(ctx, &url.endpoint(), timeout)?;
     let opts = LfsOptions {
@@ -97,8 +82,8 @@ pub fn run(ctx: &mut Ctx, args: LfsArgs) -> Result<()> {
     } else {
         &quiet
     };
-    let pulled = pull(&workdir, &url, &auth, &host_key, &opts, progress)
-        .map_err(|e| explain_auth(e, provider.as_ref(), &auth.key, org.as_deref()))?;
+    let pulled = pull(&workdir, url, &auth, &host_key, &opts, progress)
+        .map_err(|e| remote.explain(e, &auth))?;
     if ctx.ui.json() {
         // One JSON object: the error naming the files left as pointers, or the result.
         if pulled.failed.is_empty() {

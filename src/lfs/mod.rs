@@ -1,6 +1,7 @@
 //! Git LFS: large files that git stores as small pointers (`pointer`), the `filter=lfs`
 //! attribute and include/exclude patterns (`attributes`), git-lfs's object store (`store`), the
-//! HTTPS batch API reached through `git-lfs-authenticate` (`batch`), and putting the content
+//! pure SSH protocol of `git-lfs-transfer` (`transfer`, framed by `pktline`), the HTTPS batch
+//! API reached through `git-lfs-authenticate` (`batch`), and putting the content
 //! into the work tree and the index (`checkout`). libgit2 runs no LFS filter, so a clone holds
 //! the pointers; [`scan`] finds them.
 //!
@@ -9,8 +10,10 @@
 pub mod attributes;
 pub mod batch;
 pub mod checkout;
+pub mod pktline;
 pub mod pointer;
 pub mod store;
+pub mod transfer;
 
 use std::path::Path;
 

@@ -49,6 +49,66 @@ pub(crate) fn ssh_remote(ctx: &mut Ctx, input: &str) -> Result<RemoteUrl> {
     }
 }
 
+/// A remote as `clone` and `lfs pull` connect to it: the SSH URL ([`ssh_remote`]) with the
+/// user's `~/.ssh/config` route applied (said when it changes the host), its provider and org.
+#[derive(Debug, Clone)]
+pub(crate) struct Remote {
+    /// The URL connected to (`HostName`, `Port`, `User` of the route applied).
+    pub url: RemoteUrl,
+    /// Whether a `Host` alias of `~/.ssh/config` routed it.
+    pub routed: bool,
+    /// The route's `IdentityFile`, used when no `--key` is given.
+    pub route_key: Option<std::path::PathBuf>,
+    pub provider: Option<Provider>,
+    pub org: Option<String>,
+}
+
+/// The remote for `input` (a URL the user gave, or a clone's `origin`).
+pub(crate) fn connect_remote(ctx: &mut Ctx, input: &str) -> Result<Remote> {
+    let url = ssh_remote(ctx, input)?;
+    let (url, routed, route_key) = match crate::ops::route::route_url(ctx, &url)? {
+        Some((connect, route)) => {
+            ctx.ui
+                .info(&crate::ops::route::describe(&url.host, &connect, &route));
+            (connect, true, route.key)
+        }
+        None => (url, false, None),
+    };
+    let provider = url.provider(&ctx.registry).cloned();
+    let org = provider.as_ref().and_then(|p| url.org_for(p));
+    Ok(Remote {
+        url,
+        routed,
+        route_key,
+        provider,
+        org,
+    })
+}
+
+impl Remote {
+    /// The key to log in with: `key` (`--key`), else the route's, else the provider's default;
+    /// unlocked as `unlock` says.
+    pub(crate) fn auth(
+        &self,
+        ctx: &mut Ctx,
+        key: Option<&std::path::Path>,
+        unlock: &crate::secrets::UnlockArgs,
+    ) -> Result<Auth> {
+        crate::ops::key::auth_for(
+            ctx,
+            key.or(self.route_key.as_deref()),
+            unlock,
+            self.provider.as_ref(),
+            "git",
+        )
+    }
+
+    /// [`explain_auth`] for this remote's provider.
+    pub(crate) fn explain(&self, e: Error, auth: &Auth) -> Error {
+        explain_auth(e, self.provider.as_ref(), &auth.key, self.org.as_deref())
+    }
+}
+
 /// Adds the provider's upload link and the `pubkey` command to an "key not accepted" error.
 pub(crate) fn explain_auth(
     e: Error,

@@ -1,7 +1,16 @@
 //! Git LFS content for a clone: find the pointer files, fetch their objects over the same
-//! verified SSH connection and key as the clone (`git-lfs-authenticate PATH download`, then the
-//! HTTPS batch API with the header it returns), verify and store them, put them in the work
+//! verified SSH connection and key as the clone, verify and store them, put them in the work
 //! tree and refresh the index; and say what happened, naming the files left as pointers.
+//!
+//! Which protocol, as git-lfs decides (`lfsapi.initSSHTransfer`): first the pure SSH protocol,
+//! `git-lfs-transfer PATH download` on an exec channel; when that command does not start the
+//! protocol (it does not exist: the shell's exit 127; it sends no `version=1`; the channel
+//! fails), the fallback is `git-lfs-authenticate PATH download` and the HTTPS batch API with
+//! the header it returns.
+//! A changed host key or a refused key is not a reason to try the other: it fails the files.
+//! The pure protocol is one request at a time on a channel, so, like git-lfs (one `ssh` per
+//! transfer worker), up to [`JOBS`] connections download at once, each its own verified
+//! session; the first also asks the batches.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -16,13 +25,15 @@ use crate::git::remote::RemoteUrl;
 use crate::http::{Client, Method, Request, Timeouts};
 use crate::lfs::attributes::Filter;
 use crate::lfs::batch::{self, Endpoint, Fetch};
+use crate::lfs::pointer::Pointer;
+use crate::lfs::transfer;
 use crate::lfs::{self as domain, LfsFile, LfsProgress};
 
-/// Objects asked for in one batch request (git-lfs asks for 100).
-const BATCH_SIZE: usize = 100;
+/// Objects asked for in one batch request, either protocol (git-lfs asks for 100).
+const BATCH_SIZE: usize = transfer::BATCH_SIZE;
 /// Downloads at once (git-lfs's `lfs.concurrenttransfers` default is 8; 4 suits a small VM).
 pub(crate) const JOBS: usize = 4;
-/// The most of `git-lfs-authenticate`'s answer that is read.
+/// The most of `git-lfs-authenticate`'s answer (or of a command's errors) that is read.
 const AUTH_LIMIT: u64 = 64 * 1024;
 
 /// Which LFS files to fetch.
@@ -52,6 +63,9 @@ pub(crate) struct Pulled {
     pub skipped: Vec<String>,
     /// Files with `filter=lfs` that are not valid pointers (left as they are).
     pub invalid: Vec<(String, String)>,
+    /// How the objects were asked for: `ssh` (`git-lfs-transfer`), `https`
+    /// (`git-lfs-authenticate` and the batch API), or none when nothing was fetched.
+    pub protocol: Option<&'static str>,
 }
 
 /// The work tree of the clone at or above `start` and its `origin` URL.
@@ -133,22 +147,11 @@ pub(crate) fn pull(
         progress.bytes(f.pointer.size);
     }
     if !to_fetch.is_empty() {
-        let timeout = opts.timeout.unwrap_or(Duration::from_secs(30));
-        match authenticate(url, auth, host_key, timeout) {
-            Err(why) => pulled
-                .failed
-                .extend(to_fetch.iter().map(|f| (f.path.clone(), why.clone()))),
-            Ok(endpoint) => {
-                let client = Client::new(Timeouts {
-                    connect: timeout,
-                    request: timeout * 4,
-                    stall: opts.stall.unwrap_or(Duration::from_secs(120)),
-                });
-                let (ok, failed) = fetch_all(&client, &endpoint, &git_dir, to_fetch, progress);
-                ready.extend(ok);
-                pulled.failed.extend(failed);
-            }
-        }
+        let (ok, failed, protocol) =
+            fetch_missing(url, auth, host_key, opts, &git_dir, to_fetch, progress);
+        ready.extend(ok);
+        pulled.failed.extend(failed);
+        pulled.protocol = protocol;
     }
     let mut placed = Vec::new();
     for f in ready {
@@ -165,6 +168,233 @@ pub(crate) fn pull(
     progress.finish();
     domain::checkout::refresh_index(&repo, &placed)?;
     Ok(pulled)
+}
+
+/// What a download round left: the files whose object is now stored, the others with the
+/// reason.
+type Outcome = (Vec<LfsFile>, Vec<(String, String)>);
+
+/// Fetches the objects of `files` into the store: over `git-lfs-transfer` when the server
+/// offers it, else through `git-lfs-authenticate` and HTTPS. Also says which was used.
+fn fetch_missing(
+    url: &RemoteUrl,
+    auth: &Auth,
+    host_key: &PublicKey,
+    opts: &LfsOptions,
+    git_dir: &Path,
+    files: Vec<LfsFile>,
+    progress: &dyn LfsProgress,
+) -> (Vec<LfsFile>, Vec<(String, String)>, Option<&'static str>) {
+    let timeout = opts.timeout.unwrap_or(Duration::from_secs(30));
+    let stall = opts.stall.unwrap_or(Duration::from_secs(120));
+    let pure = Pure {
+        url,
+        auth,
+        host_key,
+        timeout,
+        stall,
+    };
+    let not_offered = match pure.open() {
+        Ok(conn) => {
+            let (ok, failed) = pure.fetch_all(conn, git_dir, files, progress);
+            return (ok, failed, Some("ssh"));
+        }
+        Err(NoTransfer::Failed(why)) => {
+            let failed = files.into_iter().map(|f| (f.path, why.clone())).collect();
+            return (Vec::new(), failed, None);
+        }
+        Err(NoTransfer::NotOffered(why)) => why,
+    };
+    match authenticate(url, auth, host_key, timeout) {
+        Err(why) => {
+            let why = format!("{why}; and `git-lfs-transfer`: {not_offered}");
+            let failed = files.into_iter().map(|f| (f.path, why.clone())).collect();
+            (Vec::new(), failed, None)
+        }
+        Ok(endpoint) => {
+            let client = Client::new(Timeouts {
+                connect: timeout,
+                request: timeout * 4,
+                stall,
+            });
+            let (ok, failed) = fetch_all(&client, &endpoint, git_dir, files, progress);
+            (ok, failed, Some("https"))
+        }
+    }
+}
+
+/// Why the pure SSH protocol is not used.
+enum NoTransfer {
+    /// The server does not offer it (git-lfs then falls back to `git-lfs-authenticate`).
+    NotOffered(String),
+    /// It must not be tried further: the host key changed, or the key was refused.
+    Failed(String),
+}
+
+/// The pure SSH protocol to one server: where, and with which key and timeouts.
+struct Pure<'a> {
+    url: &'a RemoteUrl,
+    auth: &'a Auth,
+    host_key: &'a PublicKey,
+    timeout: Duration,
+    /// Every read and write on the channel waits at most this long (`--stall-timeout`).
+    stall: Duration,
+}
+
+type PureConn = transfer::Conn<crate::ssh::probe::ExecChannel>;
+
+impl Pure<'_> {
+    /// A new verified session running `git-lfs-transfer PATH download`, negotiated.
+    fn open(&self) -> std::result::Result<PureConn, NoTransfer> {
+        let ep = self.url.endpoint();
+        let user = self.url.user.as_deref().unwrap_or(&self.auth.default_user);
+        let command = format!("git-lfs-transfer {} download", quoted_path(self.url));
+        let channel = crate::ssh::probe::open_exec(
+            &ep,
+            self.timeout,
+            self.host_key,
+            (user, self.auth.login_key()),
+            &command,
+            self.stall,
+        )
+        .map_err(|e| match e.kind() {
+            // The same host and key would fail the fallback too, and a changed host key is no
+            // reason to try anything else.
+            ErrorKind::HostKey | ErrorKind::Auth => NoTransfer::Failed(e.message().to_owned()),
+            _ => NoTransfer::NotOffered(e.message().to_owned()),
+        })?;
+        let mut conn = transfer::Conn::new(channel, &ep.to_string());
+        match conn.negotiate() {
+            Ok(()) => Ok(conn),
+            Err(e) => {
+                let (status, stderr) = conn.into_inner().finish(AUTH_LIMIT);
+                let said = batch::shown(String::from_utf8_lossy(&stderr).trim());
+                Err(NoTransfer::NotOffered(if status > 0 {
+                    format!(
+                        "it exited {status}{}",
+                        if said.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {said}")
+                        }
+                    )
+                } else {
+                    e.message().to_owned()
+                }))
+            }
+        }
+    }
+
+    /// Asks the batches on `first` and downloads what is offered, [`JOBS`] connections at a
+    /// time (`first` and new ones opened as workers need them; a connection a failed object
+    /// left mid-response is dropped, and the next object gets a new one).
+    fn fetch_all(
+        &self,
+        first: PureConn,
+        git_dir: &Path,
+        files: Vec<LfsFile>,
+        progress: &dyn LfsProgress,
+    ) -> Outcome {
+        let mut conn = Some(first);
+        let (queue, failed) = plan(&files, |pointers| {
+            let mut c = conn.take().map_or_else(|| self.reopen(), Ok)?;
+            let answers = c.batch(pointers).map_err(|e| e.message().to_owned());
+            if c.usable() {
+                conn = Some(c);
+            }
+            answers
+        });
+        let workers = JOBS.min(queue.len());
+        let queue = Mutex::new(queue);
+        let pool = Mutex::new(conn.into_iter().collect::<Vec<_>>());
+        let done = Mutex::new((Vec::new(), failed));
+        let last_error = Mutex::new(None::<String>);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| {
+                    let mut mine: Option<PureConn> = None;
+                    loop {
+                        let next = queue.lock().map(|mut q| q.pop());
+                        let Ok(Some((f, offer))) = next else { break };
+                        let from_pool = || pool.lock().ok().and_then(|mut p| p.pop());
+                        let c = match mine
+                            .take()
+                            .or_else(from_pool)
+                            .map_or_else(|| self.reopen(), Ok)
+                        {
+                            Ok(c) => c,
+                            Err(why) => {
+                                // No connection for this worker: the object goes back for the
+                                // others (or is failed below when none is left).
+                                if let Ok(mut q) = queue.lock() {
+                                    q.push((f, offer));
+                                }
+                                if let Ok(mut l) = last_error.lock() {
+                                    *l = Some(why);
+                                }
+                                break;
+                            }
+                        };
+                        let mut c = c;
+                        let result = get_one(&mut c, git_dir, &f, &offer, progress);
+                        if c.usable() {
+                            mine = Some(c);
+                        }
+                        if let Ok(mut d) = done.lock() {
+                            match result {
+                                Ok(()) => d.0.push(f),
+                                Err(e) => d.1.push((f.path, e.message().to_owned())),
+                            }
+                        }
+                    }
+                    if let Some(c) = mine {
+                        quit(c);
+                    }
+                });
+            }
+        });
+        for c in pool.into_inner().unwrap_or_default() {
+            quit(c);
+        }
+        let (ok, mut failed) = done.into_inner().unwrap_or_default();
+        let why = last_error
+            .into_inner()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "no connection to the LFS server was left".to_owned());
+        for (f, _) in queue.into_inner().unwrap_or_default() {
+            failed.push((f.path, why.clone()));
+        }
+        (ok, failed)
+    }
+
+    /// Another connection, or why there is none.
+    fn reopen(&self) -> std::result::Result<PureConn, String> {
+        self.open().map_err(|e| match e {
+            NoTransfer::NotOffered(why) | NoTransfer::Failed(why) => {
+                format!("could not open another `git-lfs-transfer` connection: {why}")
+            }
+        })
+    }
+}
+
+/// `get-object` on `conn`, the bytes verified into the store.
+fn get_one(
+    conn: &mut PureConn,
+    git_dir: &Path,
+    f: &LfsFile,
+    offer: &transfer::Offer,
+    progress: &dyn LfsProgress,
+) -> Result<()> {
+    let mut body = conn.get_object(&f.pointer, offer)?;
+    domain::store::receive(git_dir, &f.pointer, &mut body, &mut |n| progress.bytes(n))
+}
+
+/// Ends a connection politely: `quit`, then the channel closed.
+fn quit(conn: PureConn) {
+    if let Ok(channel) = conn.quit() {
+        let _ = channel.finish(AUTH_LIMIT);
+    }
 }
 
 /// `git-lfs-authenticate PATH download` over SSH, with the approved host key and the key: the
@@ -210,23 +440,8 @@ fn fetch_all(
     git_dir: &Path,
     files: Vec<LfsFile>,
     progress: &dyn LfsProgress,
-) -> (Vec<LfsFile>, Vec<(String, String)>) {
-    let mut queue: Vec<(LfsFile, Fetch)> = Vec::new();
-    let mut failed = Vec::new();
-    for chunk in files.chunks(BATCH_SIZE) {
-        let pointers: Vec<_> = chunk.iter().map(|f| f.pointer.clone()).collect();
-        match ask(client, endpoint, &pointers) {
-            Err(why) => failed.extend(chunk.iter().map(|f| (f.path.clone(), why.clone()))),
-            Ok(answers) => {
-                for (f, a) in chunk.iter().zip(answers) {
-                    match a {
-                        Ok(fetch) => queue.push((f.clone(), fetch)),
-                        Err(why) => failed.push((f.path.clone(), why)),
-                    }
-                }
-            }
-        }
-    }
+) -> Outcome {
+    let (queue, failed) = plan(&files, |pointers| ask(client, endpoint, pointers));
     let queue = Mutex::new(queue);
     let done = Mutex::new((Vec::new(), failed));
     std::thread::scope(|s| {
@@ -249,12 +464,35 @@ fn fetch_all(
     done.into_inner().unwrap_or_default()
 }
 
+/// Each file's answer in a batch: an offer or the reason there is none; `Err` for the whole batch.
+type Answers<T> = std::result::Result<Vec<std::result::Result<T, String>>, String>;
+/// The files to download with their offer, and the failed files with the reason.
+type Plan<T> = (Vec<(LfsFile, T)>, Vec<(String, String)>);
+
+/// Asks `ask` for `files` a batch ([`BATCH_SIZE`]) at a time: the files offered with their
+/// offer, and the others with the reason (the batch's own when the whole batch failed).
+fn plan<T>(files: &[LfsFile], mut ask: impl FnMut(&[Pointer]) -> Answers<T>) -> Plan<T> {
+    let mut queue = Vec::new();
+    let mut failed = Vec::new();
+    for chunk in files.chunks(BATCH_SIZE) {
+        let pointers: Vec<_> = chunk.iter().map(|f| f.pointer.clone()).collect();
+        match ask(&pointers) {
+            Err(why) => failed.extend(chunk.iter().map(|f| (f.path.clone(), why.clone()))),
+            Ok(answers) => {
+                for (f, a) in chunk.iter().zip(answers) {
+                    match a {
+                        Ok(offer) => queue.push((f.clone(), offer)),
+                        Err(why) => failed.push((f.path.clone(), why)),
+                    }
+                }
+            }
+        }
+    }
+    (queue, failed)
+}
+
 /// One batch request: each object's download, or why there is none; `Err` for the whole batch.
-fn ask(
-    client: &Client,
-    endpoint: &Endpoint,
-    pointers: &[domain::pointer::Pointer],
-) -> std::result::Result<Vec<std::result::Result<Fetch, String>>, String> {
+fn ask(client: &Client, endpoint: &Endpoint, pointers: &[Pointer]) -> Answers<Fetch> {
     let url = batch::batch_url(endpoint).map_err(|e| e.message().to_owned())?;
     let mut req = Request::new(Method::Post, url).header("Accept", "application/vnd.git-lfs+json");
     req.body = Some((
@@ -322,8 +560,13 @@ fn download(
 pub(crate) fn report(ctx: &mut Ctx, repo_path: &Path, pulled: &Pulled) -> Result<()> {
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     if pulled.fetched > 0 {
+        let via = match pulled.protocol {
+            Some("ssh") => " over SSH (`git-lfs-transfer`)",
+            Some(_) => " over HTTPS (`git-lfs-authenticate`)",
+            None => "",
+        };
         ctx.ui.info(&format!(
-            "{} LFS file{} ({:.1} MiB) fetched.",
+            "{} LFS file{} ({:.1} MiB) fetched{via}.",
             pulled.fetched,
             if pulled.fetched == 1 { "" } else { "s" },
             mib(pulled.bytes)

@@ -253,7 +253,7 @@ pub fn check_login(
     user: &str,
     key: LoginKey<'_>,
 ) -> Result<bool> {
-    let session = login(ep, timeout, expected, user, key)?;
+    let (session, _proxy) = login(ep, timeout, expected, user, key)?;
     let ok = session.authenticated();
     let _ = session.disconnect(None, "keyclone: login checked", None);
     Ok(ok)
@@ -278,7 +278,47 @@ pub fn exec(
     command: &str,
     limit: u64,
 ) -> Result<ExecOutput> {
-    let session = login(ep, timeout, expected, user, key)?;
+    let mut running = open_exec(ep, timeout, expected, (user, key), command, timeout)?;
+    let mut stdout = Vec::new();
+    (&mut running)
+        .take(limit)
+        .read_to_end(&mut stdout)
+        .map_err(|e| net(format!("reading a command's answer from {ep} failed")).with_source(e))?;
+    let (status, stderr) = running.finish(limit);
+    Ok(ExecOutput {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// A command running on the server over one SSH exec channel (`git-lfs-transfer PATH
+/// download`): its standard input and output as a byte stream, every read and write bounded by
+/// the stall timeout it was opened with. The session (and its proxy) lives as long as it.
+pub struct ExecChannel {
+    session: ssh2::Session,
+    channel: ssh2::Channel,
+    _proxy: Option<crate::ssh::proxy::ProxyStream>,
+    stall: Duration,
+}
+
+impl std::fmt::Debug for ExecChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecChannel").finish_non_exhaustive()
+    }
+}
+
+/// Opens a session to `ep` with the same host key check and key as [`check_login`] and starts
+/// `command` on it; from then on each read or write waits at most `stall`.
+pub fn open_exec(
+    ep: &Endpoint,
+    timeout: Duration,
+    expected: &PublicKey,
+    (user, key): (&str, LoginKey<'_>),
+    command: &str,
+    stall: Duration,
+) -> Result<ExecChannel> {
+    let (session, proxy) = login(ep, timeout, expected, user, key)?;
     if !session.authenticated() {
         return Err(Error::new(
             ErrorKind::Auth,
@@ -290,32 +330,63 @@ pub fn exec(
         |e: ssh2::Error| net(format!("running a command on {who} over SSH failed")).with_source(e);
     let mut channel = session.channel_session().map_err(broke)?;
     channel.exec(command).map_err(broke)?;
-    let mut stdout = Vec::new();
-    (&mut channel)
-        .take(limit)
-        .read_to_end(&mut stdout)
-        .map_err(|e| net(format!("reading a command's answer from {who} failed")).with_source(e))?;
-    let mut stderr = Vec::new();
-    let _ = channel.stderr().take(limit).read_to_end(&mut stderr);
-    let _ = channel.wait_close();
-    let status = channel.exit_status().unwrap_or(-1);
-    let _ = session.disconnect(None, "keyclone: done", None);
-    Ok(ExecOutput {
-        status,
-        stdout,
-        stderr,
+    session.set_timeout(u32::try_from(stall.as_millis()).unwrap_or(u32::MAX));
+    Ok(ExecChannel {
+        session,
+        channel,
+        _proxy: proxy,
+        stall,
     })
 }
 
+impl ExecChannel {
+    /// A timed-out read or write named as the stall it is.
+    fn stalled(&self, e: std::io::Error) -> std::io::Error {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            crate::error::stalled(self.stall)
+        } else {
+            e
+        }
+    }
+
+    /// Ends the command: its exit status (-1 when it gave none) and at most `limit` bytes of
+    /// what it wrote to its standard error; the session is closed.
+    pub fn finish(mut self, limit: u64) -> (i32, Vec<u8>) {
+        let _ = self.channel.send_eof();
+        let mut stderr = Vec::new();
+        let _ = self.channel.stderr().take(limit).read_to_end(&mut stderr);
+        let _ = self.channel.wait_close();
+        let status = self.channel.exit_status().unwrap_or(-1);
+        let _ = self.session.disconnect(None, "keyclone: done", None);
+        (status, stderr)
+    }
+}
+
+impl Read for ExecChannel {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.channel.read(buf).map_err(|e| self.stalled(e))
+    }
+}
+
+impl std::io::Write for ExecChannel {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.channel.write(buf).map_err(|e| self.stalled(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.channel.flush().map_err(|e| self.stalled(e))
+    }
+}
+
 /// The handshake, the host key check against `expected`, and the key offered as `user`: the
-/// session (authenticated or not).
+/// session (authenticated or not), and the proxy it runs through, if any (kept as long as it).
 fn login(
     ep: &Endpoint,
     timeout: Duration,
     expected: &PublicKey,
     user: &str,
     key: LoginKey<'_>,
-) -> Result<ssh2::Session> {
+) -> Result<(ssh2::Session, Option<crate::ssh::proxy::ProxyStream>)> {
     let who = ep.to_string();
     let mismatch = || {
         Error::new(
@@ -325,7 +396,7 @@ fn login(
         .hint("someone may be intercepting the connection: do not continue; check with `keyclone trust`")
     };
     let preference = host_key_preference(&[expected.algorithm().as_str().to_owned()]);
-    let (done, _proxy) = match open(ep, &preference, timeout) {
+    let (done, proxy) = match open(ep, &preference, timeout) {
         Ok(done) => done,
         // A key keyclone cannot read is not the one it verified.
         Err(e) if e.kind() == ErrorKind::HostKey => return Err(mismatch().with_source(e)),
@@ -334,7 +405,7 @@ fn login(
     if done.host_key.key_data() != expected.key_data() {
         return Err(mismatch());
     }
-    authenticate(done.session, user, key, timeout, &who)
+    Ok((authenticate(done.session, user, key, timeout, &who)?, proxy))
 }
 
 /// Offers the key as `user` on an open session; the session back, authenticated or not. The

@@ -2,39 +2,13 @@
 //! than keyclone's memory should ever hold, a disk that fills mid-object. Each ends with the
 //! file left as its pointer and named, nothing half-written in the work tree or the object store.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::lfs::Lfs;
-use crate::support::Out;
 use crate::support::git::ssh_url;
-use crate::support::lfs::make_lfs_repo;
-
-const POINTER_START: &[u8] = b"version https://git-lfs.github.com/spec/v1\n";
-
-fn said(out: &Out) -> String {
-    format!("{}{}", out.stdout, out.stderr)
-}
-
-fn is_pointer(path: &Path) -> bool {
-    std::fs::read(path).unwrap().starts_with(POINTER_START)
-}
-
-/// Every file under `dir` (recursively), for "nothing left behind" checks.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
+use crate::support::lfs::{
+    Store, assert_left_as_pointers, files_under, is_pointer, make_lfs_repo, said,
+};
 
 /// The clone's work tree holds only what git checked out: no temporary file beside a pointer.
 fn work_tree_names(dest: &Path) -> Vec<String> {
@@ -61,24 +35,14 @@ fn a_server_that_stalls_mid_body_fails_the_file_by_name_and_leaves_its_pointer()
     let dest = lfs.setup.dest("models");
     // --stall-timeout: the longest silence keyclone waits for, on the clone and the downloads.
     let out = lfs.clone(&dest, &["--stall-timeout", "3"]);
-    out.code(12);
-    let text = said(&out);
-    for needle in [
-        "2 LFS files could not be fetched",
-        "model.bin",
-        "data/set.bin",
+    assert_left_as_pointers(
+        &out,
+        &dest,
         "the server stopped sending: nothing came for 3 s",
-        "keyclone lfs pull",
-    ] {
-        assert!(text.contains(needle), "no `{needle}` in:\n{text}");
-    }
-    assert!(is_pointer(&dest.join("model.bin")));
-    assert!(is_pointer(&dest.join("data/set.bin")));
+    );
     assert_eq!(work_tree_names(&dest), CHECKED_OUT);
-    let stored = files_under(&dest.join(".git/lfs/objects"));
-    assert!(stored.is_empty(), "half an object left: {stored:?}");
     // Both downloads were begun: the stall came mid-body, not before it.
-    let log = lfs.server.requests();
+    let log = lfs.server().requests();
     assert_eq!(
         log.lines().filter(|l| l.starts_with("GET ")).count(),
         2,
@@ -94,7 +58,7 @@ fn a_full_disk_mid_object_leaves_the_pointers_named_and_nothing_half_written() {
     // objects cannot be written whole, as on a full disk. SIGXFSZ ignored, so the write fails
     // with EFBIG instead of killing the process, as ENOSPC would.
     let mut cmd = lfs.setup.sb.cmd_of(Path::new("/bin/sh"));
-    cmd.env("SSL_CERT_FILE", lfs.server.ca()).args([
+    cmd.env("SSL_CERT_FILE", lfs.server().ca()).args([
         "-c",
         "trap '' XFSZ; ulimit -f 200 && exec \"$0\" \"$@\"",
         crate::support::keyclone_bin().to_str().unwrap(),
@@ -105,22 +69,8 @@ fn a_full_disk_mid_object_leaves_the_pointers_named_and_nothing_half_written() {
         lfs.setup.pass_file.to_str().unwrap(),
     ]);
     let out = lfs.setup.sb.run_cmd(cmd);
-    out.code(12);
-    let text = said(&out);
-    for needle in [
-        "2 LFS files could not be fetched",
-        "model.bin",
-        "data/set.bin",
-        "no room left",
-        "keyclone lfs pull",
-    ] {
-        assert!(text.contains(needle), "no `{needle}` in:\n{text}");
-    }
-    assert!(is_pointer(&dest.join("model.bin")));
-    assert!(is_pointer(&dest.join("data/set.bin")));
+    assert_left_as_pointers(&out, &dest, "no room left");
     assert_eq!(work_tree_names(&dest), CHECKED_OUT);
-    let stored = files_under(&dest.join(".git/lfs/objects"));
-    assert!(stored.is_empty(), "half an object left: {stored:?}");
     // With room again, the same clone completes.
     let pulled = lfs.pull(&dest, &[]);
     pulled.ok();
@@ -153,7 +103,7 @@ fn a_large_object_is_streamed_never_held_in_memory() {
         lfs.setup.repos.path(),
         "weights",
         &[("big.bin", &content)],
-        Some(&lfs.server),
+        Store::Giftless(lfs.server()),
     );
     // The work copy the repository was made from is no longer needed: disk for the clone.
     std::fs::remove_dir_all(lfs.setup.repos.path().join("weights-work")).unwrap();
@@ -162,7 +112,7 @@ fn a_large_object_is_streamed_never_held_in_memory() {
     let peak_file = lfs.setup.repos.path().join("peak-rss-kib");
     let time = crate::support::require("time", "time");
     let mut cmd = lfs.setup.sb.cmd_of(&time);
-    cmd.env("SSL_CERT_FILE", lfs.server.ca())
+    cmd.env("SSL_CERT_FILE", lfs.server().ca())
         .args(["-f", "%M", "-o"])
         .arg(&peak_file)
         .arg(crate::support::keyclone_bin())

@@ -20,6 +20,7 @@ mod layers;
 mod lfs;
 mod lfs_hostile;
 mod lfs_limits;
+mod lfs_transfer;
 mod login;
 mod mlflow;
 mod own_agent;

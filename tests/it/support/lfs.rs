@@ -7,8 +7,13 @@
 //! - [`authenticate_on`]: the test sshd's sessions go through a `ForceCommand` wrapper that
 //!   answers `git-lfs-authenticate PATH download` with the JSON git-lfs expects (the server's
 //!   address and an `Authorization` header) and runs every other command as it came.
+//!   `git-lfs-transfer PATH download` runs `git-lfs-transfer` in the same folder when
+//!   [`transfer_on`] put one there (scutiger-lfs's, [`transfer_program`], the pure SSH protocol;
+//!   or a hostile stand-in), else fails with 127 as a shell does for a missing command.
 //! - [`make_lfs_repo`]: a repository whose `*.bin` files are committed through git-lfs's clean
-//!   filter, their objects copied into the server's storage.
+//!   filter, their objects copied into the server's storage ([`Store`]).
+//! - What the LFS tests check on a clone: [`said`], [`is_pointer`], [`assert_says`],
+//!   [`files_under`].
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -123,11 +128,14 @@ pub fn wrapper_config(dir: &Path) -> String {
              \"git-lfs-authenticate \"*) echo \"$SSH_ORIGINAL_COMMAND\" >> '{log}'; \
              if [ -x '{auth}' ]; then eval \"'{auth}' ${{SSH_ORIGINAL_COMMAND#git-lfs-authenticate }}\"; \
              else echo 'git-lfs-authenticate: command not found' >&2; exit 127; fi ;;\n\
-             \"git-lfs-transfer \"*) echo 'git-lfs-transfer: command not found' >&2; exit 127 ;;\n\
+             \"git-lfs-transfer \"*) echo \"$SSH_ORIGINAL_COMMAND\" >> '{log}'; \
+             if [ -x '{transfer}' ]; then eval \"exec '{transfer}' ${{SSH_ORIGINAL_COMMAND#git-lfs-transfer }}\"; \
+             else echo 'git-lfs-transfer: command not found' >&2; exit 127; fi ;;\n\
              *) exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\" ;;\n\
              esac\n",
             log = dir.join("lfs-commands.log").display(),
             auth = dir.join("git-lfs-authenticate").display(),
+            transfer = dir.join("git-lfs-transfer").display(),
         ),
     )
     .unwrap();
@@ -151,6 +159,53 @@ pub fn authenticate_on(dir: &Path, server: &LfsServer) {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// scutiger-lfs's `git-lfs-transfer` (a kept server of git-lfs's pure SSH protocol), which
+/// `scripts/test` builds into `target/tools` (or `KEYCLONE_LFS_TRANSFER`).
+pub fn transfer_program() -> PathBuf {
+    let program = std::env::var_os("KEYCLONE_LFS_TRANSFER").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/bin/git-lfs-transfer"),
+        PathBuf::from,
+    );
+    assert!(
+        program.is_file(),
+        "the pure SSH LFS tests need scutiger-lfs's git-lfs-transfer at {}: run `bash scripts/test` (it builds it), or `cargo install --locked scutiger-lfs --version =0.3.0 --root target/tools`",
+        program.display()
+    );
+    program
+}
+
+/// Makes the wrapper in `dir` run `program` for `git-lfs-transfer PATH OPERATION` (its
+/// arguments as the client sent them), with `env` set. With `log`, what clients send it is
+/// appended to `dir/transfer-requests.log` (through `tee`, which holds the channel open until
+/// the client closes its end: only for a server that ends on `quit`).
+pub fn transfer_on(dir: &Path, program: &Path, env: &[(&str, &str)], log: bool) {
+    let script = dir.join("git-lfs-transfer");
+    let mut text = String::from("#!/bin/sh\n");
+    for (k, v) in env {
+        text.push_str(&format!("export {k}='{v}'\n"));
+    }
+    if log {
+        text.push_str(&format!(
+            "tee -a '{}' | ",
+            dir.join("transfer-requests.log").display()
+        ));
+    } else {
+        text.push_str("exec ");
+    }
+    text.push_str(&format!("'{}' \"$@\"\n", program.display()));
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Where [`make_lfs_repo`] puts the LFS objects for a server.
+#[derive(Clone, Copy)]
+pub enum Store<'a> {
+    /// giftless's storage.
+    Giftless(&'a LfsServer),
+    /// The bare repository's own `lfs/objects`, where `git-lfs-transfer` serves them from.
+    Bare,
 }
 
 /// A git configuration file with git-lfs's filters (what `git lfs install` writes) and the
@@ -191,13 +246,13 @@ pub fn git_lfs(dir: &Path, gitconfig: &Path, args: &[&str], env: &[(&str, &str)]
 }
 
 /// `base/NAME.git`: a README, `.gitattributes` with `*.bin filter=lfs`, and `files` (path,
-/// content) committed through git-lfs's clean filter. Each `.bin` file's object is copied into
-/// `server`'s storage unless `server` is `None`. Returns the bare repository and the oids.
+/// content) committed through git-lfs's clean filter. Each `.bin` file's object is copied to
+/// `store`. Returns the bare repository and the oids.
 pub fn make_lfs_repo(
     base: &Path,
     name: &str,
     files: &[(&str, &[u8])],
-    server: Option<&LfsServer>,
+    store: Store<'_>,
 ) -> (PathBuf, Vec<String>) {
     let work = base.join(format!("{name}-work"));
     std::fs::create_dir_all(&work).unwrap();
@@ -227,18 +282,6 @@ pub fn make_lfs_repo(
         oids.len(),
         files.iter().filter(|(p, _)| p.ends_with(".bin")).count()
     );
-    if let Some(server) = server {
-        for oid in &oids {
-            let from = work
-                .join(".git/lfs/objects")
-                .join(&oid[..2])
-                .join(&oid[2..4])
-                .join(oid);
-            let to = server.object(name, oid);
-            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-            std::fs::copy(from, to).unwrap();
-        }
-    }
     let bare = base.join(format!("{name}.git"));
     git_lfs(
         base,
@@ -253,5 +296,83 @@ pub fn make_lfs_repo(
         &[],
     )
     .ok();
+    for oid in &oids {
+        let from = work
+            .join(".git/lfs/objects")
+            .join(&oid[..2])
+            .join(&oid[2..4])
+            .join(oid);
+        let to = match store {
+            Store::Giftless(server) => server.object(name, oid),
+            Store::Bare => bare
+                .join("lfs/objects")
+                .join(&oid[..2])
+                .join(&oid[2..4])
+                .join(oid),
+        };
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, to).unwrap();
+    }
     (bare, oids)
+}
+
+const POINTER_START: &[u8] = b"version https://git-lfs.github.com/spec/v1\n";
+
+/// A run's standard output and error together.
+pub fn said(out: &Out) -> String {
+    format!("{}{}", out.stdout, out.stderr)
+}
+
+/// Whether the file holds an LFS pointer.
+pub fn is_pointer(path: &Path) -> bool {
+    std::fs::read(path).unwrap().starts_with(POINTER_START)
+}
+
+/// Asserts that `text` contains each of `needles`.
+pub fn assert_says(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "no `{needle}` in:\n{text}");
+    }
+}
+
+/// The clone at `dest` of the `models` repository (`model.bin`, `data/set.bin`) ended as one
+/// whose LFS content could not be fetched: exit 12, both files named with `why` and the command
+/// that fetches them later, both left pointers, and no object (not even half of one) stored.
+pub fn assert_left_as_pointers(out: &Out, dest: &Path, why: &str) {
+    out.code(12);
+    assert_says(
+        &said(out),
+        &[
+            "2 LFS files could not be fetched",
+            "model.bin: ",
+            "data/set.bin: ",
+            why,
+            "keyclone lfs pull",
+            "git lfs pull",
+        ],
+    );
+    assert!(is_pointer(&dest.join("model.bin")));
+    assert!(is_pointer(&dest.join("data/set.bin")));
+    let stored = files_under(&dest.join(".git/lfs/objects"));
+    assert!(
+        stored.is_empty(),
+        "an object (or half of one) was stored: {stored:?}"
+    );
+}
+
+/// Every file under `dir` (recursively), for "nothing left behind" checks.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
