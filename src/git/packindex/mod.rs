@@ -32,23 +32,26 @@
 //! the clone checks every path of the tree it checks out (`git::paths`), on both paths.
 
 mod backend;
+mod mapped;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use memmap2::Mmap;
+use mapped::Mapped;
 
 pub(in crate::git) use backend::register;
 
 /// How many received chunks (libgit2 hands over one side-band packet, up to 64 KiB, at a time)
-/// may wait for the parsing thread: a bound on the memory a slow parse can hold.
-const QUEUE: usize = 64;
+/// may wait for the parsing thread: a bound on the memory a slow parse can hold (1 MiB). It was
+/// 64 (4 MiB, the receive phase's heap on BurntSushi/ripgrep); 16 measured the same wall time
+/// on rust-lang/cargo and git/git and ~0.2-1.6 MB less peak (README.md, "Benchmarks").
+const QUEUE: usize = 16;
 
 /// What the fetch thread and the indexing thread share.
 #[derive(Debug, Default)]
@@ -60,8 +63,6 @@ struct Shared {
     deltas: AtomicU32,
     /// True once the deltas are resolved and the index written.
     resolved: AtomicBool,
-    /// The mapped pack while deltas are resolved, so the fetch thread can give back its pages.
-    map: Mutex<Option<Arc<Mmap>>>,
     /// Asks gix-pack to stop (set when the fetch gives up).
     stop: AtomicBool,
 }
@@ -128,8 +129,10 @@ impl Indexing {
     }
 
     /// The pack is complete: waits for the deltas to be resolved and the files renamed into
-    /// place, calling `tick` about every `every` meanwhile (libgit2's progress callback; and the
-    /// pages of the mapped pack are given back then, see `git::tuning`).
+    /// place, calling `tick` about every `every` meanwhile (libgit2's progress callback).
+    /// The resolver threads bound the mapped pack's resident pages themselves ([`mapped`]);
+    /// once they and the indexing thread have ended, the memory they freed is given back
+    /// ([`crate::git::tuning::release_freed_memory`]) before checkout starts.
     pub fn commit(
         mut self,
         every: Duration,
@@ -141,36 +144,19 @@ impl Indexing {
             std::thread::sleep(Duration::from_millis(10));
             if last.elapsed() >= every {
                 last = Instant::now();
-                self.trim();
                 if let Err(e) = tick(self.counts()) {
                     self.shared.stop.store(true, Ordering::Relaxed);
                     return Err(e);
                 }
             }
         }
-        match self.worker.take().map(JoinHandle::join) {
+        let joined = self.worker.take().map(JoinHandle::join);
+        crate::git::tuning::release_freed_memory();
+        match joined {
             Some(Ok(Ok(()))) => tick(self.counts()),
             Some(Ok(Err(e))) => Err(e),
             Some(Err(_)) => Err("the pack indexer stopped unexpectedly".into()),
             None => Err("the pack was already indexed".into()),
-        }
-    }
-
-    /// Drops the mapped pack's pages from this process's resident set.
-    #[allow(unsafe_code)]
-    fn trim(&self) {
-        let map = self
-            .shared
-            .map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(map) = map {
-            // SAFETY: `map` is a read-only shared mapping of the temporary pack file (PROT_READ,
-            // MAP_SHARED), kept mapped by the Arc we hold. MADV_DONTNEED on such a mapping only
-            // drops page-table entries: a concurrent read by gix-pack's threads faults the same
-            // bytes back in from the page cache, so no reader sees anything else.
-            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
         }
     }
 
@@ -226,10 +212,10 @@ fn trailing_bytes(r: &mut impl BufRead) -> io::Result<bool> {
 }
 
 /// How gix-pack reads an entry's bytes back during delta resolution: from the mapped pack.
-type Resolver = fn(gix_pack::data::EntryRange, &Arc<Mmap>) -> Option<&[u8]>;
+type Resolver = fn(gix_pack::data::EntryRange, &Mapped) -> Option<&[u8]>;
 
-fn resolve(range: gix_pack::data::EntryRange, map: &Arc<Mmap>) -> Option<&[u8]> {
-    map.get(usize::try_from(range.start).ok()?..usize::try_from(range.end).ok()?)
+fn resolve(range: gix_pack::data::EntryRange, map: &Mapped) -> Option<&[u8]> {
+    map.get(range.start, range.end)
 }
 
 /// The parsing thread: the whole indexing of one pack. Errors are libgit2-style messages.
@@ -277,7 +263,7 @@ fn index(
     let mut idx_out = io::BufWriter::new(idx.as_file());
     let outcome = gix_pack::index::write_data_iter_to_stream(
         gix_pack::index::Version::V2,
-        || map_pack(pack.as_file(), shared),
+        || map_pack(pack.as_file()),
         &mut entries,
         Some(threads),
         &mut gix_utils::progress::Discard,
@@ -293,7 +279,6 @@ fn index(
         .map_err(|e| io_err("write the pack index", &e))?;
     drop(idx_out);
     drop(entries);
-    *shared.map.lock().unwrap_or_else(PoisonError::into_inner) = None;
     if trailing_bytes(&mut reader).map_err(|e| io_err("read the pack", &e))? {
         return Err("unexpected data at the end of the pack".into());
     }
@@ -318,15 +303,8 @@ fn alloc_limit() -> Option<usize> {
 }
 
 /// Maps the pack written so far, once every entry was read, for delta resolution.
-#[allow(unsafe_code)]
-fn map_pack(file: &File, shared: &Shared) -> io::Result<(Resolver, Arc<Mmap>)> {
-    // SAFETY: the file is this clone's own temporary pack (created 0600 in the clone's
-    // temporary folder, which nothing else writes); every byte the parser read has been written
-    // and nothing writes to it while it is mapped: the only writer is the Tee, which is read
-    // again only after the mapping is dropped (the trailing-bytes check).
-    let map = Arc::new(unsafe { Mmap::map(file)? });
-    *shared.map.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&map));
-    Ok((resolve, map))
+fn map_pack(file: &File) -> io::Result<(Resolver, Mapped)> {
+    Ok((resolve, Mapped::new(file, mapped::BUDGET)?))
 }
 
 /// Gives a finished file git's mode for packs (0444) and renames it into place, refusing to
