@@ -53,6 +53,19 @@ pub(in crate::git) use backend::register;
 /// on rust-lang/cargo and git/git and ~0.2-1.6 MB less peak (README.md, "Benchmarks").
 const QUEUE: usize = 16;
 
+/// Set by [`refuse_start_for_test`].
+static REFUSE_START: AtomicBool = AtomicBool::new(false);
+
+/// Tests only, debug builds only (`KEYCLONE_TEST_NO_PACK_INDEXER`, set by `cli`): makes
+/// [`Indexing::start`] fail as it does when `objects/pack` takes no temporary file, so the
+/// fallback to libgit2's indexer can be tested (see the module notes for why no real condition
+/// serves). Release builds ignore it.
+pub fn refuse_start_for_test(on: bool) {
+    if cfg!(debug_assertions) {
+        REFUSE_START.store(on, Ordering::Relaxed);
+    }
+}
+
 /// What the fetch thread and the indexing thread share.
 #[derive(Debug, Default)]
 struct Shared {
@@ -87,6 +100,12 @@ pub(in crate::git) struct Indexing {
 impl Indexing {
     /// Creates the temporary pack and index files in `pack_dir` and starts the parsing thread.
     pub fn start(pack_dir: &Path) -> io::Result<Indexing> {
+        if cfg!(debug_assertions) && REFUSE_START.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "no temporary file (KEYCLONE_TEST_NO_PACK_INDEXER)",
+            ));
+        }
         let temp = |prefix: &str| {
             tempfile::Builder::new()
                 .prefix(prefix)
