@@ -16,6 +16,11 @@ A process's phase is named from its thread names (keyclone) or its command (git)
   git       each process is its own phase: `git clone`, `git index-pack`, `ssh`, ...
 Prints, per process: its peak (VmHWM, what GNU time's %M reports for the largest process), the
 sample nearest that peak with its split, and for each phase the largest sample and its split.
+The split (MiB resident): `pack` / `pack idx` (files under objects/pack; on tmpfs, such as
+bench/clone.sh's /dev/shm, they count as RssShmem, not RssFile), `binary r-x` / `r--` (its
+code; its read-only and relocated data), `libraries`, `heap` (the main malloc arena), `arenas`
+(glibc's per-thread arenas: 64 MiB-aligned anonymous mappings), `anon mmap` (blocks above
+malloc's mmap threshold, thread stacks). `--json FILE` also writes every sample.
 The sampler is itself a Python process on the same cores: use it to see where memory goes,
 not to time anything (bench/clone.sh does that).
 """

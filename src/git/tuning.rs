@@ -1,5 +1,6 @@
-//! libgit2's process-wide settings for a clone, and the one memory fix libgit2 needs from
-//! outside, in one place (measured on real histories: README.md, "Benchmarks").
+//! libgit2's and malloc's process-wide settings for a clone, and the memory fixes libgit2 and
+//! glibc need from outside, in one place (measured on real histories: README.md, "Benchmarks";
+//! `bench/rss.py` shows where a clone's peak is, phase by phase).
 //!
 //! What was measured and left at libgit2's defaults:
 //! - `set_mwindow_size` / `set_mwindow_mapped_limit` (1 GiB / 8 GiB on 64-bit): no effect on
@@ -7,20 +8,19 @@
 //!   the window cursor of each chain's base object open, so those windows stay "in use" and the
 //!   limit can never close them: with 8 MiB windows and a 1 MiB limit a rust-lang/cargo clone
 //!   still held 16 windows (120 MiB mapped, 68 MiB resident) at its peak, the same as with the
-//!   defaults. [`trim_pack_maps`] is what brings that memory down.
+//!   defaults. [`trim_pack_maps`] is what brings that memory down (libgit2's indexer, now the
+//!   fallback, and checkout; the parallel indexer bounds its own map, `packindex::mapped`).
 //! - `set_mwindow_file_limit`: a clone has one pack.
 //! - The object cache (`enable_caching`, `set_cache_max_size`): not where the peak is.
-//! - glibc malloc tunables (`GLIBC_TUNABLES`, as `mallopt` would set them), BurntSushi/ripgrep,
-//!   peak 32.2 MB (median of 6): `arena_max=1` and `trim_threshold=0` no change;
-//!   `mmap_threshold=65536` 31.4 MB; `mmap_threshold=16384` with `trim_threshold=0` 30.7 MB for
-//!   twice the system CPU time. Not kept: the heap is live data, not fragmentation.
 //!
-//! Where ripgrep's peak is (sampling `/proc/PID/status` and `smaps` every 3 ms): the binary
-//! and its libraries are 10.5 MB file-backed resident before the transfer (keyclone 5.0,
-//! libcrypto 3.6, libc 1.6); the heap is 2.5 MB at the end of receive and grows to 19.6 MB
-//! during delta resolution, which stays the peak phase. That growth matches libgit2's
-//! delta-base cache (`GIT_PACK_CACHE_MEMORY_LIMIT`, 16 MiB, a compile-time constant in pack.h
-//! with no runtime option): it is the gap to `git clone` (16 MB) and cannot be closed from here.
+//! malloc ([`tune_for_clone`], [`release_freed_memory`]): before the parallel indexer, glibc's
+//! tunables changed nothing that mattered (ripgrep, peak 32.2 MB: `arena_max=1` no change,
+//! `mmap_threshold=65536` 31.4 MB), because one thread did all the work. With gix-pack's
+//! threads they do: its delta tree and the threads' buffers were left resident in arenas after
+//! use (below). The fixed cost no setting changes: keyclone's code and read-only data, 10.5-11
+//! MB resident from the first second (`binary r-x`/`r--` in `bench/rss.py`, libgit2, libssh2
+//! and OpenSSL linked in; fault-around maps 64 KiB of code per fault), and 2.2 MB of glibc;
+//! git's `git clone` process has 2.4 MB of code and 2 MB of libraries.
 
 use std::time::Duration;
 
@@ -51,8 +51,10 @@ pub fn tune_for_clone() {
 /// resident there, above what `malloc_trim` returns (it does not shrink the top of a thread's
 /// arena): `bench/rss.py` on cargo showed 10-16 MB of dead arena memory through checkout. A
 /// fixed threshold (setting it turns the adjustment off) keeps every block of 1 MiB or more in
-/// a mapping of its own: freed means returned. Measured on cargo (bench/rss.py, one run each,
-/// load 7-8): peak 48-51 -> 44-45 MB; checkout's arenas 10.6-11.2 -> 0.3 MB.
+/// a mapping of its own: freed means returned (and a growing vector is moved by `mremap`, not
+/// copied). Measured on cargo (bench/rss.py, one run each, load 7-8; `GLIBC_TUNABLES` set the
+/// same value): peak 48-51 -> 44-45 MB; checkout's arenas 10.6-11.2 -> 0.3 MB; 128 KiB
+/// measured the same.
 ///
 /// And one arena for every thread (`M_ARENA_MAX`): the indexing and resolver threads would
 /// each get an arena of their own, whose freed memory no other thread reuses. Their
@@ -161,14 +163,14 @@ pub fn trim_pack_maps(every: Duration) {
 
 /// Gives the memory the clone's threads freed back to the system (glibc's `malloc_trim`).
 ///
-/// The pack indexer's thread builds gix-pack's delta tree in its own malloc arena, and at the end
-/// copies it into one vector sorted by id (rust-lang/cargo: ~13 MB each); the resolver threads
-/// keep their delta buffers in theirs. When those threads end, glibc keeps the freed memory of
-/// their arenas resident for reuse (a freed block of this size raises malloc's mmap threshold,
-/// so the next one is taken from an arena instead of its own mapping), and checkout, on the
-/// main thread, never reuses it: measured with `bench/rss.py` on cargo, 15.4 MB of dead arena
-/// memory under checkout's own 19 MB heap, the clone's peak. `malloc_trim(0)` walks every arena
-/// and returns the free pages (`MADV_DONTNEED`). Call it once the indexing threads have ended.
+/// gix-pack's delta tree (rust-lang/cargo: two vectors of ~6-13 MB, copied into one sorted by
+/// id at the end) and the resolver threads' buffers are freed when indexing ends; what malloc
+/// keeps of them stays resident while checkout runs, which never reuses most of it. Alone (with
+/// per-thread arenas and glibc's sliding mmap threshold) this call took checkout's dead arena
+/// memory on cargo from 15.4 to 10.6-11.2 MB: most of it was the top of a thread's arena,
+/// which `malloc_trim` does not shrink; [`tune_for_clone`]'s fixed threshold and single arena
+/// took the rest (0.1-0.3 MB). Kept for the small blocks freed in the middle of the heap
+/// (the delta tree's per-base child lists). Call it once the indexing threads have ended.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub fn release_freed_memory() {

@@ -11,6 +11,16 @@
 //! When the backend cannot start (no temporary file in `objects/pack`), libgit2's own indexer
 //! takes the pack: the same checks, on one core.
 //!
+//! The clone's submodules are cloned through the same backend (`git::clone`'s
+//! `clone_submodule`), so every pack a clone receives is indexed here.
+//!
+//! Memory: received chunks wait in a queue of [`QUEUE`] (1 MiB); delta resolution reads the
+//! pack through [`mapped`], which keeps at most 1 MiB of it resident (the pages the resolver
+//! threads touched used to stay mapped until a timed trim: the peak then moved with
+//! scheduling); no single allocation may exceed the machine's memory ([`alloc_limit`]); and
+//! malloc is told to give gix-pack's large blocks back when freed (`git::tuning`). Where the rest
+//! of a clone's peak is, phase by phase: `bench/rss.py` and README.md, "Benchmarks".
+//!
 //! The checks libgit2's indexer (indexer.c, as run by a fetch: `verify` off) makes, and where
 //! this path makes each one (the pack is hostile input: an attacker's server writes it):
 //! - signature `PACK` and version 2 or 3 ("wrong pack signature" / "wrong pack version"):
@@ -27,6 +37,10 @@
 //!   and every object hashed from its resolved bytes (duplicates refused): gix-pack's resolution;
 //! - the trailer: the SHA-1 of all bytes before it ("packfile trailer mismatch"), nothing after
 //!   it ("unexpected data at the end of the pack"): the iterator, and [`trailing_bytes`].
+//! - (how the pack is read back, which libgit2 does through its own windows) every byte delta
+//!   resolution reads is the pack file's own: mapped read-only once every entry was parsed and
+//!   written, a range outside the file is no entry (`Mapped::get`, and gix-pack then fails),
+//!   and pages given back are faulted in again from the same, unchanged file.
 //!
 //! libgit2 runs no connectivity check (`verify`) and no fsck-like object check during a fetch;
 //! the clone checks every path of the tree it checks out (`git::paths`), on both paths.
