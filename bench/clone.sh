@@ -7,6 +7,11 @@
 #   REPO=/path/to/bare.git bash bench/clone.sh  any bare repository, e.g. a real history:
 #     REPO=$(bash bench/real-repos.sh path rust-lang/cargo) bash bench/clone.sh 3
 #   REPACKED=1 ...                              serve the history after `git repack -a -d -f`
+#   BIN=/path/to/keyclone ...                   measure that binary (no build)
+#   SAMPLE=1 ...                                then one more clone each under bench/rss.py:
+#                                               where each tool's peak memory is, phase by phase
+#                                               (SAMPLE=/x/name also writes its samples to
+#                                               /x/name.keyclone.json and /x/name.git.json)
 #
 # A real repository is not served as is: the snapshots (bench/real-repos.sh) hold thousands of
 # pull-request refs (and the objects only they reach), no config and promisor-marked packs.
@@ -39,8 +44,11 @@ ROOT=$PWD
 for tool in python3 git ssh-keygen /usr/sbin/sshd /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "bench/clone.sh needs $tool" >&2; exit 1; }
 done
-cargo build --release --locked --quiet
-BIN=$ROOT/target/release/keyclone
+# BIN=/path/to/keyclone measures that build instead of building this checkout's.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --locked --quiet
+  BIN=$ROOT/target/release/keyclone
+fi
 CACHE=$ROOT/target/bench
 if [ -n "${REPO:-}" ]; then
   SRC=$(cd "$REPO" && git rev-parse --absolute-git-dir)
@@ -128,6 +136,17 @@ for i in $(seq 1 "$RUNS"); do
   done
 done
 rm -rf "$DEST"
+if [ -n "${SAMPLE:-}" ]; then
+  # Not timed: the sampler shares the cores. Its report goes to stderr.
+  echo "--- keyclone under bench/rss.py" >&2
+  sample_json() { [ "$SAMPLE" != 1 ] && echo --json "$SAMPLE.$1.json"; }
+  HOME="$work/home" python3 bench/rss.py $(sample_json keyclone) -- "$BIN" --json clone "$URL" "$DEST" --non-interactive > /dev/null
+  rm -rf "$DEST"; sync
+  echo "--- git under bench/rss.py" >&2
+  HOME="$work/home" GIT_CONFIG_GLOBAL=/dev/null python3 bench/rss.py $(sample_json git) -- git clone -q "$URL" "$DEST"
+  rm -rf "$DEST"
+  [ "$RUNS" = 0 ] && exit 0   # SAMPLE=1 bench/clone.sh 0: the sampled clones only
+fi
 col() { cut -d' ' -f"$2" "$work/$1" | median; }
 kw=$(col kc 1); gw=$(col git 1); km=$(col kc 2); gm=$(col git 2)
 echo "$(git --version); $(ssh -V 2>&1); $("$BIN" --version); $(nproc) cores"
@@ -138,6 +157,8 @@ echo "  served from $REPO: branch $BRANCH at $head, ${pack_mb} MB pack, $commits
 awk -v kw="$kw" -v gw="$gw" -v km="$km" -v gm="$gm" -v r="$RUNS" 'BEGIN {
   printf "clone wall     keyclone %7.2f s    git %7.2f s    ratio %.2fx   (median of %d)\n", kw, gw, kw/gw, r
   printf "clone peak RSS keyclone %7.0f MB   git %7.0f MB   ratio %.2fx   (git: its largest process)\n", km/1024, gm/1024, km/gm }'
+runs() { awk '{printf " %.2f/%.0f", $1, $2/1024}' "$work/$1"; }
+echo "  each run (s/MB), in order: keyclone$(runs kc); git$(runs git)"
 for n in 1 2 3; do
   k=$(col kc.phases $n); g=$(col git.phases $n)
   name=$(echo "receive resolve-deltas checkout" | cut -d' ' -f$n)

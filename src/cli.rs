@@ -74,6 +74,10 @@ pub fn run(cli: Cli, env: Env) -> ExitCode {
         verbosity,
     );
     crate::files::set_test_kill_point(env.get_str(crate::env::KEYCLONE_TEST_KILL_AT));
+    crate::git::clone::refuse_pack_indexer_for_test(
+        env.get_str(crate::env::KEYCLONE_TEST_NO_PACK_INDEXER)
+            .is_some(),
+    );
     let settings = crate::git::clone::apply_config_env(&env)
         .and_then(|()| Settings::resolve(&cli.global, &env));
     let (result, mut ui) = match settings {

@@ -52,6 +52,11 @@ pub const GIT_CONFIG_NOSYSTEM: &str = "GIT_CONFIG_NOSYSTEM";
 /// keyring only (not linked into the user's persistent keyring). Release builds ignore it.
 pub const KEYCLONE_TEST_USER_KEYRING: &str = "KEYCLONE_TEST_USER_KEYRING";
 
+/// Tests only, debug builds only: any value makes the clone's parallel pack indexer fail to start
+/// as it does when `objects/pack` takes no temporary file, so libgit2's own indexer takes the
+/// pack (the fallback `git::packindex` documents). Release builds ignore it.
+pub const KEYCLONE_TEST_NO_PACK_INDEXER: &str = "KEYCLONE_TEST_NO_PACK_INDEXER";
+
 const KNOWN: &[&str] = &[
     HOME,
     XDG_CONFIG_HOME,
@@ -65,6 +70,7 @@ const KNOWN: &[&str] = &[
     KEYCLONE_SYSTEM_KNOWN_HOSTS,
     GIT_CONFIG_NOSYSTEM,
     KEYCLONE_TEST_USER_KEYRING,
+    KEYCLONE_TEST_NO_PACK_INDEXER,
     BITBUCKET_EMAIL,
     KEYCLONE_PROVENANCE,
     GIT_CEILING_DIRECTORIES,

@@ -18,6 +18,7 @@ use crate::git::paths;
 use crate::git::remote::RemoteUrl;
 use crate::interrupt;
 
+pub use super::packindex::refuse_start_for_test as refuse_pack_indexer_for_test;
 pub use super::transport::{
     Auth, CloneProgress, HostCheck, RemoteRef, Silent, apply_config_env, list_refs, set_timeouts,
 };
@@ -264,6 +265,60 @@ fn head_of(repo: &git2::Repository) -> (String, Option<String>) {
     }
 }
 
+/// Clones one submodule as libgit2's `git_submodule_update` (init) does, writing no file of its
+/// work tree yet: its repository in `.git/modules/NAME` with a `.git` file in its folder
+/// (`git_submodule_repo_init`, the step `update` takes), every branch and tag of `url`, the
+/// remote's default branch as a local branch that tracks it, HEAD detached at the commit the
+/// superproject records. Done here rather than by `update` so that the received pack goes to
+/// the parallel indexer ([`super::packindex`]) as the superproject's does: `update` clones
+/// through a repository it creates itself, with no place to register the backend.
+fn clone_submodule(
+    sm: &mut git2::Submodule<'_>,
+    url: &str,
+    mut fetch: git2::FetchOptions<'_>,
+) -> std::result::Result<git2::Repository, git2::Error> {
+    let id = sm
+        .index_id()
+        .ok_or_else(|| git2::Error::from_str("the submodule has no commit in the index"))?;
+    sm.init(false)?;
+    let repo = sm.repo_init(true)?;
+    // As for the clone itself: if the backend cannot be registered, libgit2's indexer takes it.
+    let _ = super::packindex::register(&repo);
+    // `repo_init` made `origin` (with the URL `init` copied); the URL keyclone checked is used.
+    let mut remote = match repo.find_remote("origin") {
+        Ok(_) => {
+            repo.remote_set_url("origin", url)?;
+            repo.find_remote("origin")?
+        }
+        Err(_) => repo.remote("origin", url)?,
+    };
+    // What git_clone asks for: every tag, no FETCH_HEAD.
+    fetch.download_tags(git2::AutotagOption::All);
+    fetch.update_fetchhead(false);
+    remote.fetch(&[] as &[&str], Some(&mut fetch), None)?;
+    let default = remote
+        .default_branch()
+        .ok()
+        .and_then(|b| b.as_str().ok().map(str::to_owned));
+    drop(remote);
+    if let Some(name) = default
+        .as_deref()
+        .and_then(|r| r.strip_prefix("refs/heads/"))
+    {
+        let tracking = format!("refs/remotes/origin/{name}");
+        if let Ok(commit) = repo
+            .find_reference(&tracking)
+            .and_then(|r| r.peel_to_commit())
+        {
+            let mut branch = repo.branch(name, &commit, false)?;
+            branch.set_upstream(Some(&format!("origin/{name}")))?;
+            repo.reference_symbolic("refs/remotes/origin/HEAD", &tracking, true, "clone")?;
+        }
+    }
+    repo.set_head_detached(id)?;
+    Ok(repo)
+}
+
 /// Initialises and updates every submodule, recursively, with the same key and host checks.
 fn update_submodules(
     repo: &git2::Repository,
@@ -330,17 +385,9 @@ fn update_submodules(
         let state = RefCell::new(State::default());
         let mut fetch = git2::FetchOptions::new();
         fetch.remote_callbacks(callbacks(&url, auth, check, &state, progress));
-        let mut opts = git2::SubmoduleUpdateOptions::new();
-        opts.fetch(fetch);
         // Fetch without writing files; the submodule's tree is checked like the clone's own.
-        let mut no_files = git2::build::CheckoutBuilder::new();
-        no_files.dry_run();
-        opts.checkout(no_files);
-        sm.update(true, Some(&mut opts))
+        let sub_repo = clone_submodule(&mut sm, &raw_url, fetch)
             .map_err(|e| failure(e, &state, &url, auth))?;
-        let sub_repo = sm.open().map_err(|e| {
-            Error::internal(format!("could not open the submodule `{name}`")).with_source(e)
-        })?;
         let filter_all = config_needs_filters(&sub_repo);
         checkout_head(&sub_repo, filter_all, progress)?;
         done.push(name);

@@ -1,5 +1,6 @@
-//! libgit2's process-wide settings for a clone, and the one memory fix libgit2 needs from
-//! outside, in one place (measured on real histories: README.md, "Benchmarks").
+//! libgit2's and malloc's process-wide settings for a clone, and the memory fixes libgit2 and
+//! glibc need from outside, in one place (measured on real histories: README.md, "Benchmarks";
+//! `bench/rss.py` shows where a clone's peak is, phase by phase).
 //!
 //! What was measured and left at libgit2's defaults:
 //! - `set_mwindow_size` / `set_mwindow_mapped_limit` (1 GiB / 8 GiB on 64-bit): no effect on
@@ -7,20 +8,19 @@
 //!   the window cursor of each chain's base object open, so those windows stay "in use" and the
 //!   limit can never close them: with 8 MiB windows and a 1 MiB limit a rust-lang/cargo clone
 //!   still held 16 windows (120 MiB mapped, 68 MiB resident) at its peak, the same as with the
-//!   defaults. [`trim_pack_maps`] is what brings that memory down.
+//!   defaults. [`trim_pack_maps`] is what brings that memory down (libgit2's indexer, now the
+//!   fallback, and checkout; the parallel indexer bounds its own map, `packindex::mapped`).
 //! - `set_mwindow_file_limit`: a clone has one pack.
 //! - The object cache (`enable_caching`, `set_cache_max_size`): not where the peak is.
-//! - glibc malloc tunables (`GLIBC_TUNABLES`, as `mallopt` would set them), BurntSushi/ripgrep,
-//!   peak 32.2 MB (median of 6): `arena_max=1` and `trim_threshold=0` no change;
-//!   `mmap_threshold=65536` 31.4 MB; `mmap_threshold=16384` with `trim_threshold=0` 30.7 MB for
-//!   twice the system CPU time. Not kept: the heap is live data, not fragmentation.
 //!
-//! Where ripgrep's peak is (sampling `/proc/PID/status` and `smaps` every 3 ms): the binary
-//! and its libraries are 10.5 MB file-backed resident before the transfer (keyclone 5.0,
-//! libcrypto 3.6, libc 1.6); the heap is 2.5 MB at the end of receive and grows to 19.6 MB
-//! during delta resolution, which stays the peak phase. That growth matches libgit2's
-//! delta-base cache (`GIT_PACK_CACHE_MEMORY_LIMIT`, 16 MiB, a compile-time constant in pack.h
-//! with no runtime option): it is the gap to `git clone` (16 MB) and cannot be closed from here.
+//! malloc ([`tune_for_clone`], [`release_freed_memory`]): before the parallel indexer, glibc's
+//! tunables changed nothing that mattered (ripgrep, peak 32.2 MB: `arena_max=1` no change,
+//! `mmap_threshold=65536` 31.4 MB), because one thread did all the work. With gix-pack's
+//! threads they do: its delta tree and the threads' buffers were left resident in arenas after
+//! use (below). The fixed cost no setting changes: keyclone's code and read-only data, 10.5-11
+//! MB resident from the first second (`binary r-x`/`r--` in `bench/rss.py`, libgit2, libssh2
+//! and OpenSSL linked in; fault-around maps 64 KiB of code per fault), and 2.2 MB of glibc;
+//! git's `git clone` process has 2.4 MB of code and 2 MB of libraries.
 
 use std::time::Duration;
 
@@ -30,12 +30,52 @@ pub const TRIM_EVERY: Duration = Duration::from_millis(200);
 /// The same during checkout, which is short (ripgrep: 0.05 s) and reads the pack again.
 pub const TRIM_EVERY_CHECKOUT: Duration = Duration::from_millis(20);
 
-/// Sets libgit2's process-wide options for a clone. Call before the clone starts.
+/// Blocks at least this large get a mapping of their own from malloc, returned when freed.
+const MMAP_THRESHOLD: usize = 1 << 20;
+
+/// Sets libgit2's (and malloc's) process-wide options for a clone. Call before the clone starts.
 pub fn tune_for_clone() {
     // Objects are hashed once, when the pack is indexed during the fetch; like git, do not hash
     // them again each time checkout reads them (that alone made checkout ~25% slower).
     git2::opts::strict_hash_verification(false);
+    tune_malloc();
 }
+
+/// Keeps glibc's malloc from moving large blocks into its arenas.
+///
+/// glibc maps blocks above its mmap threshold (128 KiB at first) one by one and unmaps them on
+/// free; but the first time such a block is freed it raises the threshold to that block's size
+/// (up to 32 MiB), and the trim threshold to twice that. gix-pack's delta tree is two vectors of
+/// ~6-13 MB (rust-lang/cargo) that grow and are freed while the pack is indexed, so after the
+/// first of them the next ones came from the indexing thread's arena, and when freed stayed
+/// resident there, above what `malloc_trim` returns (it does not shrink the top of a thread's
+/// arena): `bench/rss.py` on cargo showed 10-16 MB of dead arena memory through checkout. A
+/// fixed threshold (setting it turns the adjustment off) keeps every block of 1 MiB or more in
+/// a mapping of its own: freed means returned (and a growing vector is moved by `mremap`, not
+/// copied). Measured on cargo (bench/rss.py, one run each, load 7-8; `GLIBC_TUNABLES` set the
+/// same value): peak 48-51 -> 44-45 MB; checkout's arenas 10.6-11.2 -> 0.3 MB; 128 KiB
+/// measured the same.
+///
+/// And one arena for every thread (`M_ARENA_MAX`): the indexing and resolver threads would
+/// each get an arena of their own, whose freed memory no other thread reuses. Their
+/// allocations are few (gix-pack reuses its buffers), so sharing the main arena costs nothing
+/// measurable: git/git, user CPU 10.55 vs 10.56 s; peak 69.5 -> 68.2 MB, cargo 40.7 -> 39.1
+/// MB, ripgrep 18.7 -> 18.3 MB (medians of 2-5, under load).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn tune_malloc() {
+    let value = libc::c_int::try_from(MMAP_THRESHOLD).expect("1 MiB fits in a C int");
+    // SAFETY: mallopt only sets parameters of the allocator (under its lock): M_MMAP_THRESHOLD
+    // takes any value up to 32 MiB (1 MiB is below), M_ARENA_MAX any positive count; both
+    // apply to later allocations and new threads only.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, value);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_malloc() {}
 
 /// True for the pack a libgit2 indexer is writing (`objects/pack/pack_git2_*`) and for a
 /// finished pack and its index (`objects/pack/pack-*.pack`, `pack-*.idx`), which checkout reads.
@@ -120,6 +160,28 @@ pub fn trim_pack_maps(every: Duration) {
         };
     }
 }
+
+/// Gives the memory the clone's threads freed back to the system (glibc's `malloc_trim`).
+///
+/// gix-pack's delta tree (rust-lang/cargo: two vectors of ~6-13 MB, copied into one sorted by
+/// id at the end) and the resolver threads' buffers are freed when indexing ends; what malloc
+/// keeps of them stays resident while checkout runs, which never reuses most of it. Alone (with
+/// per-thread arenas and glibc's sliding mmap threshold) this call took checkout's dead arena
+/// memory on cargo from 15.4 to 10.6-11.2 MB: most of it was the top of a thread's arena,
+/// which `malloc_trim` does not shrink; [`tune_for_clone`]'s fixed threshold and single arena
+/// took the rest (0.1-0.3 MB). Kept for the small blocks freed in the middle of the heap
+/// (the delta tree's per-base child lists). Call it once the indexing threads have ended.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn release_freed_memory() {
+    // SAFETY: malloc_trim only returns free memory to the system; it takes each arena's lock
+    // and touches no block in use.
+    unsafe { libc::malloc_trim(0) };
+}
+
+/// Other allocators (musl's gives memory back on free) need no call.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn release_freed_memory() {}
 
 /// Elsewhere the pages stay mapped (no cheap, safe way to find the mappings).
 #[cfg(not(target_os = "linux"))]

@@ -11,6 +11,16 @@
 //! When the backend cannot start (no temporary file in `objects/pack`), libgit2's own indexer
 //! takes the pack: the same checks, on one core.
 //!
+//! The clone's submodules are cloned through the same backend (`git::clone`'s
+//! `clone_submodule`), so every pack a clone receives is indexed here.
+//!
+//! Memory: received chunks wait in a queue of [`QUEUE`] (1 MiB); delta resolution reads the
+//! pack through [`mapped`], which keeps at most 1 MiB of it resident (the pages the resolver
+//! threads touched used to stay mapped until a timed trim: the peak then moved with
+//! scheduling); no single allocation may exceed the machine's memory ([`alloc_limit`]); and
+//! malloc is told to give gix-pack's large blocks back when freed (`git::tuning`). Where the rest
+//! of a clone's peak is, phase by phase: `bench/rss.py` and README.md, "Benchmarks".
+//!
 //! The checks libgit2's indexer (indexer.c, as run by a fetch: `verify` off) makes, and where
 //! this path makes each one (the pack is hostile input: an attacker's server writes it):
 //! - signature `PACK` and version 2 or 3 ("wrong pack signature" / "wrong pack version"):
@@ -27,28 +37,48 @@
 //!   and every object hashed from its resolved bytes (duplicates refused): gix-pack's resolution;
 //! - the trailer: the SHA-1 of all bytes before it ("packfile trailer mismatch"), nothing after
 //!   it ("unexpected data at the end of the pack"): the iterator, and [`trailing_bytes`].
+//! - (how the pack is read back, which libgit2 does through its own windows) every byte delta
+//!   resolution reads is the pack file's own: mapped read-only once every entry was parsed and
+//!   written, a range outside the file is no entry (`Mapped::get`, and gix-pack then fails),
+//!   and pages given back are faulted in again from the same, unchanged file.
 //!
 //! libgit2 runs no connectivity check (`verify`) and no fsck-like object check during a fetch;
 //! the clone checks every path of the tree it checks out (`git::paths`), on both paths.
 
 mod backend;
+mod mapped;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use memmap2::Mmap;
+use mapped::Mapped;
 
 pub(in crate::git) use backend::register;
 
 /// How many received chunks (libgit2 hands over one side-band packet, up to 64 KiB, at a time)
-/// may wait for the parsing thread: a bound on the memory a slow parse can hold.
-const QUEUE: usize = 64;
+/// may wait for the parsing thread: a bound on the memory a slow parse can hold (1 MiB). It was
+/// 64 (4 MiB, the receive phase's heap on BurntSushi/ripgrep); 16 measured the same wall time
+/// on rust-lang/cargo and git/git and ~0.2-1.6 MB less peak (README.md, "Benchmarks").
+const QUEUE: usize = 16;
+
+/// Set by [`refuse_start_for_test`].
+static REFUSE_START: AtomicBool = AtomicBool::new(false);
+
+/// Tests only, debug builds only (`KEYCLONE_TEST_NO_PACK_INDEXER`, set by `cli`): makes
+/// [`Indexing::start`] fail as it does when `objects/pack` takes no temporary file, so the
+/// fallback to libgit2's indexer can be tested (see the module notes for why no real condition
+/// serves). Release builds ignore it.
+pub fn refuse_start_for_test(on: bool) {
+    if cfg!(debug_assertions) {
+        REFUSE_START.store(on, Ordering::Relaxed);
+    }
+}
 
 /// What the fetch thread and the indexing thread share.
 #[derive(Debug, Default)]
@@ -60,8 +90,6 @@ struct Shared {
     deltas: AtomicU32,
     /// True once the deltas are resolved and the index written.
     resolved: AtomicBool,
-    /// The mapped pack while deltas are resolved, so the fetch thread can give back its pages.
-    map: Mutex<Option<Arc<Mmap>>>,
     /// Asks gix-pack to stop (set when the fetch gives up).
     stop: AtomicBool,
 }
@@ -86,6 +114,12 @@ pub(in crate::git) struct Indexing {
 impl Indexing {
     /// Creates the temporary pack and index files in `pack_dir` and starts the parsing thread.
     pub fn start(pack_dir: &Path) -> io::Result<Indexing> {
+        if cfg!(debug_assertions) && REFUSE_START.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "no temporary file (KEYCLONE_TEST_NO_PACK_INDEXER)",
+            ));
+        }
         let temp = |prefix: &str| {
             tempfile::Builder::new()
                 .prefix(prefix)
@@ -128,8 +162,10 @@ impl Indexing {
     }
 
     /// The pack is complete: waits for the deltas to be resolved and the files renamed into
-    /// place, calling `tick` about every `every` meanwhile (libgit2's progress callback; and the
-    /// pages of the mapped pack are given back then, see `git::tuning`).
+    /// place, calling `tick` about every `every` meanwhile (libgit2's progress callback).
+    /// The resolver threads bound the mapped pack's resident pages themselves ([`mapped`]);
+    /// once they and the indexing thread have ended, the memory they freed is given back
+    /// ([`crate::git::tuning::release_freed_memory`]) before checkout starts.
     pub fn commit(
         mut self,
         every: Duration,
@@ -141,36 +177,19 @@ impl Indexing {
             std::thread::sleep(Duration::from_millis(10));
             if last.elapsed() >= every {
                 last = Instant::now();
-                self.trim();
                 if let Err(e) = tick(self.counts()) {
                     self.shared.stop.store(true, Ordering::Relaxed);
                     return Err(e);
                 }
             }
         }
-        match self.worker.take().map(JoinHandle::join) {
+        let joined = self.worker.take().map(JoinHandle::join);
+        crate::git::tuning::release_freed_memory();
+        match joined {
             Some(Ok(Ok(()))) => tick(self.counts()),
             Some(Ok(Err(e))) => Err(e),
             Some(Err(_)) => Err("the pack indexer stopped unexpectedly".into()),
             None => Err("the pack was already indexed".into()),
-        }
-    }
-
-    /// Drops the mapped pack's pages from this process's resident set.
-    #[allow(unsafe_code)]
-    fn trim(&self) {
-        let map = self
-            .shared
-            .map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(map) = map {
-            // SAFETY: `map` is a read-only shared mapping of the temporary pack file (PROT_READ,
-            // MAP_SHARED), kept mapped by the Arc we hold. MADV_DONTNEED on such a mapping only
-            // drops page-table entries: a concurrent read by gix-pack's threads faults the same
-            // bytes back in from the page cache, so no reader sees anything else.
-            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
         }
     }
 
@@ -226,10 +245,10 @@ fn trailing_bytes(r: &mut impl BufRead) -> io::Result<bool> {
 }
 
 /// How gix-pack reads an entry's bytes back during delta resolution: from the mapped pack.
-type Resolver = fn(gix_pack::data::EntryRange, &Arc<Mmap>) -> Option<&[u8]>;
+type Resolver = fn(gix_pack::data::EntryRange, &Mapped) -> Option<&[u8]>;
 
-fn resolve(range: gix_pack::data::EntryRange, map: &Arc<Mmap>) -> Option<&[u8]> {
-    map.get(usize::try_from(range.start).ok()?..usize::try_from(range.end).ok()?)
+fn resolve(range: gix_pack::data::EntryRange, map: &Mapped) -> Option<&[u8]> {
+    map.get(range.start, range.end)
 }
 
 /// The parsing thread: the whole indexing of one pack. Errors are libgit2-style messages.
@@ -277,7 +296,7 @@ fn index(
     let mut idx_out = io::BufWriter::new(idx.as_file());
     let outcome = gix_pack::index::write_data_iter_to_stream(
         gix_pack::index::Version::V2,
-        || map_pack(pack.as_file(), shared),
+        || map_pack(pack.as_file()),
         &mut entries,
         Some(threads),
         &mut gix_utils::progress::Discard,
@@ -293,7 +312,6 @@ fn index(
         .map_err(|e| io_err("write the pack index", &e))?;
     drop(idx_out);
     drop(entries);
-    *shared.map.lock().unwrap_or_else(PoisonError::into_inner) = None;
     if trailing_bytes(&mut reader).map_err(|e| io_err("read the pack", &e))? {
         return Err("unexpected data at the end of the pack".into());
     }
@@ -318,15 +336,8 @@ fn alloc_limit() -> Option<usize> {
 }
 
 /// Maps the pack written so far, once every entry was read, for delta resolution.
-#[allow(unsafe_code)]
-fn map_pack(file: &File, shared: &Shared) -> io::Result<(Resolver, Arc<Mmap>)> {
-    // SAFETY: the file is this clone's own temporary pack (created 0600 in the clone's
-    // temporary folder, which nothing else writes); every byte the parser read has been written
-    // and nothing writes to it while it is mapped: the only writer is the Tee, which is read
-    // again only after the mapping is dropped (the trailing-bytes check).
-    let map = Arc::new(unsafe { Mmap::map(file)? });
-    *shared.map.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&map));
-    Ok((resolve, map))
+fn map_pack(file: &File) -> io::Result<(Resolver, Mapped)> {
+    Ok((resolve, Mapped::new(file, mapped::BUDGET)?))
 }
 
 /// Gives a finished file git's mode for packs (0444) and renames it into place, refusing to

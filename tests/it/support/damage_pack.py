@@ -2,15 +2,16 @@
 and damages the pack it sends, as a hostile server would, per the mode in the file named by
 argv[1]: `none` (pass through), `object` (flip a byte inside the first object's deflated data),
 `count` (one object more in the header than the pack holds), `trailer` (flip the trailer's last
-byte), `extra` (bytes after the trailer). Protocol v0 with side-band: pkt-lines, channel 1 the
+byte), `extra` (bytes after the trailer); `MODE TEXT` damages only the packs of commands that
+contain TEXT (one repository of several). Protocol v0 with side-band: pkt-lines, channel 1 the
 pack. Everything from the pack's first packet to the flush is held, changed, then sent."""
 import os
 import subprocess
 import sys
 
-mode = open(sys.argv[1]).read().strip()
+mode, _, only = open(sys.argv[1]).read().strip().partition(" ")
 cmd = os.environ.get("SSH_ORIGINAL_COMMAND", "")
-if not cmd.startswith("git-upload-pack") or mode == "none":
+if not cmd.startswith("git-upload-pack") or mode == "none" or only not in cmd:
     os.execvp("sh", ["sh", "-c", cmd or "true"])
 child = subprocess.Popen(["sh", "-c", cmd], stdout=subprocess.PIPE)
 src, out = child.stdout, sys.stdout.buffer
