@@ -38,7 +38,7 @@ mod walk;
 #[cfg(test)]
 pub(crate) use collect::tests as test_repos;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -47,7 +47,7 @@ use std::path::Path;
 use cache_tree::tree_from_cache;
 use collect::{list_unignored, merge, staged_changes};
 use index::{MODE_DIR, hash_tree, parse_index};
-use walk::{Walked, filters_may_apply, holds_unignored, walk_dir};
+use walk::{Walk, filters_may_apply, holds_unignored};
 
 /// The scan cannot answer. If the index is damaged (truncated, or claiming more entries than
 /// it holds), git refuses it too and the caller reports that; otherwise the caller uses
@@ -160,7 +160,6 @@ fn scan_with(
         refused,
         tree_ext,
     } = parsed;
-    let cached_trees = cache_tree::parse(&tree_ext).unwrap_or_default();
     let scope_dir: Vec<u8> = scope
         .map(|s| s.trim_end_matches('/').as_bytes().to_vec())
         .unwrap_or_default();
@@ -188,9 +187,7 @@ fn scan_with(
     if !dirty {
         dirty = match repo.head().ok().and_then(|h| h.peel_to_tree().ok()) {
             None => entries.iter().any(|e| in_scope(&e.path)),
-            Some(head_tree)
-                if same_by_cache_tree(&entries, &scope_dir, &cached_trees, &head_tree) =>
-            {
+            Some(head_tree) if same_by_cache_tree(&entries, &scope_dir, &tree_ext, &head_tree) => {
                 false
             }
             Some(head_tree) => {
@@ -216,64 +213,29 @@ fn scan_with(
 
     let dirty_by_index = dirty;
 
-    // The folders to read, each with its tracked files (sorted by name).
     let filters = global_attributes
         || filters_may_apply(repo, &workdir)
         || entries.iter().any(|e| e.path.ends_with(b".gitattributes"));
-    let decide::Plan { work, expected } = decide::plan(&entries, &scope_dir);
-    let tracked_dirs: HashSet<&[u8], decide::FastBuild> = work.iter().map(|(d, _)| *d).collect();
-
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
     let git_dir = repo.path().to_path_buf();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<Walked, Unsupported>> = std::thread::scope(|s| {
-        let job = || {
-            let mut w = Walked::default();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((dir, files)) = work.get(i) else {
-                    break;
-                };
-                walk_dir(
-                    dir,
-                    files,
-                    &entries,
-                    &tracked_dirs,
-                    &workdir,
-                    &git_dir,
-                    index_mtime,
-                    filters,
-                    collect,
-                    &mut w,
-                )?;
-            }
-            Ok(w)
-        };
-        let handles: Vec<_> = (1..threads).map(|_| s.spawn(job)).collect();
-        let mut all = vec![job()];
-        for h in handles {
-            all.push(
-                h.join()
-                    .unwrap_or_else(|_| Err(unsupported("a worker panicked".into()))),
-            );
-        }
-        all
-    });
-    let mut seen = 0;
-    let mut candidates = Vec::new();
-    let mut changes: Vec<Vec<u8>> = Vec::new();
-    for r in results {
-        let w = r?;
-        dirty |= w.changed;
-        seen += w.seen;
-        candidates.extend(w.candidates);
-        changes.extend(w.changes);
-    }
-    if seen < expected {
-        dirty = true; // a tracked file is gone
-    }
+    let walked = walk::walk(
+        &Walk {
+            entries: &entries,
+            git_dir: &git_dir,
+            index_mtime,
+            filters,
+            collect,
+        },
+        &workdir,
+        &scope_dir,
+        decide::below(&entries, &scope_dir),
+        threads,
+    )?;
+    dirty |= walked.changed;
+    let candidates = walked.candidates;
+    let mut changes = walked.changes;
     let mut untracked = 0;
     for (rel, is_dir) in candidates {
         let rel_path = Path::new(OsStr::from_bytes(&rel));
@@ -318,7 +280,7 @@ fn scan_with(
 fn same_by_cache_tree(
     entries: &[index::Entry],
     scope_dir: &[u8],
-    cached_trees: &[(Vec<u8>, [u8; 20])],
+    tree_ext: &[u8],
     head_tree: &git2::Tree<'_>,
 ) -> bool {
     let theirs = if scope_dir.is_empty() {
@@ -330,6 +292,7 @@ fn same_by_cache_tree(
             .filter(|t| t.filemode() as u32 == MODE_DIR)
             .map(|t| t.id())
     };
+    let cached_trees = cache_tree::parse(tree_ext, scope_dir).unwrap_or_default();
     let cached: HashMap<&[u8], [u8; 20]> = cached_trees
         .iter()
         .map(|(p, id)| (p.as_slice(), *id))
