@@ -11,8 +11,11 @@
 //!   differs, a racily clean entry, or a zero size recorded for a non-empty blob is settled by
 //!   hashing the file as a blob; a blob id that differs is asked of libgit2 for that one path
 //!   only when its attributes (or `core.autocrlf`) name a conversion. A submodule folder without
-//!   `.git` was never populated and is clean, as in git; a populated one is libgit2's. Work is
-//!   split over the available cores.
+//!   `.git` was never populated and is clean, as in git; a populated one is libgit2's. Each
+//!   folder is opened beside its parent without following a link (a link where a tracked
+//!   folder was is not entered: its files are deleted, as git sees them) and listed with
+//!   `getdents` into one buffer per worker; the folders are shared by the available cores
+//!   through one queue.
 //! - **untracked**: a walk of the working tree; names not in the index are checked against the
 //!   ignore rules (libgit2's); an untracked folder counts once, and only when it holds a file
 //!   that is not ignored (as `git status` shows `?? dir/`).
@@ -93,6 +96,23 @@ pub struct Change {
     /// The index differs from HEAD here: the index entry's blob id and mode (zeros and 0 when
     /// the index no longer holds it).
     pub staged: Option<([u8; 20], u32)>,
+}
+
+/// Whether the index file at `index_path` records `rel` as a gitlink (a submodule's commit),
+/// read as the scan reads an index (bounded, git's path rules, no allocation sized by its
+/// header); `Ok(false)` when there is no index. For the superproject check of provenance,
+/// where libgit2's whole index load costs five times as much.
+pub fn gitlink_in_index(index_path: &Path, rel: &[u8]) -> Result<bool, Unsupported> {
+    let Some((bytes, _)) =
+        crate::files::read_bounded_if_exists(index_path, crate::files::INDEX_LIMIT, "git index")?
+    else {
+        return Ok(false);
+    };
+    let entries = parse_index(&bytes)?.entries;
+    let at = entries.partition_point(|e| e.path.as_slice() < rel);
+    Ok(entries
+        .get(at)
+        .is_some_and(|e| e.path == rel && e.mode == index::MODE_GITLINK))
 }
 
 /// Scans `workdir` (or the part below `scope`, relative to it). `global_attributes`: a
