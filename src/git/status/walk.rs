@@ -112,9 +112,12 @@ struct Queue {
     ready: Condvar,
 }
 
+/// A folder, opened without following a link and without blocking (a FIFO where a folder was
+/// is refused by `O_DIRECTORY` before any open could wait on it; `O_NONBLOCK` in case).
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_DIRECTORY)
     .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_NONBLOCK)
     .union(OFlag::O_CLOEXEC);
 
 /// Walks the folders of `range` (the entries below `scope`, the empty path for the whole
