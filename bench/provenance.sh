@@ -4,7 +4,7 @@
 # --is-inside-work-tree, ls-remote --get-url, symbolic-ref --short HEAD, rev-parse HEAD,
 # status --porcelain .), whole processes, interleaved in the same run. Wall time and CPU time
 # (user + sys of the processes) are both reported: on a loaded machine the CPU ratio is the
-# steadier one.
+# steadier one; the load average is printed before and after.
 #
 #   bash bench/provenance.sh [RUNS]                 the synthetic case: 50,000 files, one commit
 #   REPO=git/git bash bench/provenance.sh [RUNS]    a real public history (see bench/real-repos.sh)
@@ -146,3 +146,4 @@ echo "new" > "$untracked"
 [ "$(dirty_value)" = True ] || { echo "keyclone: not dirty" >&2; exit 1; }
 for f in $FORMATS; do measure dirty "$f"; done
 undo_dirty
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg) (on $(nproc) cores: wall ratios under a load above that are noisy; IR=1 is not)"

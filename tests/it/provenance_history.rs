@@ -549,13 +549,28 @@ fn head_commit_metadata_and_the_superproject() {
         ],
     )
     .ok();
-    git(&sup, &["commit", "-q", "-m", "add the submodule"]).ok();
+    // Staged, not committed: git finds it in the superproject's index (read by the status
+    // scan's index reader, not libgit2's), and so does keyclone.
     let code = sup.join("libs/code");
-    let shown = git(&code, &["rev-parse", "--show-superproject-working-tree"]);
+    let git_shows_the_superproject = || {
+        let shown = git(&code, &["rev-parse", "--show-superproject-working-tree"]);
+        assert_eq!(
+            Path::new(shown.stdout.trim()).canonicalize().unwrap(),
+            sup.canonicalize().unwrap()
+        );
+    };
+    git_shows_the_superproject();
+    let (m, _) = ours(&r.sb, &code, &[]);
     assert_eq!(
-        Path::new(shown.stdout.trim()).canonicalize().unwrap(),
-        sup.canonicalize().unwrap()
+        get(&m, "provenance.git.superproject.path"),
+        Some("libs/code")
     );
+    assert_eq!(
+        get(&m, "provenance.git.superproject.commit"),
+        Some(git(&sup, &["rev-parse", "HEAD"]).stdout.trim())
+    );
+    git(&sup, &["commit", "-q", "-m", "add the submodule"]).ok();
+    git_shows_the_superproject();
     let (m, _) = ours(&r.sb, &code, &[]);
     let sup_head = git(&sup, &["rev-parse", "HEAD"]);
     assert_eq!(

@@ -8,8 +8,9 @@ use super::index::{Entry, MODE_GITLINK, MODE_LINK};
 
 /// git's cache-tree extension: folders in pre-order, each `name NUL entry_count SP
 /// subtree_count LF` then, unless `entry_count` is -1 (invalidated), its tree id. Returns the
-/// valid folders' full paths and ids; `None` when it is not well-formed.
-pub(super) fn parse(mut d: &[u8]) -> Option<Vec<(Vec<u8>, [u8; 20])>> {
+/// valid ids of the folders directly inside `dir` (the empty path: the top), with their full
+/// paths (no other path is built); `None` when it is not well-formed.
+pub(super) fn parse(mut d: &[u8], dir: &[u8]) -> Option<Vec<(Vec<u8>, [u8; 20])>> {
     fn upto<'a>(d: &mut &'a [u8], end: u8) -> Option<&'a [u8]> {
         let k = d.iter().position(|&c| c == end)?;
         let (head, rest) = d.split_at(k);
@@ -17,33 +18,44 @@ pub(super) fn parse(mut d: &[u8]) -> Option<Vec<(Vec<u8>, [u8; 20])>> {
         Some(head)
     }
     let number = |s: &[u8]| std::str::from_utf8(s).ok()?.parse::<i64>().ok();
+    let parts: Vec<&[u8]> = if dir.is_empty() {
+        Vec::new()
+    } else {
+        dir.split(|&c| c == b'/').collect()
+    };
     let mut out = Vec::new();
-    // The open folders: (path, children still to come).
-    let mut open: Vec<(Vec<u8>, i64)> = Vec::new();
+    // The open folders: (depth, whether its path is a leading part of `dir`, children still
+    // to come).
+    let mut open: Vec<(usize, bool, i64)> = Vec::new();
     loop {
         let name = upto(&mut d, 0)?;
         let count = number(upto(&mut d, b' ')?)?;
         let subtrees = number(upto(&mut d, b'\n')?)?;
-        let path = match open.last_mut() {
-            None if name.is_empty() => Vec::new(),
+        // Whether this folder is directly inside `dir` (then its id is kept).
+        let (depth, on_path, inside) = match open.last_mut() {
+            None if name.is_empty() => (0, true, false),
             None => return None,
-            Some((parent, left)) => {
+            Some((depth, on_path, left)) => {
                 *left -= 1;
-                let mut p = parent.clone();
-                if !p.is_empty() {
-                    p.push(b'/');
-                }
-                p.extend_from_slice(name);
-                p
+                let inside = *on_path && *depth == parts.len();
+                let here = *on_path && parts.get(*depth) == Some(&name);
+                (*depth + 1, here, inside)
             }
         };
         if count >= 0 {
             let id: [u8; 20] = d.get(..20)?.try_into().ok()?;
             d = &d[20..];
-            out.push((path.clone(), id));
+            if inside {
+                let mut p = dir.to_vec();
+                if !p.is_empty() {
+                    p.push(b'/');
+                }
+                p.extend_from_slice(name);
+                out.push((p, id));
+            }
         }
-        open.push((path, subtrees));
-        while open.last().is_some_and(|(_, left)| *left <= 0) {
+        open.push((depth, on_path, subtrees));
+        while open.last().is_some_and(|(_, _, left)| *left <= 0) {
             open.pop();
         }
         if open.is_empty() {
@@ -144,11 +156,10 @@ mod tests {
         ext.extend_from_slice(b"d\x002 1\n");
         ext.extend_from_slice(&d);
         ext.extend_from_slice(b"e\x00-1 0\n");
-        assert_eq!(
-            parse(&ext),
-            Some(vec![(Vec::new(), root), (b"d".to_vec(), d)])
-        );
-        assert_eq!(parse(&ext[..ext.len() - 3]), None, "truncated");
-        assert_eq!(parse(b"x\x001 0\n"), None, "the root has no name");
+        assert_eq!(parse(&ext, b""), Some(vec![(b"d".to_vec(), d)]));
+        assert_eq!(parse(&ext, b"d"), Some(vec![]), "d/e is invalidated");
+        assert_eq!(parse(&ext, b"x"), Some(vec![]));
+        assert_eq!(parse(&ext[..ext.len() - 3], b""), None, "truncated");
+        assert_eq!(parse(b"x\x001 0\n", b""), None, "the root has no name");
     }
 }

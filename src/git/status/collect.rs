@@ -209,6 +209,11 @@ pub(crate) mod tests {
                 write(&d.join("ignored_dir/f.txt"), "i\n");
                 write(&d.join("only_ignored/g.log"), "i\n");
             }),
+            ("folder replaced by a link to a copy of it", |d, _| {
+                write(&d.join("elsewhere/c.txt"), "c\n");
+                std::fs::remove_dir_all(d.join("src/deep")).unwrap();
+                std::os::unix::fs::symlink("../elsewhere", d.join("src/deep")).unwrap();
+            }),
             ("file to symlink", |d, _| {
                 std::fs::remove_file(d.join("a.txt")).unwrap();
                 std::os::unix::fs::symlink("src/b.py", d.join("a.txt")).unwrap();

@@ -2,7 +2,7 @@
 //! is a change by itself, which folders to read, what a file's stat data settles and what must
 //! be hashed (or left to libgit2).
 
-use std::collections::HashMap;
+use std::ops::Range;
 
 use super::index::{
     EXT_INTENT_TO_ADD, EXT_SKIP_WORKTREE, Entry, FLAG_ASSUME_VALID, MODE_LINK, STAGE_MASK,
@@ -30,77 +30,62 @@ pub(super) fn scope_tree_differs(ours: Option<[u8; 20]>, theirs: Option<[u8; 20]
     }
 }
 
-/// The folder part of a path (empty at the top).
-pub(super) fn parent_of(path: &[u8]) -> &[u8] {
-    path.iter()
-        .rposition(|&c| c == b'/')
-        .map_or(&path[..0], |i| &path[..i])
+/// A folder's direct contents in the index: its files (name, entry) and its subfolders (name,
+/// the range of entries below it), each sorted by name bytes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Children<'a> {
+    pub files: Vec<(&'a [u8], usize)>,
+    pub dirs: Vec<(&'a [u8], Range<usize>)>,
 }
 
-/// FNV-1a, for the maps of folder paths the scan builds: short keys that are not chosen by
-/// anyone who could gain from collisions but the repository's owner (the default SipHash costs
-/// more than the rest of the plan).
-#[derive(Default)]
-pub(super) struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
+/// The files and subfolders of the folder whose entries are `range` (all below it, sorted by
+/// path bytes, as git writes the index and `index::parse_index` checks), `skip` the length of
+/// its path with the `/` (0 at the top). All entries below one subfolder are contiguous:
+/// paths sharing a prefix are.
+#[cfg(test)]
+pub(super) fn children(entries: &[Entry], range: Range<usize>, skip: usize) -> Children<'_> {
+    let mut c = Children::default();
+    children_into(entries, range, skip, &mut c);
+    c
 }
 
-pub(super) type FastBuild = std::hash::BuildHasherDefault<Fnv>;
-
-/// The folders to read.
-pub(super) struct Plan<'a> {
-    /// Each folder with its tracked files (indexes into the entries, in index order, which is
-    /// sorted by name within a folder), the biggest folder first so the workers finish together.
-    pub work: Vec<(&'a [u8], Vec<usize>)>,
-    /// Tracked files that should be on disk (skip-worktree ones are not).
-    pub expected: usize,
-}
-
-/// The folders below `scope` that hold tracked files, and every folder between them and the
-/// scope (the scope itself always).
-pub(super) fn plan<'a>(entries: &'a [Entry], scope: &'a [u8]) -> Plan<'a> {
-    let mut dirs: HashMap<&[u8], Vec<usize>, FastBuild> = HashMap::default();
-    dirs.insert(scope, Vec::new());
-    let mut expected = 0usize;
-    for (i, e) in entries.iter().enumerate() {
-        if !in_scope(scope, &e.path) {
-            continue;
-        }
-        if e.ext & EXT_SKIP_WORKTREE == 0 {
-            expected += 1;
-        }
-        let parent = parent_of(&e.path);
-        dirs.entry(parent).or_default().push(i);
-        // Every folder between the scope and this one is walked too.
-        let mut p = parent;
-        while p.len() > scope.len() {
-            let up = parent_of(p);
-            if dirs.contains_key(up) && up.len() >= scope.len() {
-                dirs.entry(p).or_default();
-                break;
-            }
-            dirs.entry(p).or_default();
-            p = up;
+/// [`children`] into `out` (its vectors reused).
+pub(super) fn children_into<'a>(
+    entries: &'a [Entry],
+    range: Range<usize>,
+    skip: usize,
+    out: &mut Children<'a>,
+) {
+    out.files.clear();
+    out.dirs.clear();
+    for i in range {
+        let rest = &entries[i].path[skip..];
+        match rest.iter().position(|&c| c == b'/') {
+            None => out.files.push((rest, i)),
+            Some(k) => match out.dirs.last_mut() {
+                Some((name, r)) if *name == &rest[..k] => r.end = i + 1,
+                _ => out.dirs.push((&rest[..k], i..i + 1)),
+            },
         }
     }
-    let mut work: Vec<(&[u8], Vec<usize>)> = dirs.into_iter().collect();
-    work.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
-    Plan { work, expected }
+    // By name (a folder's entries sort by `name/`, which is not always the names' order).
+    out.dirs.sort_by(|a, b| a.0.cmp(b.0));
+}
+
+/// The entries below folder `dir` (the empty path: all of them): those starting `dir/`,
+/// contiguous in the sorted index.
+pub(super) fn below(entries: &[Entry], dir: &[u8]) -> Range<usize> {
+    if dir.is_empty() {
+        return 0..entries.len();
+    }
+    let mut key = dir.to_vec();
+    key.push(b'/');
+    let start = entries.partition_point(|e| e.path.as_slice() < key.as_slice());
+    let len = entries[start..]
+        .iter()
+        .take_while(|e| e.path.starts_with(&key))
+        .count();
+    start..start + len
 }
 
 /// A name of a folder's listing that is not a tracked file: an untracked candidate, unless it
@@ -329,48 +314,32 @@ mod tests {
     }
 
     #[test]
-    fn the_plan_reads_every_folder_on_the_way_and_counts_what_should_be_on_disk() {
-        let mut entries = vec![
+    fn a_folder_lists_its_files_and_the_ranges_of_its_subfolders() {
+        let entries = vec![
             entry("a", 0o100644),
+            entry("d-x/y", 0o100644),
             entry("d/e/f/g", 0o100644),
             entry("d/h", 0o100644),
             entry("d/i", 0o100644),
+            entry("d.txt", 0o100644),
             entry("x/y", 0o100644),
         ];
-        entries[4].ext = EXT_SKIP_WORKTREE;
-        let p = plan(&entries, b"");
-        let mut dirs: Vec<(&[u8], Vec<usize>)> = p.work.clone();
-        assert_eq!(dirs[0], (&b"d"[..], vec![2, 3]), "the biggest folder first");
-        dirs.sort();
+        let top = children(&entries, below(&entries, b""), 0);
+        assert_eq!(top.files, [(&b"a"[..], 0), (b"d.txt", 5)]);
         assert_eq!(
-            dirs,
-            [
-                (&b""[..], vec![0]),
-                (b"d", vec![2, 3]),
-                (b"d/e", vec![]),
-                (b"d/e/f", vec![1]),
-                (b"x", vec![4]),
-            ]
+            top.dirs,
+            [(&b"d"[..], 2..5), (b"d-x", 1..2), (b"x", 6..7)],
+            "by name, each with all the entries below it"
         );
-        assert_eq!(
-            p.expected, 4,
-            "the skip-worktree entry is not expected on disk"
-        );
-
-        let mut below: Vec<(&[u8], Vec<usize>)> = plan(&entries, b"d").work;
-        below.sort();
-        assert_eq!(
-            below,
-            [
-                (&b"d"[..], vec![2, 3]),
-                (b"d/e", vec![]),
-                (b"d/e/f", vec![1])
-            ]
-        );
-        assert_eq!(plan(&entries, b"d").expected, 3);
-        let none = plan(&entries, b"nowhere");
-        assert_eq!(none.work, [(&b"nowhere"[..], vec![])]);
-        assert_eq!(none.expected, 0);
+        assert_eq!(below(&entries, b"d"), 2..5, "not d-x, d.txt");
+        let d = children(&entries, below(&entries, b"d"), 2);
+        assert_eq!(d.files, [(&b"h"[..], 3), (b"i", 4)]);
+        assert_eq!(d.dirs, [(&b"e"[..], 2..3)]);
+        let e = children(&entries, below(&entries, b"d/e"), 4);
+        assert_eq!(e.files, []);
+        assert_eq!(e.dirs, [(&b"f"[..], 2..3)]);
+        assert!(below(&entries, b"nowhere").is_empty());
+        assert_eq!(below(&entries, b"x"), 6..7);
     }
 
     #[test]

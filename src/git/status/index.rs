@@ -72,11 +72,17 @@ fn valid_path(path: &[u8], mode: u32) -> bool {
         protect_hfs: true,
         protect_ntfs: true,
     };
+    if plain_path(path) {
+        return true;
+    }
     if path.is_empty() {
         return false;
     }
     let mut parts = path.split(|&c| c == b'/').peekable();
     while let Some(part) = parts.next() {
+        if plain_component(part) {
+            continue;
+        }
         let leaf = parts.peek().is_none();
         let m = (leaf && mode == MODE_LINK).then_some(gix_validate::path::component::Mode::Symlink);
         if gix_validate::path::component(part.into(), m, opts).is_err() {
@@ -84,6 +90,34 @@ fn valid_path(path: &[u8], mode: u32) -> bool {
         }
     }
     true
+}
+
+/// A component every rule of [`valid_path`] accepts, told without the full check (most
+/// names): not empty, not starting with `.` (so not `.`, `..`, `.git` in any spelling, nor
+/// `.gitmodules`), ASCII (so no HFS+ ignorable code point) and without `~` (so no NTFS short
+/// name such as `git~1` or `gitmod~1`). Everything else goes through `gix_validate`.
+fn plain_component(part: &[u8]) -> bool {
+    part.first().is_some_and(|&c| c != b'.') && part.iter().all(|&c| c < 0x80 && c != b'~')
+}
+
+/// Where the first NUL is (a word at a time, as `memchr`).
+fn nul_in(b: &[u8]) -> Option<usize> {
+    std::ffi::CStr::from_bytes_until_nul(b)
+        .ok()
+        .map(|c| c.to_bytes().len())
+}
+
+/// A whole path every rule of [`valid_path`] accepts, in one pass: each component
+/// [`plain_component`] (not empty, no leading `.`, ASCII without `~`).
+fn plain_path(path: &[u8]) -> bool {
+    let mut start = true;
+    for &c in path {
+        if c >= 0x80 || c == b'~' || (start && (c == b'.' || c == b'/')) {
+            return false;
+        }
+        start = c == b'/';
+    }
+    !start
 }
 
 /// What the index holds: its entries, how many were left out because git's rules refuse their
@@ -118,17 +152,24 @@ pub(super) fn parse_index(b: &[u8]) -> Result<Parsed, Unsupported> {
     let mut refused = 0;
     let mut at = 12;
     let mut prev: Vec<u8> = Vec::new();
+    let (mut at_start, mut prev_stage) = (0usize, 0u16);
     for _ in 0..count {
         let start = at;
-        let f = |i: usize| be32(b, start + 4 * i);
-        let id: [u8; 20] = b
-            .get(start + 40..start + 60)
+        // The fixed part: ten 32-bit stat fields, the id, the flags.
+        let head: &[u8; 62] = b
+            .get(start..start + 62)
             .and_then(|s| s.try_into().ok())
             .ok_or_else(|| damaged("truncated index".into()))?;
-        let flags = b
-            .get(start + 60..start + 62)
-            .map(|s| u16::from_be_bytes([s[0], s[1]]))
-            .ok_or_else(|| damaged("truncated index".into()))?;
+        let f = |i: usize| {
+            u32::from_be_bytes([
+                head[4 * i],
+                head[4 * i + 1],
+                head[4 * i + 2],
+                head[4 * i + 3],
+            ])
+        };
+        let id: [u8; 20] = head[40..60].try_into().unwrap_or([0; 20]);
+        let flags = u16::from_be_bytes([head[60], head[61]]);
         at = start + 62;
         let mut ext = 0u16;
         if flags & FLAG_EXTENDED != 0 {
@@ -143,10 +184,7 @@ pub(super) fn parse_index(b: &[u8]) -> Result<Parsed, Unsupported> {
         }
         let path = if version == 4 {
             let strip = varint(b, &mut at)?;
-            let end = b[at..]
-                .iter()
-                .position(|&c| c == 0)
-                .ok_or_else(|| damaged("truncated index".into()))?;
+            let end = nul_in(&b[at..]).ok_or_else(|| damaged("truncated index".into()))?;
             let keep = prev
                 .len()
                 .checked_sub(strip)
@@ -158,27 +196,39 @@ pub(super) fn parse_index(b: &[u8]) -> Result<Parsed, Unsupported> {
         } else {
             let end = b
                 .get(at..)
-                .and_then(|r| r.iter().position(|&c| c == 0))
+                .and_then(nul_in)
                 .ok_or_else(|| damaged("truncated index".into()))?;
             let p = b[at..at + end].to_vec();
             // Entries are padded with 1 to 8 NULs to a multiple of 8 bytes.
             at = start + ((at - start + end + 8) & !7);
             p
         };
+        // git refuses an index whose entries are not sorted by path, then stage
+        // (`check_ce_order`: "unordered stage entries in index"); the scan relies on it.
+        let stage = flags & STAGE_MASK;
+        if at_start > 0 {
+            match path.as_slice().cmp(prev.as_slice()) {
+                std::cmp::Ordering::Greater => {}
+                std::cmp::Ordering::Equal if prev_stage != 0 && stage > prev_stage => {}
+                _ => return Err(damaged("unordered stage entries in index".into())),
+            }
+        }
+        at_start += 1;
+        prev_stage = stage;
         prev.clone_from(&path);
-        let mode = f(6)?;
+        let mode = f(6);
         if !valid_path(&path, mode) {
             refused += 1;
             continue;
         }
         out.push(Entry {
-            ctime: (i64::from(f(0)?), f(1)?),
-            mtime: (i64::from(f(2)?), f(3)?),
-            ino: f(5)?,
+            ctime: (i64::from(f(0)), f(1)),
+            mtime: (i64::from(f(2)), f(3)),
+            ino: f(5),
             mode,
-            uid: f(7)?,
-            gid: f(8)?,
-            size: f(9)?,
+            uid: f(7),
+            gid: f(8),
+            size: f(9),
             id,
             flags,
             ext,
@@ -393,6 +443,122 @@ mod tests {
             !valid_path(&b"a/".repeat(4096), 0o100644),
             "longer than PATH_MAX"
         );
+    }
+
+    /// The shortcut never accepts a component the full rules refuse: every component of up
+    /// to four characters from an alphabet of the characters the rules look at.
+    #[test]
+    fn plain_components_are_ones_gits_rules_accept() {
+        let alphabet: [&[u8]; 14] = [
+            b"g",
+            b"G",
+            b"i",
+            b"t",
+            b"m",
+            b"o",
+            b".",
+            b"~",
+            b"1",
+            b" ",
+            b":",
+            b"a",
+            "\u{200c}".as_bytes(),
+            b"\\",
+        ];
+        let mut words: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut all = Vec::new();
+        for _ in 0..4 {
+            words = words
+                .iter()
+                .flat_map(|w| alphabet.iter().map(move |c| [w.as_slice(), c].concat()))
+                .collect();
+            all.extend(words.iter().cloned());
+        }
+        all.extend([
+            b"git~1".to_vec(),
+            b"GIT~1".to_vec(),
+            b"gitmod~1".to_vec(),
+            b"gi7eba~9".to_vec(),
+            b".gitmodules".to_vec(),
+            b"main.rs".to_vec(),
+        ]);
+        let mut plain = 0;
+        for w in &all {
+            assert_eq!(
+                plain_path(w),
+                plain_component(w),
+                "{:?}",
+                String::from_utf8_lossy(w)
+            );
+            if plain_component(w) {
+                plain += 1;
+                for mode in [0o100644, MODE_LINK] {
+                    assert!(
+                        valid_path(w, mode) && valid_path(&[b"d/", w.as_slice()].concat(), mode),
+                        "{:?}",
+                        String::from_utf8_lossy(w)
+                    );
+                }
+            }
+        }
+        assert!(
+            plain > 1000,
+            "the shortcut takes the common names ({plain})"
+        );
+        assert!(!plain_component(b"git~1") && !plain_component(b".git"));
+    }
+
+    /// A v2 index of `paths` (stage 0 unless `path:N`), zero stat data and ids.
+    fn index_of(paths: &[&str]) -> Vec<u8> {
+        let mut b = b"DIRC".to_vec();
+        b.extend_from_slice(&2u32.to_be_bytes());
+        b.extend_from_slice(&(paths.len() as u32).to_be_bytes());
+        for p in paths {
+            let (path, stage) = p
+                .split_once(':')
+                .map_or((*p, 0u16), |(p, s)| (p, s.parse().unwrap()));
+            let start = b.len();
+            b.extend_from_slice(&[0u8; 24]);
+            b.extend_from_slice(&0o100644u32.to_be_bytes());
+            b.extend_from_slice(&[0u8; 12]);
+            b.extend_from_slice(&[0u8; 20]);
+            b.extend_from_slice(&((stage << 12) | path.len() as u16).to_be_bytes());
+            b.extend_from_slice(path.as_bytes());
+            let len = b.len() - start;
+            b.resize(start + ((len + 8) & !7), 0);
+        }
+        b.extend_from_slice(&[0u8; 20]);
+        b
+    }
+
+    #[test]
+    fn an_index_out_of_order_is_damaged_as_git_finds_it() {
+        assert_eq!(
+            parse_index(&index_of(&["a", "b/c", "b0"]))
+                .unwrap()
+                .entries
+                .len(),
+            3
+        );
+        assert_eq!(
+            parse_index(&index_of(&["a:1", "a:2", "a:3"]))
+                .unwrap()
+                .entries
+                .len(),
+            3
+        );
+        for bad in [
+            &["b", "a"][..],
+            &["a", "a"],
+            &["a:2", "a:1"],
+            &["b/c", "b/c/d", "b/a"],
+        ] {
+            let e = parse_index(&index_of(bad)).err().unwrap();
+            assert!(
+                e.damaged && e.reason.contains("unordered"),
+                "{bad:?}: {e:?}"
+            );
+        }
     }
 
     #[test]

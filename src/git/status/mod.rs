@@ -11,8 +11,11 @@
 //!   differs, a racily clean entry, or a zero size recorded for a non-empty blob is settled by
 //!   hashing the file as a blob; a blob id that differs is asked of libgit2 for that one path
 //!   only when its attributes (or `core.autocrlf`) name a conversion. A submodule folder without
-//!   `.git` was never populated and is clean, as in git; a populated one is libgit2's. Work is
-//!   split over the available cores.
+//!   `.git` was never populated and is clean, as in git; a populated one is libgit2's. Each
+//!   folder is opened beside its parent without following a link (a link where a tracked
+//!   folder was is not entered: its files are deleted, as git sees them) and listed with
+//!   `getdents` into one buffer per worker; the folders are shared by the available cores
+//!   through one queue.
 //! - **untracked**: a walk of the working tree; names not in the index are checked against the
 //!   ignore rules (libgit2's); an untracked folder counts once, and only when it holds a file
 //!   that is not ignored (as `git status` shows `?? dir/`).
@@ -38,7 +41,7 @@ mod walk;
 #[cfg(test)]
 pub(crate) use collect::tests as test_repos;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -47,7 +50,7 @@ use std::path::Path;
 use cache_tree::tree_from_cache;
 use collect::{list_unignored, merge, staged_changes};
 use index::{MODE_DIR, hash_tree, parse_index};
-use walk::{Walked, filters_may_apply, holds_unignored, walk_dir};
+use walk::{Walk, filters_may_apply, holds_unignored};
 
 /// The scan cannot answer. If the index is damaged (truncated, or claiming more entries than
 /// it holds), git refuses it too and the caller reports that; otherwise the caller uses
@@ -93,6 +96,23 @@ pub struct Change {
     /// The index differs from HEAD here: the index entry's blob id and mode (zeros and 0 when
     /// the index no longer holds it).
     pub staged: Option<([u8; 20], u32)>,
+}
+
+/// Whether the index file at `index_path` records `rel` as a gitlink (a submodule's commit),
+/// read as the scan reads an index (bounded, git's path rules, no allocation sized by its
+/// header); `Ok(false)` when there is no index. For the superproject check of provenance,
+/// where libgit2's whole index load costs five times as much.
+pub fn gitlink_in_index(index_path: &Path, rel: &[u8]) -> Result<bool, Unsupported> {
+    let Some((bytes, _)) =
+        crate::files::read_bounded_if_exists(index_path, crate::files::INDEX_LIMIT, "git index")?
+    else {
+        return Ok(false);
+    };
+    let entries = parse_index(&bytes)?.entries;
+    let at = entries.partition_point(|e| e.path.as_slice() < rel);
+    Ok(entries
+        .get(at)
+        .is_some_and(|e| e.path == rel && e.mode == index::MODE_GITLINK))
 }
 
 /// Scans `workdir` (or the part below `scope`, relative to it). `global_attributes`: a
@@ -160,7 +180,6 @@ fn scan_with(
         refused,
         tree_ext,
     } = parsed;
-    let cached_trees = cache_tree::parse(&tree_ext).unwrap_or_default();
     let scope_dir: Vec<u8> = scope
         .map(|s| s.trim_end_matches('/').as_bytes().to_vec())
         .unwrap_or_default();
@@ -188,9 +207,7 @@ fn scan_with(
     if !dirty {
         dirty = match repo.head().ok().and_then(|h| h.peel_to_tree().ok()) {
             None => entries.iter().any(|e| in_scope(&e.path)),
-            Some(head_tree)
-                if same_by_cache_tree(&entries, &scope_dir, &cached_trees, &head_tree) =>
-            {
+            Some(head_tree) if same_by_cache_tree(&entries, &scope_dir, &tree_ext, &head_tree) => {
                 false
             }
             Some(head_tree) => {
@@ -216,64 +233,29 @@ fn scan_with(
 
     let dirty_by_index = dirty;
 
-    // The folders to read, each with its tracked files (sorted by name).
     let filters = global_attributes
         || filters_may_apply(repo, &workdir)
         || entries.iter().any(|e| e.path.ends_with(b".gitattributes"));
-    let decide::Plan { work, expected } = decide::plan(&entries, &scope_dir);
-    let tracked_dirs: HashSet<&[u8], decide::FastBuild> = work.iter().map(|(d, _)| *d).collect();
-
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
     let git_dir = repo.path().to_path_buf();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<Walked, Unsupported>> = std::thread::scope(|s| {
-        let job = || {
-            let mut w = Walked::default();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((dir, files)) = work.get(i) else {
-                    break;
-                };
-                walk_dir(
-                    dir,
-                    files,
-                    &entries,
-                    &tracked_dirs,
-                    &workdir,
-                    &git_dir,
-                    index_mtime,
-                    filters,
-                    collect,
-                    &mut w,
-                )?;
-            }
-            Ok(w)
-        };
-        let handles: Vec<_> = (1..threads).map(|_| s.spawn(job)).collect();
-        let mut all = vec![job()];
-        for h in handles {
-            all.push(
-                h.join()
-                    .unwrap_or_else(|_| Err(unsupported("a worker panicked".into()))),
-            );
-        }
-        all
-    });
-    let mut seen = 0;
-    let mut candidates = Vec::new();
-    let mut changes: Vec<Vec<u8>> = Vec::new();
-    for r in results {
-        let w = r?;
-        dirty |= w.changed;
-        seen += w.seen;
-        candidates.extend(w.candidates);
-        changes.extend(w.changes);
-    }
-    if seen < expected {
-        dirty = true; // a tracked file is gone
-    }
+    let walked = walk::walk(
+        &Walk {
+            entries: &entries,
+            git_dir: &git_dir,
+            index_mtime,
+            filters,
+            collect,
+        },
+        &workdir,
+        &scope_dir,
+        decide::below(&entries, &scope_dir),
+        threads,
+    )?;
+    dirty |= walked.changed;
+    let candidates = walked.candidates;
+    let mut changes = walked.changes;
     let mut untracked = 0;
     for (rel, is_dir) in candidates {
         let rel_path = Path::new(OsStr::from_bytes(&rel));
@@ -318,7 +300,7 @@ fn scan_with(
 fn same_by_cache_tree(
     entries: &[index::Entry],
     scope_dir: &[u8],
-    cached_trees: &[(Vec<u8>, [u8; 20])],
+    tree_ext: &[u8],
     head_tree: &git2::Tree<'_>,
 ) -> bool {
     let theirs = if scope_dir.is_empty() {
@@ -330,6 +312,7 @@ fn same_by_cache_tree(
             .filter(|t| t.filemode() as u32 == MODE_DIR)
             .map(|t| t.id())
     };
+    let cached_trees = cache_tree::parse(tree_ext, scope_dir).unwrap_or_default();
     let cached: HashMap<&[u8], [u8; 20]> = cached_trees
         .iter()
         .map(|(p, id)| (p.as_slice(), *id))

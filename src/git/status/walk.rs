@@ -1,24 +1,31 @@
-//! Reading the work tree: one folder's tracked files against their index entries (the
-//! decisions are in `decide`), the untracked names, and the ignore checks.
+//! Reading the work tree: the folders that hold tracked files, from the top of the scope
+//! down, each opened beside its parent without following a link (so no folder on the way can
+//! be a link: git does not follow one in a tracked path, and the files below it are deleted);
+//! one folder's tracked files against their index entries (the decisions are in `decide`), the
+//! untracked names, and the ignore checks. The folders are shared by the available cores
+//! through one queue.
 
-use std::collections::HashSet;
-use std::ffi::OsStr;
+use std::ffi::{CStr, OsStr};
 use std::io::Read;
+use std::ops::Range;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
 
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
 use sha1::{Digest, Sha1};
 
 use super::decide::{self, Hashed, Stat, Step};
-use super::index::{EXT_SKIP_WORKTREE, Entry, MODE_GITLINK, blob_id};
+use super::index::{Entry, MODE_GITLINK, blob_id};
 use super::{Unsupported, unsupported};
 
 /// What one worker found.
 #[derive(Default)]
 pub(super) struct Walked {
     pub changed: bool,
-    /// Tracked files found on disk.
-    pub seen: usize,
     /// Names not in the index (path, is a folder), for the ignore check.
     pub candidates: Vec<(Vec<u8>, bool)>,
     /// In collect mode, the tracked paths that differ from the index.
@@ -26,15 +33,14 @@ pub(super) struct Walked {
 }
 
 impl Walked {
-    /// Every tracked file of the folder is gone (or behind something that is not a folder).
-    fn all_gone(&mut self, files: &[usize], entries: &[Entry], collect: bool) {
-        if !files.is_empty() {
-            self.changed = true;
-        }
-        if collect {
-            for &i in files {
-                if !decide::not_compared(&entries[i]) {
-                    self.changes.push(entries[i].path.clone());
+    /// Every tracked file of `range` is gone (its folder is, or is not a folder any more):
+    /// each one git compares is a change.
+    fn all_gone(&mut self, entries: &[Entry], range: Range<usize>, collect: bool) {
+        for e in &entries[range] {
+            if !decide::not_compared(e) {
+                self.change(e, collect);
+                if !collect {
+                    return;
                 }
             }
         }
@@ -48,216 +54,388 @@ impl Walked {
     }
 }
 
-/// Reads one folder: compares each tracked file with its index entry, collects the others.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn walk_dir(
-    dir: &[u8],
-    files: &[usize],
-    entries: &[Entry],
-    tracked_dirs: &HashSet<&[u8], decide::FastBuild>,
-    workdir: &Path,
-    git_dir: &Path,
-    index_mtime: (i64, u32),
-    filters: bool,
-    collect: bool,
-    w: &mut Walked,
-) -> Result<(), Unsupported> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // Every folder on the way must be a real folder: git does not follow a symbolic link in a
-    // tracked path (the files below it are deleted), and neither does the scan.
-    // One buffer for every prefix checked (joining a path per component costs more than the
-    // system calls).
-    let mut buf = workdir.as_os_str().as_bytes().to_vec();
-    buf.push(b'/');
-    let base = buf.len();
-    buf.extend_from_slice(dir);
-    let mut at = 0;
-    while at < dir.len() {
-        let end = dir[at..]
+/// What the walk needs to know, the same for every folder.
+pub(super) struct Walk<'a> {
+    pub entries: &'a [Entry],
+    pub git_dir: &'a Path,
+    pub index_mtime: (i64, u32),
+    pub filters: bool,
+    pub collect: bool,
+}
+
+/// A folder to read: the folder holding it (open), its name there, its path from the top of
+/// the work tree (empty at the top) and the index entries below it (a contiguous range: the
+/// index is sorted by path bytes).
+struct Folder {
+    parent: Arc<OwnedFd>,
+    dir: Vec<u8>,
+    range: Range<usize>,
+}
+
+impl Folder {
+    /// Its name in the folder holding it (`.` at the top).
+    fn name(&self) -> &[u8] {
+        if self.dir.is_empty() {
+            return b".";
+        }
+        &self.dir[self
+            .dir
             .iter()
-            .position(|&c| c == b'/')
-            .map_or(dir.len(), |k| at + k);
-        match std::fs::symlink_metadata(Path::new(OsStr::from_bytes(&buf[..base + end]))) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                w.changed = true;
-                w.all_gone(files, entries, collect);
-                return Ok(());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                w.all_gone(files, entries, collect);
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
-        }
-        at = end + 1;
+            .rposition(|&c| c == b'/')
+            .map_or(0, |k| k + 1)..]
     }
-    let full = if dir.is_empty() {
-        workdir
-    } else {
-        Path::new(OsStr::from_bytes(&buf))
-    };
-    let listing = match std::fs::read_dir(full) {
-        Ok(l) => l,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            w.all_gone(files, entries, collect);
-            return Ok(());
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
-            w.changed = true;
-            w.all_gone(files, entries, collect);
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let dirfd = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_PATH | nix::libc::O_DIRECTORY)
-        .open(full)?;
-    // The tracked files' names, once (sorted, as `files` is).
-    let names: Vec<&[u8]> = files
-        .iter()
-        .map(|&i| {
-            let p = &entries[i].path;
-            &p[p.iter().rposition(|&c| c == b'/').map_or(0, |k| k + 1)..]
-        })
-        .collect();
-    let mut repo: Option<git2::Repository> = None;
-    // In collect mode, which tracked files were found (the others are deleted).
-    let mut found_at = if collect {
-        vec![false; files.len()]
-    } else {
+}
+
+/// A worker's buffers, reused from folder to folder.
+struct Scratch<'a> {
+    repo: Option<git2::Repository>,
+    listing: Vec<u8>,
+    children: decide::Children<'a>,
+    found: Vec<bool>,
+    found_dir: Vec<bool>,
+}
+
+/// `dir/name` (`name` at the top).
+fn child_path(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut child = Vec::with_capacity(dir.len() + 1 + name.len());
+    child.extend_from_slice(dir);
+    if !child.is_empty() {
+        child.push(b'/');
+    }
+    child.extend_from_slice(name);
+    child
+}
+
+/// The folders still to read, how many are being read, and whether a worker failed.
+struct Queue {
+    state: Mutex<(Vec<Folder>, usize, bool)>,
+    ready: Condvar,
+}
+
+/// A folder, opened without following a link and without blocking (a FIFO where a folder was
+/// is refused by `O_DIRECTORY` before any open could wait on it; `O_NONBLOCK` in case).
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_NONBLOCK)
+    .union(OFlag::O_CLOEXEC);
+
+/// Walks the folders of `range` (the entries below `scope`, the empty path for the whole
+/// tree) on `threads` workers.
+pub(super) fn walk(
+    walk: &Walk<'_>,
+    workdir: &Path,
+    scope: &[u8],
+    range: Range<usize>,
+    threads: usize,
+) -> Result<Walked, Unsupported> {
+    let top = nix::fcntl::open(
+        workdir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| unsupported(format!("cannot open the work tree: {e}")))?;
+    // The scope's own folders, one at a time, never through a link.
+    let mut parent = Arc::new(top);
+    let parts: Vec<&[u8]> = if scope.is_empty() {
         Vec::new()
+    } else {
+        scope.split(|&c| c == b'/').collect()
     };
-    for de in listing {
-        let de = de?;
-        let os_name = de.file_name();
-        let name = os_name.as_bytes();
-        if name == b".git" {
+    for part in parts.iter().take(parts.len().saturating_sub(1)) {
+        match nix::fcntl::openat(&*parent, OsStr::from_bytes(part), DIR_FLAGS, Mode::empty()) {
+            Ok(fd) => parent = Arc::new(fd),
+            Err(_) => {
+                // Gone, or not a folder: its tracked files are deleted.
+                let mut w = Walked::default();
+                w.all_gone(walk.entries, range, walk.collect);
+                return Ok(w);
+            }
+        }
+    }
+    let queue = Queue {
+        state: Mutex::new((
+            vec![Folder {
+                parent,
+                dir: scope.to_vec(),
+                range,
+            }],
+            0,
+            false,
+        )),
+        ready: Condvar::new(),
+    };
+    let results: Vec<Result<Walked, Unsupported>> = std::thread::scope(|s| {
+        let job = || worker(walk, &queue);
+        let handles: Vec<_> = (1..threads).map(|_| s.spawn(job)).collect();
+        let mut all = vec![job()];
+        for h in handles {
+            all.push(
+                h.join()
+                    .unwrap_or_else(|_| Err(unsupported("a worker panicked".into()))),
+            );
+        }
+        all
+    });
+    let mut w = Walked::default();
+    for r in results {
+        let one = r?;
+        w.changed |= one.changed;
+        w.candidates.extend(one.candidates);
+        w.changes.extend(one.changes);
+    }
+    Ok(w)
+}
+
+/// One worker: folders from the queue until none is left (or another worker failed).
+fn worker(walk: &Walk<'_>, queue: &Queue) -> Result<Walked, Unsupported> {
+    let mut w = Walked::default();
+    let mut scratch = Scratch {
+        repo: None,
+        listing: Vec::with_capacity(32 * 1024),
+        children: decide::Children::default(),
+        found: Vec::new(),
+        found_dir: Vec::new(),
+    };
+    loop {
+        let folder = {
+            let mut st = queue.state.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if st.2 {
+                    break None;
+                }
+                if let Some(f) = st.0.pop() {
+                    st.1 += 1;
+                    break Some(f);
+                }
+                if st.1 == 0 {
+                    break None;
+                }
+                st = queue.ready.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let Some(folder) = folder else {
+            queue.ready.notify_all();
+            return Ok(w);
+        };
+        let mut more = Vec::new();
+        let r = read_folder(walk, folder, &mut w, &mut scratch, &mut more);
+        {
+            let mut st = queue.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.0.extend(more);
+            st.1 -= 1;
+            st.2 |= r.is_err();
+        }
+        queue.ready.notify_all();
+        r?;
+    }
+}
+
+/// The libgit2 repository a worker asks about single paths (submodules, filters), opened once.
+fn repo_of<'r>(
+    repo: &'r mut Option<git2::Repository>,
+    git_dir: &Path,
+) -> Result<&'r mut git2::Repository, Unsupported> {
+    if repo.is_none() {
+        *repo = Some(git2::Repository::open(git_dir)?);
+    }
+    repo.as_mut()
+        .ok_or_else(|| unsupported("no repository".into()))
+}
+
+/// Reads one folder: compares each tracked file with its index entry, queues the subfolders
+/// that hold tracked files, collects the other names.
+fn read_folder<'a>(
+    walk: &Walk<'a>,
+    folder: Folder,
+    w: &mut Walked,
+    scratch: &mut Scratch<'a>,
+    more: &mut Vec<Folder>,
+) -> Result<(), Unsupported> {
+    let entries = walk.entries;
+    let collect = walk.collect;
+    let fd = nix::fcntl::openat(
+        &*folder.parent,
+        OsStr::from_bytes(folder.name()),
+        DIR_FLAGS,
+        Mode::empty(),
+    );
+    let Folder { dir, range, .. } = folder;
+    let fd = match fd {
+        Ok(fd) => fd,
+        // Gone, a link, or no folder any more: its tracked files are deleted.
+        Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => {
+            w.all_gone(entries, range, collect);
+            return Ok(());
+        }
+        Err(e) => return Err(unsupported(e.to_string())),
+    };
+    let skip = if dir.is_empty() { 0 } else { dir.len() + 1 };
+    let Scratch {
+        repo,
+        listing: buf,
+        children,
+        found,
+        found_dir,
+    } = scratch;
+    decide::children_into(entries, range, skip, children);
+    let (files, dirs) = (&children.files, &children.dirs);
+    let fd = Arc::new(fd);
+    // Which tracked files and folders were found (the others are deleted).
+    found.clear();
+    found.resize(files.len(), false);
+    found_dir.clear();
+    found_dir.resize(dirs.len(), false);
+    let mut listing = rustix::fs::RawDir::new(&*fd, buf.spare_capacity_mut());
+    while let Some(de) = listing.next() {
+        let de = de.map_err(|e| unsupported(e.to_string()))?;
+        let cname: &CStr = de.file_name();
+        let name = cname.to_bytes();
+        if name == b"." || name == b".." || name == b".git" {
             continue;
         }
-        let k = names.binary_search(&name).ok();
-        if let (Some(k), true) = (k, collect) {
-            found_at[k] = true;
+        let file = files.binary_search_by(|(n, _)| n.cmp(&name)).ok();
+        let sub = dirs.binary_search_by(|(n, _)| n.cmp(&name)).ok();
+        let mut kind = de.file_type();
+        if kind == rustix::fs::FileType::Unknown && (sub.is_some() || file.is_none()) {
+            kind = nix::sys::stat::fstatat(&*fd, cname, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode))
+                .unwrap_or(rustix::fs::FileType::Unknown);
         }
-        let Some(i) = k.map(|k| files[k]) else {
-            let mut child = dir.to_vec();
-            if !child.is_empty() {
-                child.push(b'/');
+        let is_dir = kind == rustix::fs::FileType::Directory;
+        if let Some(k) = sub {
+            found_dir[k] = true;
+            let (_, r) = &dirs[k];
+            if is_dir {
+                more.push(Folder {
+                    parent: Arc::clone(&fd),
+                    dir: child_path(&dir, name),
+                    range: r.clone(),
+                });
+            } else {
+                // A file or a link where a tracked folder was (itself untracked, below).
+                w.all_gone(entries, r.clone(), collect);
             }
-            child.extend_from_slice(name);
-            let is_dir = de.file_type()?.is_dir();
-            if decide::untracked_candidate(is_dir, tracked_dirs.contains(child.as_slice())) {
-                w.candidates.push((child, is_dir));
+        }
+        let Some(k) = file else {
+            if decide::untracked_candidate(is_dir, sub.is_some()) {
+                w.candidates.push((child_path(&dir, name), is_dir));
             }
             continue;
         };
-        let e = &entries[i];
-        if e.ext & EXT_SKIP_WORKTREE == 0 {
-            w.seen += 1;
-        }
+        found[k] = true;
+        let e = &entries[files[k].1];
         if (w.changed && !collect) || decide::not_compared(e) {
             continue;
         }
-        let rel = Path::new(OsStr::from_bytes(&e.path));
-        if e.mode == MODE_GITLINK {
-            let at = |name: &OsStr| {
-                nix::sys::stat::fstatat(&dirfd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-            };
-            let is_dir = at(os_name.as_os_str())
-                .is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR);
-            let mut dot_git = os_name.clone();
-            dot_git.push("/.git");
-            let holds_dot_git = !matches!(at(&dot_git), Err(nix::errno::Errno::ENOENT));
-            if decide::unpopulated_submodule(is_dir, holds_dot_git) {
-                continue;
+        compare(walk, e, &fd, cname, w, repo)?;
+    }
+    // A tracked file or folder that is not in the listing is deleted.
+    for (k, &f) in found.iter().enumerate() {
+        let e = &entries[files[k].1];
+        if !f && !decide::not_compared(e) {
+            w.change(e, collect);
+        }
+    }
+    for (k, &f) in found_dir.iter().enumerate() {
+        if !f {
+            w.all_gone(entries, dirs[k].1.clone(), collect);
+        }
+    }
+    Ok(())
+}
+
+/// Compares one tracked file (`name` in the open folder `fd`) with its index entry.
+fn compare(
+    walk: &Walk<'_>,
+    e: &Entry,
+    fd: &OwnedFd,
+    name: &CStr,
+    w: &mut Walked,
+    repo: &mut Option<git2::Repository>,
+) -> Result<(), Unsupported> {
+    let collect = walk.collect;
+    let rel = Path::new(OsStr::from_bytes(&e.path));
+    if e.mode == MODE_GITLINK {
+        let is_dir = nix::sys::stat::fstatat(fd, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR);
+        let mut dot_git = name.to_bytes().to_vec();
+        dot_git.extend_from_slice(b"/.git");
+        let holds_dot_git = !matches!(
+            nix::sys::stat::fstatat(
+                fd,
+                OsStr::from_bytes(&dot_git),
+                AtFlags::AT_SYMLINK_NOFOLLOW
+            ),
+            Err(Errno::ENOENT)
+        );
+        if decide::unpopulated_submodule(is_dir, holds_dot_git) {
+            return Ok(());
+        }
+        // A submodule: its commit and its own changes, by libgit2.
+        let r = repo_of(repo, walk.git_dir)?;
+        let st = r.status_file(rel).unwrap_or(git2::Status::WT_MODIFIED);
+        let sub = r
+            .submodule_status(&rel.to_string_lossy(), git2::SubmoduleIgnore::None)
+            .ok();
+        if collect {
+            let wt = git2::Status::WT_MODIFIED
+                | git2::Status::WT_DELETED
+                | git2::Status::WT_TYPECHANGE
+                | git2::Status::WT_NEW;
+            if decide::submodule_changed(!st.intersects(wt), sub) {
+                w.change(e, collect);
             }
-            // A submodule: its commit and its own changes, by libgit2.
-            let r = repo.get_or_insert(git2::Repository::open(git_dir)?);
-            let st = r.status_file(rel).unwrap_or(git2::Status::WT_MODIFIED);
-            let sub = r
-                .submodule_status(&rel.to_string_lossy(), git2::SubmoduleIgnore::None)
-                .ok();
+        } else {
+            w.changed |= decide::submodule_changed(st.is_empty(), sub);
+        }
+        return Ok(());
+    }
+    let st = nix::sys::stat::fstatat(fd, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(|e| unsupported(e.to_string()))?;
+    match decide::step(e, &Stat::from(&st), walk.index_mtime) {
+        Step::Clean => return Ok(()),
+        Step::Changed => {
+            w.change(e, collect);
+            return Ok(());
+        }
+        Step::HashLink => {
+            let target =
+                nix::fcntl::readlinkat(fd, name).map_err(|e| unsupported(e.to_string()))?;
+            if blob_id(target.as_bytes()) != e.id {
+                w.change(e, collect);
+            }
+            return Ok(());
+        }
+        Step::HashFile => {}
+    }
+    // Opened beside the listing, never through a link, and hashed as it is read.
+    let file = nix::fcntl::openat(
+        fd,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| unsupported(e.to_string()))?;
+    let file = std::fs::File::from(file);
+    let meta = file.metadata()?;
+    let same = meta.is_file() && blob_id_of(file, meta.len())? == Some(e.id);
+    let converts = walk.filters && !same && converts(repo_of(repo, walk.git_dir)?, rel)?;
+    match decide::after_hash(meta.is_file(), same, converts) {
+        Hashed::Clean => {}
+        Hashed::Changed => w.change(e, collect),
+        Hashed::AskLibgit2 => {
+            let st = repo_of(repo, walk.git_dir)?.status_file(rel)?;
             if collect {
                 let wt = git2::Status::WT_MODIFIED
                     | git2::Status::WT_DELETED
-                    | git2::Status::WT_TYPECHANGE
-                    | git2::Status::WT_NEW;
-                if decide::submodule_changed(!st.intersects(wt), sub) {
+                    | git2::Status::WT_TYPECHANGE;
+                if st.intersects(wt) {
                     w.change(e, collect);
                 }
             } else {
-                w.changed |= decide::submodule_changed(st.is_empty(), sub);
+                w.changed |= !st.is_empty();
             }
-            continue;
-        }
-        let st = nix::sys::stat::fstatat(
-            &dirfd,
-            os_name.as_os_str(),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| unsupported(e.to_string()))?;
-        match decide::step(e, &Stat::from(&st), index_mtime) {
-            Step::Clean => continue,
-            Step::Changed => {
-                w.change(e, collect);
-                continue;
-            }
-            Step::HashLink => {
-                let target = nix::fcntl::readlinkat(&dirfd, os_name.as_os_str())
-                    .map_err(|e| unsupported(e.to_string()))?;
-                if blob_id(target.as_bytes()) != e.id {
-                    w.change(e, collect);
-                }
-                continue;
-            }
-            Step::HashFile => {}
-        }
-        // Opened beside the listing, never through a link, and hashed as it is read.
-        let fd = nix::fcntl::openat(
-            &dirfd,
-            os_name.as_os_str(),
-            nix::fcntl::OFlag::O_RDONLY
-                | nix::fcntl::OFlag::O_NOFOLLOW
-                | nix::fcntl::OFlag::O_NONBLOCK
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(|e| unsupported(e.to_string()))?;
-        let file = std::fs::File::from(fd);
-        let meta = file.metadata()?;
-        let same = meta.is_file() && blob_id_of(file, meta.len())? == Some(e.id);
-        let converts = filters && !same && {
-            let r = match &mut repo {
-                Some(r) => r,
-                None => repo.insert(git2::Repository::open(git_dir)?),
-            };
-            converts(r, rel)?
-        };
-        match decide::after_hash(meta.is_file(), same, converts) {
-            Hashed::Clean => {}
-            Hashed::Changed => w.change(e, collect),
-            Hashed::AskLibgit2 => {
-                let r = repo.get_or_insert(git2::Repository::open(git_dir)?);
-                let st = r.status_file(rel)?;
-                if collect {
-                    let wt = git2::Status::WT_MODIFIED
-                        | git2::Status::WT_DELETED
-                        | git2::Status::WT_TYPECHANGE;
-                    if st.intersects(wt) {
-                        w.change(e, collect);
-                    }
-                } else {
-                    w.changed |= !st.is_empty();
-                }
-            }
-        }
-    }
-    // A tracked file that is not in the listing is deleted.
-    for (k, found) in found_at.into_iter().enumerate() {
-        let e = &entries[files[k]];
-        if !found && !decide::not_compared(e) {
-            w.change(e, collect);
         }
     }
     Ok(())
